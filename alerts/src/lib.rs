@@ -1,0 +1,61 @@
+//! Alerting for weir: rule files, the evaluator, the alert state machine,
+//! silences, and webhook delivery through a durable outbox.
+//!
+//! Rules read pipeline health through the store (rollups and metric points);
+//! alert state and the notification outbox live in the database so a restart
+//! neither loses a firing alert nor notifies it twice. This crate does not
+//! ingest, index or render anything.
+//!
+//! The evaluator is not built yet; this crate currently owns only the shape of
+//! the `[alerts]` configuration section, so that weir.toml files written
+//! against the contract load today.
+
+use serde::Deserialize;
+
+/// The `[alerts]` section of weir.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Paths or globs of rule files.
+    pub rule_files: Vec<String>,
+    /// Base URL used for generatorURL and externalURL in webhooks.
+    pub external_url: String,
+    /// Webhook receivers.
+    pub receivers: Vec<ReceiverConfig>,
+    /// Routes, first match wins.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One `[[alerts.receivers]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverConfig {
+    /// Name routes refer to.
+    pub name: String,
+    /// Webhook URL.
+    pub url: String,
+    /// Whether resolved alerts are sent.
+    pub send_resolved: bool,
+    /// How often a still-firing alert is sent again.
+    pub repeat_interval: String,
+    /// When set, bodies are signed with HMAC-SHA256.
+    pub hmac_secret: String,
+    /// Request timeout.
+    pub timeout: String,
+}
+
+/// One `[[alerts.routes]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteConfig {
+    /// Receiver name.
+    pub receiver: String,
+    /// Label matchers.
+    pub matchers: std::collections::BTreeMap<String, String>,
+    /// Grouping labels.
+    pub group_by: Vec<String>,
+    /// Wait before the first notification of a group.
+    pub group_wait: String,
+    /// Wait between notifications of a changing group.
+    pub group_interval: String,
+}

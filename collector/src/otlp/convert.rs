@@ -1,0 +1,253 @@
+//! OTLP → `weir_core`: the edge where wire types become domain types.
+
+use super::ExportRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use weir_core::{
+    AttrValue, Attributes, BucketCounts, ExponentialHistogram, Histogram, LogRecord, MetricKind,
+    MetricPoint, MetricValue, Severity, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
+    SummaryQuantile, Temporality, TraceId, component_name,
+};
+
+/// Converted records of one request.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Spans.
+    pub spans: Vec<Span>,
+    /// Log records.
+    pub logs: Vec<LogRecord>,
+    /// Metric points.
+    pub points: Vec<MetricPoint>,
+}
+
+/// Converts a validated request. `received_at` stands in for log records that
+/// carry neither a time nor an observed time.
+pub fn convert(request: &ExportRequest, received_at: u64) -> Converted {
+    let mut out = Converted::default();
+    match request {
+        ExportRequest::Traces(r) => out.spans = spans(r),
+        ExportRequest::Logs(r) => out.logs = logs(r, received_at),
+        ExportRequest::Metrics(r) => out.points = points(r),
+    }
+    out
+}
+
+/// An OTLP attribute value as a core value.
+pub fn value(v: &AnyValue) -> AttrValue {
+    match &v.value {
+        None => AttrValue::Empty,
+        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => AttrValue::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => AttrValue::Int(*i),
+        Some(any_value::Value::DoubleValue(d)) => AttrValue::Double(*d),
+        Some(any_value::Value::BytesValue(b)) => AttrValue::Str(hex::encode(b)),
+        Some(any_value::Value::ArrayValue(a)) => AttrValue::Array(a.values.iter().map(value).collect()),
+        Some(any_value::Value::KvlistValue(kv)) => AttrValue::Map(attributes(&kv.values)),
+        #[allow(unreachable_patterns)]
+        Some(_) => AttrValue::Empty,
+    }
+}
+
+/// OTLP key-values as core attributes.
+pub fn attributes(kvs: &[KeyValue]) -> Attributes {
+    Attributes(
+        kvs.iter()
+            .map(|kv| (kv.key.clone(), kv.value.as_ref().map(value).unwrap_or_default()))
+            .collect(),
+    )
+}
+
+fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
+    let mut out = Vec::new();
+    for rs in &r.resource_spans {
+        let resource = rs.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let service = component_name(&resource).to_string();
+        for ss in &rs.scope_spans {
+            let scope = ss.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            for s in &ss.spans {
+                // Validation already dropped spans with bad ids.
+                let (Ok(trace_id), Ok(span_id)) = (TraceId::from_bytes(&s.trace_id), SpanId::from_bytes(&s.span_id)) else {
+                    continue;
+                };
+                let status = s.status.as_ref();
+                out.push(Span {
+                    trace_id,
+                    span_id,
+                    parent_span_id: SpanId::from_bytes(&s.parent_span_id).ok(),
+                    service: service.clone(),
+                    name: s.name.clone(),
+                    kind: SpanKind::from_otlp(s.kind),
+                    start_time_unix_nano: s.start_time_unix_nano,
+                    end_time_unix_nano: s.end_time_unix_nano,
+                    status: StatusCode::from_otlp(status.map_or(0, |st| st.code)),
+                    status_message: status.map(|st| st.message.clone()).unwrap_or_default(),
+                    attributes: attributes(&s.attributes),
+                    resource: resource.clone(),
+                    scope: scope.clone(),
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| SpanEvent {
+                            time_unix_nano: e.time_unix_nano,
+                            name: e.name.clone(),
+                            attributes: attributes(&e.attributes),
+                        })
+                        .collect(),
+                    links: s
+                        .links
+                        .iter()
+                        .filter_map(|l| {
+                            Some(SpanLink {
+                                trace_id: TraceId::from_bytes(&l.trace_id).ok()?,
+                                span_id: SpanId::from_bytes(&l.span_id).ok()?,
+                                attributes: attributes(&l.attributes),
+                            })
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
+    let mut out = Vec::new();
+    for rl in &r.resource_logs {
+        let resource = rl.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let service = component_name(&resource).to_string();
+        for sl in &rl.scope_logs {
+            let scope = sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            for l in &sl.log_records {
+                // OTLP: when time_unix_nano is unset, observed time stands in.
+                let time = [l.time_unix_nano, l.observed_time_unix_nano, received_at]
+                    .into_iter()
+                    .find(|t| *t != 0)
+                    .unwrap_or(received_at);
+                let trace_id = TraceId::from_bytes(&l.trace_id).ok();
+                out.push(LogRecord {
+                    time_unix_nano: time,
+                    observed_time_unix_nano: l.observed_time_unix_nano,
+                    severity: Severity::from_otlp(l.severity_number, &l.severity_text),
+                    severity_number: l.severity_number,
+                    severity_text: l.severity_text.clone(),
+                    body: l.body.as_ref().map(value).unwrap_or_default(),
+                    event_name: l.event_name.clone(),
+                    service: service.clone(),
+                    trace_id,
+                    // A span id means nothing without its trace.
+                    span_id: trace_id.and_then(|_| SpanId::from_bytes(&l.span_id).ok()),
+                    attributes: attributes(&l.attributes),
+                    resource: resource.clone(),
+                    scope: scope.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn temporality(n: i32) -> Temporality {
+    match n {
+        1 => Temporality::Delta,
+        2 => Temporality::Cumulative,
+        _ => Temporality::Unspecified,
+    }
+}
+
+fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
+    let mut out = Vec::new();
+    for rm in &r.resource_metrics {
+        let resource = rm.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let service = component_name(&resource).to_string();
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let point = |kind, temporality, monotonic, attrs: &[KeyValue], start, time, value| MetricPoint {
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    unit: m.unit.clone(),
+                    kind,
+                    temporality,
+                    monotonic,
+                    service: service.clone(),
+                    attributes: attributes(attrs),
+                    resource: resource.clone(),
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    value,
+                };
+                let number = |v: &Option<number_data_point::Value>| MetricValue::Number {
+                    value: match v {
+                        Some(number_data_point::Value::AsDouble(d)) => *d,
+                        Some(number_data_point::Value::AsInt(i)) => *i as f64,
+                        None => f64::NAN,
+                    },
+                };
+                match &m.data {
+                    None => {}
+                    Some(metric::Data::Gauge(g)) => {
+                        for p in &g.data_points {
+                            out.push(point(MetricKind::Gauge, Temporality::Unspecified, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, number(&p.value)));
+                        }
+                    }
+                    Some(metric::Data::Sum(s)) => {
+                        for p in &s.data_points {
+                            out.push(point(MetricKind::Sum, temporality(s.aggregation_temporality), s.is_monotonic, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, number(&p.value)));
+                        }
+                    }
+                    Some(metric::Data::Histogram(h)) => {
+                        for p in &h.data_points {
+                            let value = MetricValue::Histogram(Histogram {
+                                count: p.count,
+                                sum: p.sum,
+                                min: p.min,
+                                max: p.max,
+                                explicit_bounds: p.explicit_bounds.clone(),
+                                bucket_counts: p.bucket_counts.clone(),
+                            });
+                            out.push(point(MetricKind::Histogram, temporality(h.aggregation_temporality), false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                        }
+                    }
+                    Some(metric::Data::ExponentialHistogram(h)) => {
+                        for p in &h.data_points {
+                            let buckets = |b: &Option<opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| {
+                                b.as_ref()
+                                    .map(|b| BucketCounts { offset: b.offset, counts: b.bucket_counts.clone() })
+                                    .unwrap_or_default()
+                            };
+                            let value = MetricValue::ExponentialHistogram(ExponentialHistogram {
+                                count: p.count,
+                                sum: p.sum,
+                                min: p.min,
+                                max: p.max,
+                                scale: p.scale,
+                                zero_count: p.zero_count,
+                                positive: buckets(&p.positive),
+                                negative: buckets(&p.negative),
+                            });
+                            out.push(point(MetricKind::ExponentialHistogram, temporality(h.aggregation_temporality), false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                        }
+                    }
+                    Some(metric::Data::Summary(s)) => {
+                        for p in &s.data_points {
+                            let value = MetricValue::Summary {
+                                count: p.count,
+                                sum: p.sum,
+                                quantiles: p
+                                    .quantile_values
+                                    .iter()
+                                    .map(|q| SummaryQuantile { quantile: q.quantile, value: q.value })
+                                    .collect(),
+                            };
+                            out.push(point(MetricKind::Summary, Temporality::Unspecified, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

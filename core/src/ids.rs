@@ -1,0 +1,117 @@
+//! Trace and span identifiers.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Why bytes or text are not a valid id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The id has the wrong number of bytes.
+    #[error("{kind} must be {expected} bytes, got {actual}")]
+    WrongLength {
+        /// "trace id" or "span id".
+        kind: &'static str,
+        /// Required length in bytes.
+        expected: usize,
+        /// Length received.
+        actual: usize,
+    },
+    /// The id is all zero bytes, which OpenTelemetry defines as invalid.
+    #[error("{kind} must not be all zeros")]
+    AllZero {
+        /// "trace id" or "span id".
+        kind: &'static str,
+    },
+    /// The text is not hexadecimal.
+    #[error("{kind} must be hexadecimal")]
+    NotHex {
+        /// "trace id" or "span id".
+        kind: &'static str,
+    },
+}
+
+macro_rules! define_id {
+    ($name:ident, $len:expr, $kind:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// Validates raw bytes: the right length and not all zero.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdError> {
+                let arr: [u8; $len] = bytes.try_into().map_err(|_| IdError::WrongLength {
+                    kind: $kind,
+                    expected: $len,
+                    actual: bytes.len(),
+                })?;
+                if arr.iter().all(|b| *b == 0) {
+                    return Err(IdError::AllZero { kind: $kind });
+                }
+                Ok($name(arr))
+            }
+
+            /// Parses hex text, either case.
+            pub fn from_hex(text: &str) -> Result<Self, IdError> {
+                let bytes = hex::decode(text).map_err(|_| IdError::NotHex { kind: $kind })?;
+                Self::from_bytes(&bytes)
+            }
+
+            /// Lower-case hex, the form users type in queries.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::from_hex(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+define_id!(TraceId, 16, "trace id", "A 16-byte W3C trace id.");
+define_id!(SpanId, 8, "span id", "An 8-byte span id.");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_is_lower_case() {
+        let id = TraceId::from_hex("5B8EFFF798038103D269B633813FC60C").unwrap();
+        assert_eq!(id.to_hex(), "5b8efff798038103d269b633813fc60c");
+    }
+
+    #[test]
+    fn rejects_wrong_length_and_zero() {
+        assert!(matches!(
+            SpanId::from_bytes(&[1, 2, 3]),
+            Err(IdError::WrongLength { actual: 3, .. })
+        ));
+        assert_eq!(
+            TraceId::from_bytes(&[0; 16]),
+            Err(IdError::AllZero { kind: "trace id" })
+        );
+        assert!(SpanId::from_hex("zz").is_err());
+    }
+}

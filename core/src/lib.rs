@@ -1,0 +1,32 @@
+//! The domain model of weir: what a pipeline's telemetry *means*, with no I/O.
+//!
+//! This crate owns the plain types every other crate speaks — [`Span`],
+//! [`LogRecord`], [`MetricPoint`], [`Resource`], trace and span ids, attribute
+//! values — and the small pieces of pipeline semantics that follow from them,
+//! such as which component a resource belongs to ([`component_name`]).
+//!
+//! It knows nothing of OTLP, SQL, tantivy or HTTP: the collector converts wire
+//! formats into these types at its edge, the store persists them, and the query
+//! side reads them back. Everything here is pure and unit-tested.
+
+mod attributes;
+mod component;
+mod ids;
+mod log;
+mod metric;
+mod span;
+mod time;
+
+pub use attributes::{AttrValue, Attributes};
+pub use component::{UNKNOWN_SERVICE, component_name};
+pub use ids::{IdError, SpanId, TraceId};
+pub use log::{LogRecord, Severity};
+pub use metric::{
+    BucketCounts, ExponentialHistogram, Histogram, MetricKind, MetricPoint, MetricValue,
+    SummaryQuantile, Temporality,
+};
+pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
+pub use time::{TimeError, UnixNanos, is_plausible_timestamp, parse_duration, parse_time};
+
+/// The resource attributes of the entity that produced telemetry.
+pub type Resource = Attributes;

@@ -1,0 +1,144 @@
+//! `/api/v1/...` routes: search, traces and metric points.
+
+use crate::error::ApiError;
+use crate::trace::assemble;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use weir_core::{LogRecord, Span, TraceId, parse_time};
+use weir_store::db::MetricQuery;
+use weir_store::{SearchRequest, SearchSignal, Store, StoredRecord};
+
+/// Default and largest page sizes of a search.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// The query API, over `store`.
+pub fn router(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/metrics", get(metrics))
+        .with_state(store)
+}
+
+fn time_param(value: &Option<String>, default: u64) -> Result<u64, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => Ok(parse_time(v)?),
+    }
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    #[serde(default)]
+    q: String,
+    signal: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A record as the API returns it: the signal, the time and the record.
+#[derive(Serialize)]
+#[serde(tag = "signal", rename_all = "lowercase")]
+enum ApiRecord<'a> {
+    Span(&'a Span),
+    Log(&'a LogRecord),
+}
+
+fn api_record(r: &StoredRecord) -> ApiRecord<'_> {
+    match r {
+        StoredRecord::Span(s) => ApiRecord::Span(s),
+        StoredRecord::Log(l) => ApiRecord::Log(l),
+    }
+}
+
+async fn search(State(store): State<Arc<Store>>, Query(p): Query<SearchParams>) -> Result<Json<Value>, ApiError> {
+    let signal = match p.signal.as_deref().unwrap_or("all") {
+        "spans" => SearchSignal::Spans,
+        "logs" => SearchSignal::Logs,
+        "all" | "" => SearchSignal::All,
+        other => return Err(ApiError::BadRequest(format!("signal `{other}` is not one of spans, logs, all"))),
+    };
+    let req = SearchRequest {
+        query: p.q,
+        signal,
+        from: time_param(&p.from, 0)?,
+        to: time_param(&p.to, u64::MAX)?,
+        limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        cursor: p.cursor.filter(|c| !c.is_empty()),
+    };
+    let page = tokio::task::spawn_blocking(move || store.search(&req))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hits: Vec<ApiRecord> = page.hits.iter().map(api_record).collect();
+    Ok(Json(json!({ "hits": hits, "count": hits.len(), "next_cursor": page.next_cursor })))
+}
+
+/// A span in a trace, with its depth in the tree.
+#[derive(Serialize)]
+struct TreeSpan {
+    depth: usize,
+    #[serde(flatten)]
+    span: Span,
+}
+
+async fn trace(State(store): State<Arc<Store>>, Path(trace_id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = TraceId::from_hex(&trace_id)
+        .map_err(|e| ApiError::BadRequest(format!("`{trace_id}` is not a trace id: {e}")))?;
+    let (spans, mut logs) = tokio::task::spawn_blocking(move || store.trace(id))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if spans.is_empty() && logs.is_empty() {
+        return Err(ApiError::NotFound(format!("no trace {} is stored (yet)", id.to_hex())));
+    }
+    logs.sort_by_key(|l| l.time_unix_nano);
+    let tree: Vec<TreeSpan> = assemble(spans).into_iter().map(|(depth, span)| TreeSpan { depth, span }).collect();
+    let services: Vec<&str> = {
+        let mut s: Vec<&str> = tree.iter().map(|t| t.span.service.as_str()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    let start = tree.iter().map(|t| t.span.start_time_unix_nano).min();
+    let end = tree.iter().map(|t| t.span.end_time_unix_nano).max();
+    Ok(Json(json!({
+        "trace_id": id,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "services": services,
+        "span_count": tree.len(),
+        "spans": tree,
+        "logs": logs,
+    })))
+}
+
+#[derive(Deserialize)]
+struct MetricParams {
+    name: Option<String>,
+    service: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn metrics(State(store): State<Arc<Store>>, Query(p): Query<MetricParams>) -> Result<Json<Value>, ApiError> {
+    let name = p
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("name is required: /api/v1/metrics?name=<metric name>".into()))?;
+    let q = MetricQuery {
+        name: name.clone(),
+        service: p.service.filter(|s| !s.is_empty()),
+        from: time_param(&p.from, 0)?,
+        to: time_param(&p.to, i64::MAX as u64)?,
+        limit: p.limit.unwrap_or(10_000),
+    };
+    let points = store.db.metric_points(&q).await?;
+    Ok(Json(json!({ "name": name, "count": points.len(), "points": points })))
+}

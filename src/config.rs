@@ -1,0 +1,197 @@
+//! weir.toml, layered: defaults, then the file, then `WEIR_*` variables, then flags.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use weir_alerts::AlertsConfig;
+use weir_store::config::DatabaseConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // retention, pipeline and alerts are validated at start; their tasks are not built yet
+pub struct WeirConfig {
+    pub data_dir: PathBuf,
+    pub listen: ListenConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub ingest: IngestTuning,
+}
+
+/// `[listen]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub web: SocketAddr,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub ingest_tokens: Vec<String>,
+    pub read_tokens: Vec<String>,
+}
+
+/// `[retention]`: how long each signal is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub spans: String,
+    pub logs: String,
+    pub metrics: String,
+    pub rollups: String,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { spans: "7d".into(), logs: "7d".into(), metrics: "30d".into(), rollups: "90d".into() }
+    }
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    pub lag_metrics: Vec<String>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            lag_metrics: [
+                "pipeline.iterator_age",
+                "aws.lambda.iterator_age",
+                "IteratorAge",
+                "GetRecords.IteratorAgeMilliseconds",
+                "OffsetLag",
+                "messaging.consumer.lag",
+                "messaging.kafka.consumer.lag",
+                "kafka.consumer_group.lag",
+                "kafka.consumer_group.lag_sum",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// `[ingest]`: tuning beyond the contract's keys, for operators and tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestTuning {
+    /// Largest request body, compressed or not.
+    pub max_body_bytes: usize,
+    /// Accepted bytes that may wait for storage before exports get 429/UNAVAILABLE.
+    pub max_pending_bytes: u64,
+    /// How often storage commits (how soon data is searchable).
+    pub commit_interval: String,
+    /// Indexing heap for spans, MiB.
+    pub span_index_heap_mib: usize,
+    /// Indexing heap for logs, MiB.
+    pub log_index_heap_mib: usize,
+}
+
+impl Default for IngestTuning {
+    fn default() -> Self {
+        IngestTuning {
+            max_body_bytes: 64 << 20,
+            max_pending_bytes: 128 << 20,
+            commit_interval: "1s".into(),
+            span_index_heap_mib: 256,
+            log_index_heap_mib: 128,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    data_dir: PathBuf,
+    listen: ListenConfig,
+}
+
+/// Sections whose keys environment variables reach with one underscore:
+/// `WEIR_LISTEN_WEB` is `listen.web`, `WEIR_DATA_DIR` is `data_dir`.
+const SECTIONS: [&str; 7] = ["listen", "database", "auth", "retention", "pipeline", "alerts", "ingest"];
+
+fn env_key(key: &str) -> String {
+    let lower = key.to_ascii_lowercase();
+    for section in SECTIONS {
+        if let Some(rest) = lower.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return format!("{section}.{rest}");
+        }
+    }
+    lower
+}
+
+/// Loads the configuration: defaults ← `file` (when given) ← `WEIR_*` ← `overrides`.
+pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, figment::Error> {
+    let defaults = Defaults {
+        data_dir: "./weir-data".into(),
+        listen: ListenConfig {
+            otlp_grpc: "127.0.0.1:4317".parse().expect("valid default"),
+            otlp_http: "127.0.0.1:4318".parse().expect("valid default"),
+            web: "127.0.0.1:8080".parse().expect("valid default"),
+        },
+    };
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment
+        .merge(Env::prefixed("WEIR_").map(|k| env_key(k.as_str()).into()).lowercase(false))
+        .merge(overrides)
+        .extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_map_to_sections() {
+        assert_eq!(env_key("LISTEN_WEB"), "listen.web");
+        assert_eq!(env_key("DATA_DIR"), "data_dir");
+        assert_eq!(env_key("DATABASE_URL"), "database.url");
+        assert_eq!(env_key("AUTH_INGEST_TOKENS"), "auth.ingest_tokens");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("weir.toml", "data_dir = \"/from-file\"\n[listen]\nweb = \"127.0.0.1:1\"\n[auth]\ningest_tokens = [\"t\"]\n")?;
+            jail.set_env("WEIR_LISTEN_WEB", "127.0.0.1:2");
+            let c = load(Some(Path::new("weir.toml")), Figment::new()).unwrap();
+            assert_eq!(c.data_dir, PathBuf::from("/from-file"));
+            assert_eq!(c.listen.web.port(), 2);
+            assert_eq!(c.listen.otlp_grpc.port(), 4317);
+            assert_eq!(c.auth.ingest_tokens, ["t"]);
+            let flags = Figment::from(Serialized::default("data_dir", "/from-flag"));
+            assert_eq!(load(Some(Path::new("weir.toml")), flags).unwrap().data_dir, PathBuf::from("/from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_the_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("weir.toml", "[listen]\nwebb = \"127.0.0.1:1\"\n")?;
+            let err = load(Some(Path::new("weir.toml")), Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("webb"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! The `weir` binary: loads configuration, wires the crates together and
+//! serves. It holds no domain logic of its own.
+
+mod config;
+mod ops;
+mod serve;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use figment::Figment;
+use figment::providers::Serialized;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// weir: OTLP collector, store and pipeline-health dashboard for event-driven
+/// and serverless pipelines.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP, store it, and serve the API and dashboard.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (weir.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where data lives (overrides data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// OTLP/gRPC listen address (overrides listen.otlp_grpc).
+    #[arg(long)]
+    otlp_grpc: Option<SocketAddr>,
+    /// OTLP/HTTP listen address (overrides listen.otlp_http).
+    #[arg(long)]
+    otlp_http: Option<SocketAddr>,
+    /// Web listen address (overrides listen.web).
+    #[arg(long)]
+    web: Option<SocketAddr>,
+    /// Database URL (overrides database.url).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Figment {
+        let mut f = Figment::new();
+        if let Some(d) = &self.data_dir {
+            f = f.merge(Serialized::default("data_dir", d));
+        }
+        if let Some(a) = self.otlp_grpc {
+            f = f.merge(Serialized::default("listen.otlp_grpc", a.to_string()));
+        }
+        if let Some(a) = self.otlp_http {
+            f = f.merge(Serialized::default("listen.otlp_http", a.to_string()));
+        }
+        if let Some(a) = self.web {
+            f = f.merge(Serialized::default("listen.web", a.to_string()));
+        }
+        if let Some(u) = &self.database_url {
+            f = f.merge(Serialized::default("database.url", u));
+        }
+        f
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir")
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config::load(args.config.as_deref(), args.overrides())
+                .context("invalid configuration")?;
+            runtime.block_on(serve::run(config))
+        }
+    }
+}

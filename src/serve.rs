@@ -1,0 +1,125 @@
+//! `weir serve`: open storage, replay the WAL, start the three listeners, and
+//! shut down gracefully on SIGTERM or Ctrl-C.
+
+use crate::config::WeirConfig;
+use anyhow::Context;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use weir_collector::{Ingest, IngestAuth, IngestConfig, Telemetry};
+use weir_store::{Store, StoreConfig};
+
+pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let mut store_config = StoreConfig::new(&data_dir, config.database.clone());
+    store_config.span_index_heap_bytes = config.ingest.span_index_heap_mib << 20;
+    store_config.log_index_heap_bytes = config.ingest.log_index_heap_mib << 20;
+    let store = Arc::new(
+        Store::open(&store_config)
+            .await
+            .with_context(|| format!("cannot open storage in {}", data_dir.display()))?,
+    );
+    tracing::info!(data_dir = %data_dir.display(), database = store.db.backend(), "storage open");
+
+    let commit_interval = weir_core::parse_duration(&config.ingest.commit_interval)
+        .context("ingest.commit_interval")?;
+    let ingest = Ingest::start(
+        IngestConfig {
+            wal_dir: data_dir.join("wal"),
+            commit_interval,
+            max_pending_bytes: config.ingest.max_pending_bytes,
+            wal_segment_bytes: 64 << 20,
+        },
+        store.clone(),
+        Arc::new(Telemetry::default()),
+    )
+    .await
+    .context("cannot open the write-ahead log")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let auth = IngestAuth::new(config.auth.ingest_tokens.clone());
+    let max_body = config.ingest.max_body_bytes;
+
+    let grpc_listener = bind(config.listen.otlp_grpc, "listen.otlp_grpc").await?;
+    let http_listener = bind(config.listen.otlp_http, "listen.otlp_http").await?;
+    let web_listener = bind(config.listen.web, "listen.web").await?;
+
+    let (traces, logs, metrics) = weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
+    let grpc = tonic::transport::Server::builder()
+        .add_service(traces)
+        .add_service(logs)
+        .add_service(metrics)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            stopped(stop_rx.clone()),
+        );
+
+    let otlp_http = axum::serve(http_listener, weir_collector::http::router(ingest.clone(), auth, max_body))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+
+    let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
+    let protected = weir_query::router(store.clone())
+        .merge(weir_ui::router(weir_ui::Endpoints {
+            otlp_grpc: config.listen.otlp_grpc.to_string(),
+            otlp_http: config.listen.otlp_http.to_string(),
+        }))
+        .layer(axum::middleware::from_fn_with_state(read_auth, weir_query::require_read_token));
+    let web = axum::serve(web_listener, crate::ops::router(store.clone(), ingest.clone()).merge(protected))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+
+    tracing::info!(
+        otlp_grpc = %config.listen.otlp_grpc,
+        otlp_http = %config.listen.otlp_http,
+        web = %format!("http://{}", config.listen.web),
+        "weir is serving"
+    );
+
+    let servers = async {
+        let (g, h, w) = tokio::join!(grpc, otlp_http, web);
+        g.context("OTLP/gRPC server")?;
+        h.context("OTLP/HTTP server")?;
+        w.context("web server")?;
+        anyhow::Ok(())
+    };
+    tokio::pin!(servers);
+    tokio::select! {
+        result = &mut servers => result?,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: no new requests; flushing and committing");
+            let _ = stop_tx.send(true);
+            servers.await?;
+        }
+    }
+    let ingest_for_stop = ingest.clone();
+    tokio::task::spawn_blocking(move || ingest_for_stop.shutdown())
+        .await
+        .context("shutdown")?;
+    store.db.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({key}): is another process using it?"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler succeeds");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

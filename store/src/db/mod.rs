@@ -1,0 +1,106 @@
+//! The relational store: SQLite by default, PostgreSQL when configured.
+//!
+//! Both backends run the same schema from `migrations/<backend>/`; the SQL
+//! differs only where bulk writes need it (PostgreSQL takes arrays through
+//! `UNNEST`, SQLite prepared inserts inside one transaction).
+
+mod metrics;
+
+pub use metrics::MetricQuery;
+
+use crate::StoreError;
+use crate::config::DatabaseConfig;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// A connection pool to whichever database is configured.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// `database.url = "postgres://..."`.
+    Postgres(PgPool),
+}
+
+impl Database {
+    /// Connects and migrates. An empty URL means `weir.db` in `data_dir`.
+    pub async fn open(config: &DatabaseConfig, data_dir: &Path) -> Result<Self, StoreError> {
+        let url = config.url.trim();
+        if url.is_empty() || url.starts_with("sqlite:") {
+            let options = if url.is_empty() {
+                SqliteConnectOptions::new().filename(data_dir.join("weir.db"))
+            } else {
+                url.parse::<SqliteConnectOptions>()?
+            };
+            // WAL mode lets the API read while the collector writes; NORMAL
+            // sync is durable across process crashes in WAL mode, and the
+            // collector's own write-ahead log covers power loss.
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+            Ok(Database::Sqlite(pool))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            Ok(Database::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedDatabase(url.to_string()))
+        }
+    }
+
+    /// Which backend, for logs and `/metrics`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        match self {
+            Database::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
+            Database::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
+        }
+    }
+
+    /// The WAL position a sink has committed, 0 if none.
+    pub async fn checkpoint(&self, sink: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = match self {
+            Database::Sqlite(p) => {
+                sqlx::query_scalar("SELECT seq FROM wal_checkpoints WHERE sink = ?")
+                    .bind(sink)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Database::Postgres(p) => {
+                sqlx::query_scalar("SELECT seq FROM wal_checkpoints WHERE sink = $1")
+                    .bind(sink)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(p) => p.close().await,
+            Database::Postgres(p) => p.close().await,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Errors of the storage layer.
+
+use std::path::{Path, PathBuf};
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file or directory could not be read or written.
+    #[error("cannot access {path}: {source} (check the data directory's permissions and free space)")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// tantivy failed.
+    #[error("event index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one weir can use.
+    #[error("database.url `{0}` is not supported: leave it empty for SQLite in data_dir, or use postgres://user@host/db")]
+    UnsupportedDatabase(String),
+    /// A user query could not be parsed.
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt stored record: {0}")]
+    CorruptRecord(String),
+}
+
+impl StoreError {
+    /// An I/O error at `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

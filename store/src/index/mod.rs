@@ -1,0 +1,337 @@
+//! The tantivy event index: spans and log records, each signal in its own set
+//! of daily partitions.
+//!
+//! Partitions are cut by *ingest* day, as Quickwit cuts splits: only one writer
+//! per signal is ever open, late or back-dated data costs nothing extra, and
+//! each partition's commit payload records the event-time range it holds so a
+//! query skips partitions it cannot hit. Retention deletes whole partitions.
+
+mod document;
+mod partition;
+mod schema;
+
+pub use partition::{CommitPayload, day_of};
+pub use schema::Fields;
+
+use crate::StoreError;
+use parking_lot::{Mutex, RwLock};
+use partition::Partition;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::schema::{Schema, Value};
+use tantivy::tokenizer::TokenizerManager;
+use tantivy::{IndexWriter, Order, TantivyDocument, Term};
+use weir_core::{LogRecord, Span};
+
+/// Which event signal an index holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Trace spans.
+    Spans,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// Directory and label name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Spans => "spans",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+/// Writer sizing for one signal's index.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterBudget {
+    /// Indexing threads.
+    pub threads: usize,
+    /// Total indexing heap in bytes, split among the threads.
+    pub heap_bytes: usize,
+}
+
+/// One stored event found by a search: its time and its serialized record.
+#[derive(Debug, Clone)]
+pub struct StoredHit {
+    /// Event time, Unix nanoseconds.
+    pub time: u64,
+    /// The record, as the store serialized it.
+    pub doc: Vec<u8>,
+}
+
+struct ActiveWriter {
+    partition: Arc<Partition>,
+    writer: IndexWriter,
+    pending: CommitPayload,
+    uncommitted_docs: usize,
+}
+
+/// One signal's partitions and its single writer.
+pub struct SignalIndex {
+    signal: Signal,
+    root: PathBuf,
+    schema: Schema,
+    fields: Fields,
+    budget: WriterBudget,
+    parser: QueryParser,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+    writer: Mutex<Option<ActiveWriter>>,
+    committed_seq: AtomicU64,
+    last_commit_nanos: AtomicU64,
+}
+
+impl SignalIndex {
+    /// Opens every partition under `root/<signal>/`.
+    pub fn open(root: &Path, signal: Signal, budget: WriterBudget) -> Result<Self, StoreError> {
+        let root = root.join(signal.as_str());
+        std::fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        let (schema, fields) = schema::build();
+        let mut partitions = Vec::new();
+        for entry in std::fs::read_dir(&root).map_err(|e| StoreError::io(&root, e))? {
+            let entry = entry.map_err(|e| StoreError::io(&root, e))?;
+            let Some(day) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            partitions.push(Arc::new(Partition::open_or_create(&entry.path(), day, &schema)?));
+        }
+        partitions.sort_by_key(|p| p.day);
+        let committed = partitions
+            .iter()
+            .map(|p| p.payload.read().wal_seq)
+            .max()
+            .unwrap_or(0);
+        let mut parser = QueryParser::new(
+            schema.clone(),
+            vec![fields.body, fields.name],
+            TokenizerManager::default(),
+        );
+        parser.set_conjunction_by_default();
+        Ok(SignalIndex {
+            signal,
+            root,
+            schema,
+            fields,
+            budget,
+            parser,
+            partitions: RwLock::new(partitions),
+            writer: Mutex::new(None),
+            committed_seq: AtomicU64::new(committed),
+            last_commit_nanos: AtomicU64::new(0),
+        })
+    }
+
+    /// Which signal this is.
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
+    /// The highest write-ahead-log sequence number whose records are committed.
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq.load(Ordering::Acquire)
+    }
+
+    /// When the last commit made data searchable, Unix nanoseconds (0: never).
+    pub fn last_commit_nanos(&self) -> u64 {
+        self.last_commit_nanos.load(Ordering::Relaxed)
+    }
+
+    /// Documents across all partitions, as of the last commit.
+    pub fn num_docs(&self) -> u64 {
+        self.partitions
+            .read()
+            .iter()
+            .map(|p| p.reader.searcher().num_docs())
+            .sum()
+    }
+
+    /// Adds spans; they become searchable at the next [`SignalIndex::commit`].
+    pub fn add_spans(&self, spans: &[Span], now: u64) -> Result<(), StoreError> {
+        let fields = &self.fields;
+        self.add(
+            spans
+                .iter()
+                .map(|s| (s.start_time_unix_nano, document::span_document(fields, s))),
+            now,
+        )
+    }
+
+    /// Adds log records; they become searchable at the next commit.
+    pub fn add_logs(&self, logs: &[LogRecord], now: u64) -> Result<(), StoreError> {
+        let fields = &self.fields;
+        self.add(
+            logs.iter()
+                .map(|l| (l.time_unix_nano, document::log_document(fields, l))),
+            now,
+        )
+    }
+
+    fn add(
+        &self,
+        docs: impl Iterator<Item = (u64, TantivyDocument)>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.writer.lock();
+        let active = match guard.as_mut() {
+            Some(active) => active,
+            None => guard.insert(self.open_writer(day_of(now))?),
+        };
+        for (time, doc) in docs {
+            active.pending.min_time = active.pending.min_time.min(time);
+            active.pending.max_time = active.pending.max_time.max(time);
+            active.writer.add_document(doc)?;
+            active.uncommitted_docs += 1;
+        }
+        Ok(())
+    }
+
+    fn open_writer(&self, day: u32) -> Result<ActiveWriter, StoreError> {
+        let existing = self.partitions.read().iter().find(|p| p.day == day).cloned();
+        let partition = match existing {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(Partition::open_or_create(
+                    &self.root.join(day.to_string()),
+                    day,
+                    &self.schema,
+                )?);
+                let mut parts = self.partitions.write();
+                parts.push(p.clone());
+                parts.sort_by_key(|p| p.day);
+                p
+            }
+        };
+        let writer = partition
+            .index
+            .writer_with_num_threads(self.budget.threads, self.budget.heap_bytes)?;
+        let pending = *partition.payload.read();
+        Ok(ActiveWriter {
+            partition,
+            writer,
+            pending,
+            uncommitted_docs: 0,
+        })
+    }
+
+    /// Commits everything added so far as covering the WAL up to `wal_seq`, and
+    /// makes it searchable. At a day boundary the writer moves to a new partition.
+    pub fn commit(&self, wal_seq: u64, now: u64) -> Result<(), StoreError> {
+        let mut guard = self.writer.lock();
+        let Some(active) = guard.as_mut() else {
+            return Ok(());
+        };
+        active.pending.wal_seq = active.pending.wal_seq.max(wal_seq);
+        let payload = active.pending;
+        let mut prepared = active.writer.prepare_commit()?;
+        prepared.set_payload(&serde_json::to_string(&payload).expect("payload serializes"));
+        prepared.commit()?;
+        active.partition.reader.reload()?;
+        *active.partition.payload.write() = payload;
+        active.uncommitted_docs = 0;
+        self.committed_seq.fetch_max(payload.wal_seq, Ordering::AcqRel);
+        self.last_commit_nanos.store(now, Ordering::Relaxed);
+        if active.partition.day != day_of(now) {
+            if let Some(old) = guard.take() {
+                old.writer.wait_merging_threads()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Documents added but not yet committed.
+    pub fn uncommitted_docs(&self) -> usize {
+        self.writer.lock().as_ref().map_or(0, |a| a.uncommitted_docs)
+    }
+
+    /// Parses a user query in tantivy syntax over the documented fields.
+    pub fn parse_query(&self, text: &str) -> Result<Box<dyn Query>, StoreError> {
+        if text.trim().is_empty() {
+            return Ok(Box::new(tantivy::query::AllQuery));
+        }
+        self.parser
+            .parse_query(text)
+            .map_err(|e| StoreError::BadQuery(format!("{e}")))
+    }
+
+    /// An exact-match query on one of the keyword fields (`trace_id`, `key`, …).
+    pub fn term_query(&self, field: &str, value: &str) -> Result<Box<dyn Query>, StoreError> {
+        let field = self
+            .schema
+            .get_field(field)
+            .map_err(|e| StoreError::BadQuery(e.to_string()))?;
+        Ok(Box::new(tantivy::query::TermQuery::new(
+            Term::from_field_text(field, value),
+            tantivy::schema::IndexRecordOption::Basic,
+        )))
+    }
+
+    /// The newest `limit` events matching `query` with time in `[from, to]`,
+    /// newest first.
+    pub fn search(
+        &self,
+        query: &dyn Query,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredHit>, StoreError> {
+        let range = RangeQuery::new(
+            Bound::Included(Term::from_field_u64(self.fields.start_time, from)),
+            Bound::Included(Term::from_field_u64(self.fields.start_time, to)),
+        );
+        let bounded = BooleanQuery::new(vec![
+            (Occur::Must, query.box_clone()),
+            (Occur::Must, Box::new(range)),
+        ]);
+        let partitions: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .iter()
+            .filter(|p| p.payload.read().overlaps(from, to))
+            .cloned()
+            .collect();
+        let mut hits = Vec::new();
+        for partition in partitions.iter().rev() {
+            let searcher = partition.reader.searcher();
+            let top = searcher.search(
+                &bounded,
+                &TopDocs::with_limit(limit.max(1)).order_by_fast_field::<u64>("start_time", Order::Desc),
+            )?;
+            for (time, address) in top {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let bytes = doc
+                    .get_first(self.fields.doc)
+                    .and_then(|v| v.as_bytes())
+                    .unwrap_or_default()
+                    .to_vec();
+                hits.push(StoredHit {
+                    time: time.unwrap_or(0),
+                    doc: bytes,
+                });
+            }
+        }
+        hits.sort_by(|a, b| b.time.cmp(&a.time));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Deletes partitions whose ingest day is before `day`; returns how many.
+    pub fn drop_partitions_before(&self, day: u32) -> Result<usize, StoreError> {
+        let active_day = self.writer.lock().as_ref().map(|a| a.partition.day);
+        let doomed: Vec<Arc<Partition>> = {
+            let mut parts = self.partitions.write();
+            let (old, keep): (Vec<_>, Vec<_>) = parts
+                .drain(..)
+                .partition(|p| p.day < day && Some(p.day) != active_day);
+            *parts = keep;
+            old
+        };
+        for p in &doomed {
+            std::fs::remove_dir_all(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
+        }
+        Ok(doomed.len())
+    }
+}

@@ -1,0 +1,129 @@
+//! One day's worth of events of one signal: a tantivy index of its own, so
+//! retention deletes whole directories instead of individual documents.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tantivy::schema::Schema;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
+
+use crate::StoreError;
+
+/// What each commit records: the write-ahead-log position it covers and the
+/// event-time range of its documents (to skip partitions a query cannot hit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CommitPayload {
+    /// Every WAL record up to and including this sequence number is in the index.
+    pub wal_seq: u64,
+    /// Earliest event time in the partition, Unix nanoseconds.
+    pub min_time: u64,
+    /// Latest event time in the partition, Unix nanoseconds.
+    pub max_time: u64,
+}
+
+impl CommitPayload {
+    /// Whether the partition may hold events in `[from, to]`.
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        self.max_time >= from && self.min_time <= to && self.min_time <= self.max_time
+    }
+}
+
+/// An open partition: its index and a reader reloaded after each commit.
+pub struct Partition {
+    /// Ingest day, `YYYYMMDD` (UTC).
+    pub day: u32,
+    /// The directory.
+    pub path: PathBuf,
+    /// The tantivy index.
+    pub index: Index,
+    /// Its reader.
+    pub reader: IndexReader,
+    /// The payload of the last commit.
+    pub payload: parking_lot::RwLock<CommitPayload>,
+}
+
+impl Partition {
+    /// Opens the partition at `path`, creating it with `schema` if missing.
+    pub fn open_or_create(path: &Path, day: u32, schema: &Schema) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::io(path, e))?;
+        let exists = path.join("meta.json").exists();
+        let index = if exists {
+            Index::open_in_dir(path)?
+        } else {
+            let settings = IndexSettings {
+                // Span documents are repetitive JSON: zstd stores them in a fraction
+                // of the space lz4 needs.
+                docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+                docstore_blocksize: 64 * 1024,
+                ..IndexSettings::default()
+            };
+            Index::builder()
+                .schema(schema.clone())
+                .settings(settings)
+                .create_in_dir(path)?
+        };
+        let payload = index
+            .load_metas()?
+            .payload
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or(CommitPayload {
+                wal_seq: 0,
+                min_time: u64::MAX,
+                max_time: 0,
+            });
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Partition {
+            day,
+            path: path.to_path_buf(),
+            index,
+            reader,
+            payload: parking_lot::RwLock::new(payload),
+        })
+    }
+}
+
+/// The UTC day (`YYYYMMDD`) that contains `unix_nanos`.
+pub fn day_of(unix_nanos: u64) -> u32 {
+    let days = (unix_nanos / 1_000_000_000 / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    (y as u32) * 10_000 + m * 100 + d
+}
+
+/// Days since the epoch to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        assert_eq!(day_of(0), 19_700_101);
+        assert_eq!(day_of(1_544_712_660_000_000_000), 20_181_213);
+        assert_eq!(day_of(1_709_164_800_000_000_000), 20_240_229);
+    }
+
+    #[test]
+    fn overlap_of_time_ranges() {
+        let p = CommitPayload { wal_seq: 1, min_time: 10, max_time: 20 };
+        assert!(p.overlaps(0, 10));
+        assert!(p.overlaps(15, 16));
+        assert!(!p.overlaps(21, 30));
+        let empty = CommitPayload { wal_seq: 0, min_time: u64::MAX, max_time: 0 };
+        assert!(!empty.overlaps(0, u64::MAX));
+    }
+}

@@ -1,0 +1,200 @@
+//! The store as the rest of weir sees it: open once, write events, read them
+//! back as `weir_core` records.
+
+use crate::config::StoreConfig;
+use crate::db::Database;
+use crate::index::{Signal, SignalIndex, StoredHit, WriterBudget};
+use crate::StoreError;
+use std::sync::Arc;
+use weir_core::{LogRecord, Span, TraceId};
+
+/// Which signals a search covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchSignal {
+    /// Spans only.
+    Spans,
+    /// Log records only.
+    Logs,
+    /// Both, merged newest first.
+    All,
+}
+
+/// A search as the query API receives it.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// tantivy query syntax over the documented fields; empty matches all.
+    pub query: String,
+    /// Which signals.
+    pub signal: SearchSignal,
+    /// From, Unix nanoseconds, inclusive.
+    pub from: u64,
+    /// To, Unix nanoseconds, inclusive.
+    pub to: u64,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after a previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The records, newest first.
+    pub hits: Vec<StoredRecord>,
+    /// Pass back to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredRecord {
+    /// A span.
+    Span(Box<Span>),
+    /// A log record.
+    Log(Box<LogRecord>),
+}
+
+impl StoredRecord {
+    /// The event time.
+    pub fn time(&self) -> u64 {
+        match self {
+            StoredRecord::Span(s) => s.start_time_unix_nano,
+            StoredRecord::Log(l) => l.time_unix_nano,
+        }
+    }
+}
+
+/// Most records a single trace lookup returns per signal.
+const TRACE_RECORD_LIMIT: usize = 10_000;
+
+/// Everything weir keeps: the span and log indexes and the database.
+pub struct Store {
+    /// Span index.
+    pub spans: Arc<SignalIndex>,
+    /// Log index.
+    pub logs: Arc<SignalIndex>,
+    /// Relational database.
+    pub db: Database,
+}
+
+/// A cursor: the time of the last hit returned and how many hits at exactly
+/// that time were returned, so ties across pages are neither lost nor repeated.
+fn parse_cursor(text: &str) -> Result<(u64, usize), StoreError> {
+    let bad = || StoreError::BadQuery(format!("cursor `{text}` is not one this API returned"));
+    let (time, skip) = text.split_once('.').ok_or_else(bad)?;
+    Ok((time.parse().map_err(|_| bad())?, skip.parse().map_err(|_| bad())?))
+}
+
+impl Store {
+    /// Opens (creating if needed) the index under `data_dir/index` and the database.
+    pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::io(&config.data_dir, e))?;
+        let index_dir = config.data_dir.join("index");
+        let threads = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 { 2 } else { 1 };
+        let spans = SignalIndex::open(
+            &index_dir,
+            Signal::Spans,
+            WriterBudget { threads, heap_bytes: config.span_index_heap_bytes },
+        )?;
+        let logs = SignalIndex::open(
+            &index_dir,
+            Signal::Logs,
+            WriterBudget { threads, heap_bytes: config.log_index_heap_bytes },
+        )?;
+        let db = Database::open(&config.database, &config.data_dir).await?;
+        Ok(Store { spans: Arc::new(spans), logs: Arc::new(logs), db })
+    }
+
+    fn decode_span(hit: &StoredHit) -> Result<StoredRecord, StoreError> {
+        serde_json::from_slice(&hit.doc)
+            .map(|s| StoredRecord::Span(Box::new(s)))
+            .map_err(|e| StoreError::CorruptRecord(e.to_string()))
+    }
+
+    fn decode_log(hit: &StoredHit) -> Result<StoredRecord, StoreError> {
+        serde_json::from_slice(&hit.doc)
+            .map(|l| StoredRecord::Log(Box::new(l)))
+            .map_err(|e| StoreError::CorruptRecord(e.to_string()))
+    }
+
+    /// A page of events matching a query, newest first.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, StoreError> {
+        let (to, skip_at_to) = match &req.cursor {
+            Some(c) => {
+                let (time, skip) = parse_cursor(c)?;
+                (req.to.min(time), if time <= req.to { skip } else { 0 })
+            }
+            None => (req.to, 0),
+        };
+        let want = req.limit.saturating_add(skip_at_to);
+        let mut records = Vec::new();
+        if req.signal != SearchSignal::Logs {
+            let query = self.spans.parse_query(&req.query)?;
+            for hit in self.spans.search(query.as_ref(), req.from, to, want)? {
+                records.push(Self::decode_span(&hit)?);
+            }
+        }
+        if req.signal != SearchSignal::Spans {
+            let query = self.logs.parse_query(&req.query)?;
+            for hit in self.logs.search(query.as_ref(), req.from, to, want)? {
+                records.push(Self::decode_log(&hit)?);
+            }
+        }
+        records.sort_by_key(|r| std::cmp::Reverse(r.time()));
+        let full = records.len() >= want;
+        let mut skipped = 0;
+        records.retain(|r| {
+            if skipped < skip_at_to && r.time() == to {
+                skipped += 1;
+                false
+            } else {
+                true
+            }
+        });
+        records.truncate(req.limit);
+        let next_cursor = match (full, records.last()) {
+            (true, Some(last)) => {
+                let t = last.time();
+                let mut ties = records.iter().filter(|r| r.time() == t).count();
+                if t == to {
+                    ties += skip_at_to;
+                }
+                Some(format!("{t}.{ties}"))
+            }
+            _ => None,
+        };
+        Ok(SearchPage { hits: records, next_cursor })
+    }
+
+    /// Every span and log record of a trace.
+    pub fn trace(&self, trace_id: TraceId) -> Result<(Vec<Span>, Vec<LogRecord>), StoreError> {
+        let hex = trace_id.to_hex();
+        let mut spans = Vec::new();
+        let q = self.spans.term_query("trace_id", &hex)?;
+        for hit in self.spans.search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)? {
+            if let StoredRecord::Span(s) = Self::decode_span(&hit)? {
+                spans.push(*s);
+            }
+        }
+        let mut logs = Vec::new();
+        let q = self.logs.term_query("trace_id", &hex)?;
+        for hit in self.logs.search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)? {
+            if let StoredRecord::Log(l) = Self::decode_log(&hit)? {
+                logs.push(*l);
+            }
+        }
+        Ok((spans, logs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(parse_cursor("123.2").unwrap(), (123, 2));
+        assert!(parse_cursor("abc").is_err());
+        assert!(parse_cursor("1.x").is_err());
+    }
+}
