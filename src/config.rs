@@ -58,7 +58,12 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { spans: "7d".into(), logs: "7d".into(), metrics: "30d".into(), rollups: "90d".into() }
+        RetentionConfig {
+            spans: "7d".into(),
+            logs: "7d".into(),
+            metrics: "30d".into(),
+            rollups: "90d".into(),
+        }
     }
 }
 
@@ -125,12 +130,23 @@ struct Defaults {
 
 /// Sections whose keys environment variables reach with one underscore:
 /// `WEIR_LISTEN_WEB` is `listen.web`, `WEIR_DATA_DIR` is `data_dir`.
-const SECTIONS: [&str; 7] = ["listen", "database", "auth", "retention", "pipeline", "alerts", "ingest"];
+const SECTIONS: [&str; 7] = [
+    "listen",
+    "database",
+    "auth",
+    "retention",
+    "pipeline",
+    "alerts",
+    "ingest",
+];
 
 fn env_key(key: &str) -> String {
     let lower = key.to_ascii_lowercase();
     for section in SECTIONS {
-        if let Some(rest) = lower.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+        if let Some(rest) = lower
+            .strip_prefix(section)
+            .and_then(|r| r.strip_prefix('_'))
+        {
             return format!("{section}.{rest}");
         }
     }
@@ -138,7 +154,7 @@ fn env_key(key: &str) -> String {
 }
 
 /// Loads the configuration: defaults ← `file` (when given) ← `WEIR_*` ← `overrides`.
-pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, figment::Error> {
+pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, Box<figment::Error>> {
     let defaults = Defaults {
         data_dir: "./weir-data".into(),
         listen: ListenConfig {
@@ -152,12 +168,18 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, figme
         figment = figment.merge(Toml::file_exact(path));
     }
     figment
-        .merge(Env::prefixed("WEIR_").map(|k| env_key(k.as_str()).into()).lowercase(false))
+        .merge(
+            Env::prefixed("WEIR_")
+                .map(|k| env_key(k.as_str()).into())
+                .lowercase(false),
+        )
         .merge(overrides)
         .extract()
+        .map_err(Box::new)
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail dictates the closure's error type
 mod tests {
     use super::*;
 
@@ -180,7 +202,10 @@ mod tests {
             assert_eq!(c.listen.otlp_grpc.port(), 4317);
             assert_eq!(c.auth.ingest_tokens, ["t"]);
             let flags = Figment::from(Serialized::default("data_dir", "/from-flag"));
-            assert_eq!(load(Some(Path::new("weir.toml")), flags).unwrap().data_dir, PathBuf::from("/from-flag"));
+            assert_eq!(
+                load(Some(Path::new("weir.toml")), flags).unwrap().data_dir,
+                PathBuf::from("/from-flag")
+            );
             Ok(())
         });
     }
@@ -189,7 +214,9 @@ mod tests {
     fn unknown_keys_are_named_in_the_error() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("weir.toml", "[listen]\nwebb = \"127.0.0.1:1\"\n")?;
-            let err = load(Some(Path::new("weir.toml")), Figment::new()).unwrap_err().to_string();
+            let err = load(Some(Path::new("weir.toml")), Figment::new())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("webb"), "{err}");
             Ok(())
         });

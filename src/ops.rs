@@ -28,7 +28,10 @@ pub fn router(store: Arc<Store>, ingest: Arc<Ingest>) -> Router {
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
     if !ops.ingest.replay_done() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "replaying the write-ahead log\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replaying the write-ahead log\n",
+        );
     }
     if !ops.store.db.ping().await {
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n");
@@ -39,12 +42,23 @@ async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
     let mut out = String::new();
     ops.ingest.telemetry().render(&mut out);
-    let _ = writeln!(out, "# HELP weir_index_documents Documents searchable in the event index, per signal.");
+    let _ = writeln!(
+        out,
+        "# HELP weir_index_documents Documents searchable in the event index, per signal."
+    );
     let _ = writeln!(out, "# TYPE weir_index_documents gauge");
     for index in [&ops.store.spans, &ops.store.logs] {
-        let _ = writeln!(out, "weir_index_documents{{signal=\"{}\"}} {}", index.signal().as_str(), index.num_docs());
+        let _ = writeln!(
+            out,
+            "weir_index_documents{{signal=\"{}\"}} {}",
+            index.signal().as_str(),
+            index.num_docs()
+        );
     }
-    let _ = writeln!(out, "# HELP weir_ready Whether replay is done and storage answers.");
+    let _ = writeln!(
+        out,
+        "# HELP weir_ready Whether replay is done and storage answers."
+    );
     let _ = writeln!(out, "# TYPE weir_ready gauge");
     let _ = writeln!(out, "weir_ready {}", u8::from(ops.ingest.replay_done()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

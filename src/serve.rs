@@ -48,7 +48,8 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     let http_listener = bind(config.listen.otlp_http, "listen.otlp_http").await?;
     let web_listener = bind(config.listen.web, "listen.web").await?;
 
-    let (traces, logs, metrics) = weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
+    let (traces, logs, metrics) =
+        weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
     let grpc = tonic::transport::Server::builder()
         .add_service(traces)
         .add_service(logs)
@@ -58,8 +59,11 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
             stopped(stop_rx.clone()),
         );
 
-    let otlp_http = axum::serve(http_listener, weir_collector::http::router(ingest.clone(), auth, max_body))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let otlp_http = axum::serve(
+        http_listener,
+        weir_collector::http::router(ingest.clone(), auth, max_body),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let protected = weir_query::router(store.clone())
@@ -67,9 +71,15 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
             otlp_grpc: config.listen.otlp_grpc.to_string(),
             otlp_http: config.listen.otlp_http.to_string(),
         }))
-        .layer(axum::middleware::from_fn_with_state(read_auth, weir_query::require_read_token));
-    let web = axum::serve(web_listener, crate::ops::router(store.clone(), ingest.clone()).merge(protected))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        .layer(axum::middleware::from_fn_with_state(
+            read_auth,
+            weir_query::require_read_token,
+        ));
+    let web = axum::serve(
+        web_listener,
+        crate::ops::router(store.clone(), ingest.clone()).merge(protected),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
 
     tracing::info!(
         otlp_grpc = %config.listen.otlp_grpc,

@@ -9,7 +9,9 @@ pub struct IngestAuth {
 impl IngestAuth {
     /// Accepts any of `tokens`; none means everyone is accepted.
     pub fn new(tokens: Vec<String>) -> Self {
-        IngestAuth { tokens: tokens.into_iter().filter(|t| !t.is_empty()).collect() }
+        IngestAuth {
+            tokens: tokens.into_iter().filter(|t| !t.is_empty()).collect(),
+        }
     }
 
     /// Whether an `Authorization` header value lets the request in.
@@ -19,11 +21,15 @@ impl IngestAuth {
         }
         let Some(token) = authorization.and_then(|h| {
             let (scheme, token) = h.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
         }) else {
             return false;
         };
-        self.tokens.iter().any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+        self.tokens
+            .iter()
+            .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
     }
 }
 

@@ -1,18 +1,27 @@
 //! OTLP/gRPC receiver: the three `Export` services, gzip accepted.
 
 use crate::IngestAuth;
-use crate::http::noun;
 use crate::ingest::{Ingest, IngestError};
 use crate::otlp::validate::Rejections;
-use crate::otlp::{ExportRequest, SignalKind};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+use crate::otlp::{ExportRequest, SignalKind, response};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
@@ -30,7 +39,11 @@ pub fn services(
     ingest: Arc<Ingest>,
     auth: IngestAuth,
     max_message_bytes: usize,
-) -> (TraceServiceServer<GrpcReceiver>, LogsServiceServer<GrpcReceiver>, MetricsServiceServer<GrpcReceiver>) {
+) -> (
+    TraceServiceServer<GrpcReceiver>,
+    LogsServiceServer<GrpcReceiver>,
+    MetricsServiceServer<GrpcReceiver>,
+) {
     let r = GrpcReceiver { ingest, auth };
     (
         TraceServiceServer::new(r.clone())
@@ -49,8 +62,16 @@ pub fn services(
 }
 
 impl GrpcReceiver {
-    async fn export<T>(&self, signal: SignalKind, request: Request<T>, wrap: fn(T) -> ExportRequest) -> Result<Rejections, Status> {
-        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+    async fn export<T>(
+        &self,
+        signal: SignalKind,
+        request: Request<T>,
+        wrap: fn(T) -> ExportRequest,
+    ) -> Result<Rejections, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if !self.auth.allows(authorization) {
             self.ingest.telemetry().refused(signal, "unauthenticated");
             return Err(Status::unauthenticated(
@@ -74,40 +95,37 @@ impl GrpcReceiver {
     }
 }
 
-fn partial(signal: SignalKind, r: &Rejections) -> Option<(i64, String)> {
-    let n = r.total() as i64;
-    (n > 0).then(|| (n, r.message(noun(signal))))
-}
-
 #[tonic::async_trait]
 impl TraceService for GrpcReceiver {
-    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let r = GrpcReceiver::export(self, SignalKind::Traces, request, ExportRequest::Traces).await?;
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: partial(SignalKind::Traces, &r)
-                .map(|(rejected_spans, error_message)| ExportTracePartialSuccess { rejected_spans, error_message }),
-        }))
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let r =
+            GrpcReceiver::export(self, SignalKind::Traces, request, ExportRequest::Traces).await?;
+        Ok(Response::new(response::traces(&r)))
     }
 }
 
 #[tonic::async_trait]
 impl LogsService for GrpcReceiver {
-    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let r = GrpcReceiver::export(self, SignalKind::Logs, request, ExportRequest::Logs).await?;
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: partial(SignalKind::Logs, &r)
-                .map(|(rejected_log_records, error_message)| ExportLogsPartialSuccess { rejected_log_records, error_message }),
-        }))
+        Ok(Response::new(response::logs(&r)))
     }
 }
 
 #[tonic::async_trait]
 impl MetricsService for GrpcReceiver {
-    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let r = GrpcReceiver::export(self, SignalKind::Metrics, request, ExportRequest::Metrics).await?;
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: partial(SignalKind::Metrics, &r)
-                .map(|(rejected_data_points, error_message)| ExportMetricsPartialSuccess { rejected_data_points, error_message }),
-        }))
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let r = GrpcReceiver::export(self, SignalKind::Metrics, request, ExportRequest::Metrics)
+            .await?;
+        Ok(Response::new(response::metrics(&r)))
     }
 }

@@ -4,7 +4,7 @@
 use crate::IngestAuth;
 use crate::ingest::{Ingest, IngestError};
 use crate::otlp::validate::Rejections;
-use crate::otlp::{ExportRequest, SignalKind};
+use crate::otlp::{ExportRequest, SignalKind, response};
 use crate::status::{RpcStatus, code};
 use axum::Router;
 use axum::body::Body;
@@ -13,9 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
@@ -32,11 +29,24 @@ struct HttpState {
 
 /// The OTLP/HTTP routes.
 pub fn router(ingest: Arc<Ingest>, auth: IngestAuth, max_body_bytes: usize) -> Router {
-    let state = HttpState { ingest, auth, max_body_bytes };
+    let state = HttpState {
+        ingest,
+        auth,
+        max_body_bytes,
+    };
     Router::new()
-        .route("/v1/traces", post(|s, h, b| export(SignalKind::Traces, s, h, b)))
-        .route("/v1/logs", post(|s, h, b| export(SignalKind::Logs, s, h, b)))
-        .route("/v1/metrics", post(|s, h, b| export(SignalKind::Metrics, s, h, b)))
+        .route(
+            "/v1/traces",
+            post(|s, h, b| export(SignalKind::Traces, s, h, b)),
+        )
+        .route(
+            "/v1/logs",
+            post(|s, h, b| export(SignalKind::Logs, s, h, b)),
+        )
+        .route(
+            "/v1/metrics",
+            post(|s, h, b| export(SignalKind::Metrics, s, h, b)),
+        )
         .with_state(state)
 }
 
@@ -66,15 +76,28 @@ fn format_of(headers: &HeaderMap) -> Option<Format> {
 }
 
 fn error(format: Format, status: StatusCode, grpc_code: i32, message: String) -> Response {
-    let body = RpcStatus { code: grpc_code, message };
+    let body = RpcStatus {
+        code: grpc_code,
+        message,
+    };
     let bytes = match format {
         Format::Protobuf => body.encode_to_vec(),
         Format::Json => serde_json::to_vec(&body).expect("status serializes"),
     };
-    (status, [(header::CONTENT_TYPE, format.content_type())], bytes).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, format.content_type())],
+        bytes,
+    )
+        .into_response()
 }
 
-async fn export(signal: SignalKind, State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export(
+    signal: SignalKind,
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let telemetry = state.ingest.telemetry().clone();
     // Until the content type is known, errors are JSON: readable by anyone.
     let Some(format) = format_of(&headers) else {
@@ -86,7 +109,9 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
             "unsupported content type: send application/x-protobuf or application/json".into(),
         );
     };
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if !state.auth.allows(authorization) {
         telemetry.refused(signal, "unauthenticated");
         return error(
@@ -96,7 +121,10 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
             "missing or wrong ingest token: send Authorization: Bearer <token> (one of auth.ingest_tokens)".into(),
         );
     }
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e.is_empty() || e == "identity" => false,
         Some(e) if e == "gzip" => true,
@@ -116,7 +144,10 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
             format,
             StatusCode::PAYLOAD_TOO_LARGE,
             code::INVALID_ARGUMENT,
-            format!("{what} exceeds the limit of {} bytes: send smaller batches", state.max_body_bytes),
+            format!(
+                "{what} exceeds the limit of {} bytes: send smaller batches",
+                state.max_body_bytes
+            ),
         )
     };
     let raw = match Limited::new(body, state.max_body_bytes).collect().await {
@@ -124,7 +155,12 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
         Err(e) if e.is::<LengthLimitError>() => return too_large("request body"),
         Err(e) => {
             telemetry.refused(signal, "unreadable body");
-            return error(format, StatusCode::BAD_REQUEST, code::INVALID_ARGUMENT, format!("cannot read the request body: {e}"));
+            return error(
+                format,
+                StatusCode::BAD_REQUEST,
+                code::INVALID_ARGUMENT,
+                format!("cannot read the request body: {e}"),
+            );
         }
     };
     let limit = state.max_body_bytes;
@@ -146,14 +182,22 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
             &raw
         };
         match format {
-            Format::Protobuf => ExportRequest::decode_protobuf(signal, bytes)
-                .map_err(|e| DecodeFailure::Malformed(format!("body is not a valid OTLP protobuf export request: {e}"))),
-            Format::Json => ExportRequest::decode_json(signal, bytes)
-                .map_err(|e| DecodeFailure::Malformed(format!("body is not a valid OTLP/JSON export request: {e}"))),
+            Format::Protobuf => ExportRequest::decode_protobuf(signal, bytes).map_err(|e| {
+                DecodeFailure::Malformed(format!(
+                    "body is not a valid OTLP protobuf export request: {e}"
+                ))
+            }),
+            Format::Json => ExportRequest::decode_json(signal, bytes).map_err(|e| {
+                DecodeFailure::Malformed(format!(
+                    "body is not a valid OTLP/JSON export request: {e}"
+                ))
+            }),
         }
     };
     let decoded = if raw_len_hint(&headers) > INLINE_DECODE_BYTES || gzip {
-        tokio::task::spawn_blocking(decode).await.unwrap_or_else(|e| Err(DecodeFailure::Malformed(e.to_string())))
+        tokio::task::spawn_blocking(decode)
+            .await
+            .unwrap_or_else(|e| Err(DecodeFailure::Malformed(e.to_string())))
     } else {
         decode()
     };
@@ -162,19 +206,38 @@ async fn export(signal: SignalKind, State(state): State<HttpState>, headers: Hea
         Err(DecodeFailure::TooLarge) => return too_large("decompressed request body"),
         Err(DecodeFailure::Malformed(message)) => {
             telemetry.refused(signal, "malformed");
-            return error(format, StatusCode::BAD_REQUEST, code::INVALID_ARGUMENT, message);
+            return error(
+                format,
+                StatusCode::BAD_REQUEST,
+                code::INVALID_ARGUMENT,
+                message,
+            );
         }
     };
     match state.ingest.export(request).await {
         Ok(rejections) => success(signal, format, &rejections),
         Err(e @ IngestError::Overloaded(retry)) => {
-            let mut r = error(format, StatusCode::TOO_MANY_REQUESTS, code::RESOURCE_EXHAUSTED, e.to_string());
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+            let mut r = error(
+                format,
+                StatusCode::TOO_MANY_REQUESTS,
+                code::RESOURCE_EXHAUSTED,
+                e.to_string(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry.as_secs().max(1)),
+            );
             r
         }
         Err(e @ IngestError::Unavailable(_)) => {
-            let mut r = error(format, StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, e.to_string());
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            let mut r = error(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                e.to_string(),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             r
         }
     }
@@ -194,49 +257,33 @@ enum DecodeFailure {
 }
 
 fn success(signal: SignalKind, format: Format, rejections: &Rejections) -> Response {
-    let rejected = rejections.total() as i64;
     let body = match format {
         // OTLP: on full success partial_success must be unset. The proto crate's
         // JSON encoder would write `"partialSuccess": null`, so JSON is built here.
         Format::Json => {
-            let value = if rejected == 0 {
-                serde_json::json!({})
-            } else {
-                let field = match signal {
-                    SignalKind::Traces => "rejectedSpans",
-                    SignalKind::Logs => "rejectedLogRecords",
-                    SignalKind::Metrics => "rejectedDataPoints",
-                };
-                serde_json::json!({"partialSuccess": {field: rejected.to_string(), "errorMessage": rejections.message(noun(signal))}})
+            let value = match response::partial(signal, rejections) {
+                None => serde_json::json!({}),
+                Some((rejected, message)) => {
+                    let field = match signal {
+                        SignalKind::Traces => "rejectedSpans",
+                        SignalKind::Logs => "rejectedLogRecords",
+                        SignalKind::Metrics => "rejectedDataPoints",
+                    };
+                    serde_json::json!({"partialSuccess": {field: rejected.to_string(), "errorMessage": message}})
+                }
             };
             serde_json::to_vec(&value).expect("json serializes")
         }
-        Format::Protobuf => {
-            let message = rejections.message(noun(signal));
-            match signal {
-                SignalKind::Traces => ExportTraceServiceResponse {
-                    partial_success: (rejected > 0).then(|| ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
-                }
-                .encode_to_vec(),
-                SignalKind::Logs => ExportLogsServiceResponse {
-                    partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message }),
-                }
-                .encode_to_vec(),
-                SignalKind::Metrics => ExportMetricsServiceResponse {
-                    partial_success: (rejected > 0).then(|| ExportMetricsPartialSuccess { rejected_data_points: rejected, error_message: message }),
-                }
-                .encode_to_vec(),
-            }
-        }
+        Format::Protobuf => match signal {
+            SignalKind::Traces => response::traces(rejections).encode_to_vec(),
+            SignalKind::Logs => response::logs(rejections).encode_to_vec(),
+            SignalKind::Metrics => response::metrics(rejections).encode_to_vec(),
+        },
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, format.content_type())], body).into_response()
-}
-
-/// The record noun of a signal, for messages.
-pub(crate) fn noun(signal: SignalKind) -> &'static str {
-    match signal {
-        SignalKind::Traces => "spans",
-        SignalKind::Logs => "log records",
-        SignalKind::Metrics => "data points",
-    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
 }

@@ -73,6 +73,8 @@ struct Work {
 struct Progress {
     /// Highest seq handed to the worker.
     enqueued: [AtomicU64; 3],
+    /// Highest seq queued by the start-up replay.
+    replayed: [AtomicU64; 3],
     /// Highest seq the worker has committed.
     committed: [AtomicU64; 3],
 }
@@ -168,6 +170,7 @@ impl Ingest {
                             telemetry.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
                             telemetry.queued_records[i].fetch_add(1, Ordering::Relaxed);
                             progress.enqueued[i].store(record.seq, Ordering::Release);
+                            progress.replayed[i].store(record.seq, Ordering::Release);
                             target[i] = record.seq;
                             replayed += 1;
                             let _ = workers[i].send(Work { seq: record.seq, request, bytes });
@@ -186,7 +189,12 @@ impl Ingest {
         telemetry.wal_bytes.store(wal.bytes(), Ordering::Relaxed);
 
         let (tx, rx) = mpsc::channel::<Append>();
-        let writer = WalWriter { wal, workers, progress: progress.clone(), telemetry: telemetry.clone() };
+        let writer = WalWriter {
+            wal,
+            workers,
+            progress: progress.clone(),
+            telemetry: telemetry.clone(),
+        };
         threads.push(
             std::thread::Builder::new()
                 .name("weir-wal".into())
@@ -206,9 +214,10 @@ impl Ingest {
 
     /// Whether everything replayed from the WAL at start is committed.
     pub fn replay_done(&self) -> bool {
-        SignalKind::ALL
-            .iter()
-            .all(|s| self.progress.committed[s.index()].load(Ordering::Acquire) >= self.replay_target[s.index()])
+        SignalKind::ALL.iter().all(|s| {
+            self.progress.committed[s.index()].load(Ordering::Acquire)
+                >= self.replay_target[s.index()]
+        })
     }
 
     /// The counters, for `/metrics`.
@@ -229,25 +238,42 @@ impl Ingest {
         }
         let payload = request.encode();
         let bytes = payload.len() as u64;
-        let pending = self.telemetry.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let pending = self
+            .telemetry
+            .pending_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
         if pending + bytes > self.max_pending_bytes && pending > 0 {
-            self.telemetry.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.telemetry
+                .pending_bytes
+                .fetch_sub(bytes, Ordering::AcqRel);
             self.telemetry.refused(signal, "overloaded");
             return Err(IngestError::Overloaded(RETRY_AFTER));
         }
         let (reply, done) = oneshot::channel();
         let sent = match self.appends.read().as_ref() {
-            Some(tx) => tx.send(Append { request, payload, reply }).is_ok(),
+            Some(tx) => tx
+                .send(Append {
+                    request,
+                    payload,
+                    reply,
+                })
+                .is_ok(),
             None => false,
         };
-        let result = if sent { done.await.unwrap_or(Err(WalError::Closed)) } else { Err(WalError::Closed) };
+        let result = if sent {
+            done.await.unwrap_or(Err(WalError::Closed))
+        } else {
+            Err(WalError::Closed)
+        };
         match result {
             Ok(()) => {
                 self.telemetry.accepted(signal, rejections.accepted);
                 Ok(rejections)
             }
             Err(e) => {
-                self.telemetry.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.telemetry
+                    .pending_bytes
+                    .fetch_sub(bytes, Ordering::AcqRel);
                 self.telemetry.refused(signal, "unavailable");
                 tracing::error!(error = %e, "export not stored");
                 Err(IngestError::Unavailable(if matches!(e, WalError::Closed) {
@@ -293,8 +319,10 @@ impl WalWriter {
                     Err(_) => break,
                 }
             }
-            let records: Vec<(SignalKind, &[u8])> =
-                batch.iter().map(|a| (a.request.signal(), a.payload.as_slice())).collect();
+            let records: Vec<(SignalKind, &[u8])> = batch
+                .iter()
+                .map(|a| (a.request.signal(), a.payload.as_slice()))
+                .collect();
             match self.wal.append(&records) {
                 Ok(first_seq) => {
                     for (i, a) in batch.into_iter().enumerate() {
@@ -303,7 +331,11 @@ impl WalWriter {
                         self.progress.enqueued[s].store(seq, Ordering::Release);
                         self.telemetry.queued_records[s].fetch_add(1, Ordering::Relaxed);
                         let bytes = a.payload.len() as u64;
-                        let _ = self.workers[s].send(Work { seq, request: a.request, bytes });
+                        let _ = self.workers[s].send(Work {
+                            seq,
+                            request: a.request,
+                            bytes,
+                        });
                         let _ = a.reply.send(Ok(()));
                     }
                 }
@@ -323,7 +355,9 @@ impl WalWriter {
                 self.truncate();
                 last_truncate = Instant::now();
             }
-            self.telemetry.wal_bytes.store(self.wal.bytes(), Ordering::Relaxed);
+            self.telemetry
+                .wal_bytes
+                .store(self.wal.bytes(), Ordering::Relaxed);
         }
         // Shutdown: closing the worker channels makes each worker commit and exit.
         drop(self.workers);
@@ -338,7 +372,11 @@ impl WalWriter {
             .map(|s| {
                 let committed = self.progress.committed[s.index()].load(Ordering::Acquire);
                 let enqueued = self.progress.enqueued[s.index()].load(Ordering::Acquire);
-                if committed >= enqueued { last } else { committed }
+                if committed >= enqueued {
+                    last
+                } else {
+                    committed
+                }
             })
             .min()
             .unwrap_or(0);
@@ -372,7 +410,7 @@ impl StorageWorker {
         let mut last_seq = 0;
         let mut uncommitted_records = 0u64;
         let mut unreleased_bytes = 0u64;
-        let mut last_commit = Instant::now() - self.commit_interval;
+        let mut last_commit = Instant::now();
         loop {
             let wait = if uncommitted_records > 0 {
                 self.commit_interval.saturating_sub(last_commit.elapsed())
@@ -402,18 +440,30 @@ impl StorageWorker {
                         unreleased_bytes += work.bytes;
                     } else {
                         // The index's own heap bounds what it holds from here on.
-                        self.telemetry.pending_bytes.fetch_sub(work.bytes, Ordering::AcqRel);
+                        self.telemetry
+                            .pending_bytes
+                            .fetch_sub(work.bytes, Ordering::AcqRel);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => disconnected = true,
             }
-            let due = last_commit.elapsed() >= self.commit_interval;
+            // Replayed data is committed as soon as the worker reaches its end,
+            // so readiness does not wait for the commit interval.
+            let replay_end =
+                last_seq > 0 && last_seq == self.progress.replayed[i].load(Ordering::Acquire);
+            let due = last_commit.elapsed() >= self.commit_interval || replay_end;
             if uncommitted_records > 0 && (due || disconnected) {
                 let now = now_nanos();
                 let committed = match &mut self.sink {
-                    Sink::Spans(index) | Sink::Logs(index) => index.commit(last_seq, now).map_err(|e| e.to_string()),
-                    Sink::Metrics { db, runtime, buffer } => {
+                    Sink::Spans(index) | Sink::Logs(index) => {
+                        index.commit(last_seq, now).map_err(|e| e.to_string())
+                    }
+                    Sink::Metrics {
+                        db,
+                        runtime,
+                        buffer,
+                    } => {
                         let result = runtime.block_on(db.write_metrics(buffer, last_seq));
                         if result.is_ok() {
                             buffer.clear();
@@ -424,14 +474,19 @@ impl StorageWorker {
                 match committed {
                     Ok(()) => {
                         self.progress.committed[i].store(last_seq, Ordering::Release);
-                        self.telemetry.queued_records[i].fetch_sub(uncommitted_records, Ordering::Relaxed);
-                        self.telemetry.pending_bytes.fetch_sub(unreleased_bytes, Ordering::AcqRel);
+                        self.telemetry.queued_records[i]
+                            .fetch_sub(uncommitted_records, Ordering::Relaxed);
+                        self.telemetry
+                            .pending_bytes
+                            .fetch_sub(unreleased_bytes, Ordering::AcqRel);
                         self.telemetry.last_commit_nanos[i].store(now, Ordering::Relaxed);
                         uncommitted_records = 0;
                         unreleased_bytes = 0;
                     }
                     Err(e) => {
-                        self.telemetry.commit_failures.fetch_add(1, Ordering::Relaxed);
+                        self.telemetry
+                            .commit_failures
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::error!(signal = self.signal.as_str(), error = %e, "storage commit failed; will retry");
                     }
                 }

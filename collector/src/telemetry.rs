@@ -32,12 +32,20 @@ impl Telemetry {
 
     /// Records dropped by validation, per reason.
     pub fn rejected(&self, signal: SignalKind, reason: &'static str, n: u64) {
-        *self.rejected.lock().entry((signal.as_str(), reason)).or_default() += n;
+        *self
+            .rejected
+            .lock()
+            .entry((signal.as_str(), reason))
+            .or_default() += n;
     }
 
     /// Whole requests refused (bad body, overload, auth), per reason.
     pub fn refused(&self, signal: SignalKind, reason: &'static str) {
-        *self.refused.lock().entry((signal.as_str(), reason)).or_default() += 1;
+        *self
+            .refused
+            .lock()
+            .entry((signal.as_str(), reason))
+            .or_default() += 1;
     }
 
     /// Accepted records so far.
@@ -47,40 +55,96 @@ impl Telemetry {
 
     /// Appends the Prometheus text exposition of every counter to `out`.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP weir_accepted_records_total Records durably accepted, per signal.");
+        let _ = writeln!(
+            out,
+            "# HELP weir_accepted_records_total Records durably accepted, per signal."
+        );
         let _ = writeln!(out, "# TYPE weir_accepted_records_total counter");
         for s in SignalKind::ALL {
-            let _ = writeln!(out, "weir_accepted_records_total{{signal=\"{}\"}} {}", s.as_str(), self.accepted_total(s));
+            let _ = writeln!(
+                out,
+                "weir_accepted_records_total{{signal=\"{}\"}} {}",
+                s.as_str(),
+                self.accepted_total(s)
+            );
         }
-        let _ = writeln!(out, "# HELP weir_rejected_records_total Records dropped by validation, per signal and reason.");
+        let _ = writeln!(
+            out,
+            "# HELP weir_rejected_records_total Records dropped by validation, per signal and reason."
+        );
         let _ = writeln!(out, "# TYPE weir_rejected_records_total counter");
         for ((signal, reason), n) in self.rejected.lock().iter() {
-            let _ = writeln!(out, "weir_rejected_records_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "weir_rejected_records_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP weir_refused_requests_total Export requests refused whole, per signal and reason.");
+        let _ = writeln!(
+            out,
+            "# HELP weir_refused_requests_total Export requests refused whole, per signal and reason."
+        );
         let _ = writeln!(out, "# TYPE weir_refused_requests_total counter");
         for ((signal, reason), n) in self.refused.lock().iter() {
-            let _ = writeln!(out, "weir_refused_requests_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "weir_refused_requests_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP weir_ingest_queue_bytes Accepted bytes not yet handed to storage.");
+        let _ = writeln!(
+            out,
+            "# HELP weir_ingest_queue_bytes Accepted bytes not yet handed to storage."
+        );
         let _ = writeln!(out, "# TYPE weir_ingest_queue_bytes gauge");
-        let _ = writeln!(out, "weir_ingest_queue_bytes {}", self.pending_bytes.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP weir_ingest_queue_records WAL records not yet committed to storage, per signal.");
+        let _ = writeln!(
+            out,
+            "weir_ingest_queue_bytes {}",
+            self.pending_bytes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_ingest_queue_records WAL records not yet committed to storage, per signal."
+        );
         let _ = writeln!(out, "# TYPE weir_ingest_queue_records gauge");
         for s in SignalKind::ALL {
-            let _ = writeln!(out, "weir_ingest_queue_records{{signal=\"{}\"}} {}", s.as_str(), self.queued_records[s.index()].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "weir_ingest_queue_records{{signal=\"{}\"}} {}",
+                s.as_str(),
+                self.queued_records[s.index()].load(Ordering::Relaxed)
+            );
         }
-        let _ = writeln!(out, "# HELP weir_wal_bytes Bytes of write-ahead log on disk.");
+        let _ = writeln!(
+            out,
+            "# HELP weir_wal_bytes Bytes of write-ahead log on disk."
+        );
         let _ = writeln!(out, "# TYPE weir_wal_bytes gauge");
-        let _ = writeln!(out, "weir_wal_bytes {}", self.wal_bytes.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP weir_storage_commit_failures_total Storage commits that failed; the data stays in the WAL.");
+        let _ = writeln!(
+            out,
+            "weir_wal_bytes {}",
+            self.wal_bytes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_storage_commit_failures_total Storage commits that failed; the data stays in the WAL."
+        );
         let _ = writeln!(out, "# TYPE weir_storage_commit_failures_total counter");
-        let _ = writeln!(out, "weir_storage_commit_failures_total {}", self.commit_failures.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP weir_last_commit_timestamp_seconds When each signal's data last became searchable (index freshness).");
+        let _ = writeln!(
+            out,
+            "weir_storage_commit_failures_total {}",
+            self.commit_failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_last_commit_timestamp_seconds When each signal's data last became searchable (index freshness)."
+        );
         let _ = writeln!(out, "# TYPE weir_last_commit_timestamp_seconds gauge");
         for s in SignalKind::ALL {
             let t = self.last_commit_nanos[s.index()].load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "weir_last_commit_timestamp_seconds{{signal=\"{}\"}} {t:.3}", s.as_str());
+            let _ = writeln!(
+                out,
+                "weir_last_commit_timestamp_seconds{{signal=\"{}\"}} {t:.3}",
+                s.as_str()
+            );
         }
     }
 }

@@ -22,7 +22,9 @@ const MAX_RECORD_LEN: u32 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     /// Disk I/O failed.
-    #[error("write-ahead log {path}: {source} (check free space and permissions of the data directory)")]
+    #[error(
+        "write-ahead log {path}: {source} (check free space and permissions of the data directory)"
+    )]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -35,7 +37,10 @@ pub enum WalError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
-    move |source| WalError::Io { path: path.to_path_buf(), source }
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One replayed record.
@@ -108,7 +113,11 @@ impl Wal {
                 fs::remove_file(&path).map_err(io(&path))?;
                 continue;
             }
-            closed.push(Segment { path, last_seq: seg_last, bytes });
+            closed.push(Segment {
+                path,
+                last_seq: seg_last,
+                bytes,
+            });
         }
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -126,7 +135,8 @@ impl Wal {
 
     /// Bytes on disk across all segments.
     pub fn bytes(&self) -> u64 {
-        self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.current.as_ref().map_or(0, |(s, _)| s.bytes)
+        self.closed.iter().map(|s| s.bytes).sum::<u64>()
+            + self.current.as_ref().map_or(0, |(s, _)| s.bytes)
     }
 
     /// Appends records and makes them durable with one fsync. Returns the
@@ -167,10 +177,10 @@ impl Wal {
     /// Stops appending to the current segment after a failed write, so a
     /// partial record is never followed by good ones in the same file.
     pub fn abandon_segment(&mut self) {
-        if let Some((segment, _)) = self.current.take() {
-            if segment.last_seq > 0 {
-                self.closed.push(segment);
-            }
+        if let Some((segment, _)) = self.current.take()
+            && segment.last_seq > 0
+        {
+            self.closed.push(segment);
         }
     }
 
@@ -186,7 +196,11 @@ impl Wal {
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))?;
         Ok((
-            Segment { path, last_seq: 0, bytes: 0 },
+            Segment {
+                path,
+                last_seq: 0,
+                bytes: 0,
+            },
             BufWriter::with_capacity(1 << 20, file),
         ))
     }
@@ -223,7 +237,11 @@ fn read_record(reader: &mut impl Read) -> Option<WalRecord> {
     if hasher.finalize() != crc {
         return None;
     }
-    Some(WalRecord { seq, signal: SignalKind::from_wal_tag(header[16])?, payload })
+    Some(WalRecord {
+        seq,
+        signal: SignalKind::from_wal_tag(header[16])?,
+        payload,
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +259,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, seen) = replay_all(dir.path(), 0);
         assert!(seen.is_empty());
-        assert_eq!(wal.append(&[(SignalKind::Traces, b"a"), (SignalKind::Logs, b"bb")]).unwrap(), 1);
+        assert_eq!(
+            wal.append(&[(SignalKind::Traces, b"a"), (SignalKind::Logs, b"bb")])
+                .unwrap(),
+            1
+        );
         assert_eq!(wal.append(&[(SignalKind::Metrics, b"ccc")]).unwrap(), 3);
         drop(wal);
         let (wal, seen) = replay_all(dir.path(), 1);
@@ -258,9 +280,19 @@ mod tests {
         wal.append(&[(SignalKind::Traces, b"kept")]).unwrap();
         wal.append(&[(SignalKind::Traces, b"torn-record")]).unwrap();
         drop(wal);
-        let seg = fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let len = fs::metadata(&seg).unwrap().len();
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
         let (mut wal, seen) = replay_all(dir.path(), 0);
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].payload, b"kept");
@@ -274,7 +306,12 @@ mod tests {
         let (mut wal, _) = replay_all(dir.path(), 0);
         wal.append(&[(SignalKind::Traces, b"payload")]).unwrap();
         drop(wal);
-        let seg = fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let mut bytes = fs::read(&seg).unwrap();
         *bytes.last_mut().unwrap() ^= 1;
         fs::write(&seg, bytes).unwrap();

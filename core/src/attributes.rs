@@ -164,7 +164,10 @@ mod tests {
             ("n".into(), AttrValue::Int(3)),
             (
                 "ids".into(),
-                AttrValue::Array(vec![AttrValue::Str("r-1".into()), AttrValue::Str("r-2".into())]),
+                AttrValue::Array(vec![
+                    AttrValue::Str("r-1".into()),
+                    AttrValue::Str("r-2".into()),
+                ]),
             ),
         ]);
         let keys: Vec<&str> = attrs.string_values().collect();

@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn faas_name_beats_the_sdk_default_service_name() {
-        let r = resource(&[("service.name", "unknown_service:python"), ("faas.name", "fn")]);
+        let r = resource(&[
+            ("service.name", "unknown_service:python"),
+            ("faas.name", "fn"),
+        ]);
         assert_eq!(component_name(&r), "fn");
     }
 

@@ -39,7 +39,8 @@ pub fn parse_time(text: &str) -> Result<UnixNanos, TimeError> {
     if let Ok(n) = text.parse::<u64>() {
         return Ok(n);
     }
-    let t = humantime::parse_rfc3339_weak(text).map_err(|_| TimeError::BadTime(text.to_string()))?;
+    let t =
+        humantime::parse_rfc3339_weak(text).map_err(|_| TimeError::BadTime(text.to_string()))?;
     let since = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| TimeError::BadTime(text.to_string()))?;
@@ -60,8 +61,14 @@ mod tests {
 
     #[test]
     fn parses_times_and_durations() {
-        assert_eq!(parse_time("1544712660000000000"), Ok(1_544_712_660_000_000_000));
-        assert_eq!(parse_time("2018-12-13T14:51:00Z"), Ok(1_544_712_660_000_000_000));
+        assert_eq!(
+            parse_time("1544712660000000000"),
+            Ok(1_544_712_660_000_000_000)
+        );
+        assert_eq!(
+            parse_time("2018-12-13T14:51:00Z"),
+            Ok(1_544_712_660_000_000_000)
+        );
         assert!(parse_time("yesterday").is_err());
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert!(parse_duration("soon").is_err());

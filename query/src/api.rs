@@ -58,12 +58,19 @@ fn api_record(r: &StoredRecord) -> ApiRecord<'_> {
     }
 }
 
-async fn search(State(store): State<Arc<Store>>, Query(p): Query<SearchParams>) -> Result<Json<Value>, ApiError> {
+async fn search(
+    State(store): State<Arc<Store>>,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<Value>, ApiError> {
     let signal = match p.signal.as_deref().unwrap_or("all") {
         "spans" => SearchSignal::Spans,
         "logs" => SearchSignal::Logs,
         "all" | "" => SearchSignal::All,
-        other => return Err(ApiError::BadRequest(format!("signal `{other}` is not one of spans, logs, all"))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "signal `{other}` is not one of spans, logs, all"
+            )));
+        }
     };
     let req = SearchRequest {
         query: p.q,
@@ -77,7 +84,9 @@ async fn search(State(store): State<Arc<Store>>, Query(p): Query<SearchParams>) 
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     let hits: Vec<ApiRecord> = page.hits.iter().map(api_record).collect();
-    Ok(Json(json!({ "hits": hits, "count": hits.len(), "next_cursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "hits": hits, "count": hits.len(), "next_cursor": page.next_cursor }),
+    ))
 }
 
 /// A span in a trace, with its depth in the tree.
@@ -88,17 +97,26 @@ struct TreeSpan {
     span: Span,
 }
 
-async fn trace(State(store): State<Arc<Store>>, Path(trace_id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn trace(
+    State(store): State<Arc<Store>>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = TraceId::from_hex(&trace_id)
         .map_err(|e| ApiError::BadRequest(format!("`{trace_id}` is not a trace id: {e}")))?;
     let (spans, mut logs) = tokio::task::spawn_blocking(move || store.trace(id))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     if spans.is_empty() && logs.is_empty() {
-        return Err(ApiError::NotFound(format!("no trace {} is stored (yet)", id.to_hex())));
+        return Err(ApiError::NotFound(format!(
+            "no trace {} is stored (yet)",
+            id.to_hex()
+        )));
     }
     logs.sort_by_key(|l| l.time_unix_nano);
-    let tree: Vec<TreeSpan> = assemble(spans).into_iter().map(|(depth, span)| TreeSpan { depth, span }).collect();
+    let tree: Vec<TreeSpan> = assemble(spans)
+        .into_iter()
+        .map(|(depth, span)| TreeSpan { depth, span })
+        .collect();
     let services: Vec<&str> = {
         let mut s: Vec<&str> = tree.iter().map(|t| t.span.service.as_str()).collect();
         s.sort_unstable();
@@ -127,11 +145,13 @@ struct MetricParams {
     limit: Option<usize>,
 }
 
-async fn metrics(State(store): State<Arc<Store>>, Query(p): Query<MetricParams>) -> Result<Json<Value>, ApiError> {
-    let name = p
-        .name
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("name is required: /api/v1/metrics?name=<metric name>".into()))?;
+async fn metrics(
+    State(store): State<Arc<Store>>,
+    Query(p): Query<MetricParams>,
+) -> Result<Json<Value>, ApiError> {
+    let name = p.name.filter(|n| !n.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("name is required: /api/v1/metrics?name=<metric name>".into())
+    })?;
     let q = MetricQuery {
         name: name.clone(),
         service: p.service.filter(|s| !s.is_empty()),
@@ -140,5 +160,7 @@ async fn metrics(State(store): State<Arc<Store>>, Query(p): Query<MetricParams>)
         limit: p.limit.unwrap_or(10_000),
     };
     let points = store.db.metric_points(&q).await?;
-    Ok(Json(json!({ "name": name, "count": points.len(), "points": points })))
+    Ok(Json(
+        json!({ "name": name, "count": points.len(), "points": points }),
+    ))
 }

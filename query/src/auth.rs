@@ -18,7 +18,9 @@ pub const TOKEN_COOKIE: &str = "weir_token";
 impl ReadAuth {
     /// Accepts any of `tokens`; none means no authentication.
     pub fn new(tokens: Vec<String>) -> Self {
-        ReadAuth { tokens: Arc::new(tokens.into_iter().filter(|t| !t.is_empty()).collect()) }
+        ReadAuth {
+            tokens: Arc::new(tokens.into_iter().filter(|t| !t.is_empty()).collect()),
+        }
     }
 
     /// Whether authentication is required at all.
@@ -45,15 +47,25 @@ impl ReadAuth {
             .filter_map(|c| c.trim().split_once('='))
             .find(|(k, _)| *k == TOKEN_COOKIE)
             .map(|(_, v)| v.to_string());
-        [bearer, cookie]
-            .into_iter()
-            .flatten()
-            .any(|t| self.tokens.iter().any(|known| known.len() == t.len() && known.bytes().zip(t.bytes()).fold(0, |a, (x, y)| a | (x ^ y)) == 0))
+        [bearer, cookie].into_iter().flatten().any(|t| {
+            self.tokens.iter().any(|known| {
+                known.len() == t.len()
+                    && known
+                        .bytes()
+                        .zip(t.bytes())
+                        .fold(0, |a, (x, y)| a | (x ^ y))
+                        == 0
+            })
+        })
     }
 }
 
 /// Middleware: 401 with a JSON error unless the request carries a read token.
-pub async fn require_read_token(State(auth): State<ReadAuth>, request: Request, next: Next) -> Response {
+pub async fn require_read_token(
+    State(auth): State<ReadAuth>,
+    request: Request,
+    next: Next,
+) -> Response {
     if auth.allows(request.headers()) {
         next.run(request).await
     } else {

@@ -9,7 +9,11 @@ use weir_core::{Span, SpanId};
 pub fn assemble(mut spans: Vec<Span>) -> Vec<(usize, Span)> {
     spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
     spans.dedup_by_key(|s| s.span_id);
-    let ids: HashMap<SpanId, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id, i)).collect();
+    let ids: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, s) in spans.iter().enumerate() {
@@ -71,14 +75,34 @@ mod tests {
     #[test]
     fn parents_come_before_children_in_depth_first_order() {
         // Arrival order is scrambled; children start before a later sibling.
-        let spans = vec![span(4, Some(2), 40), span(3, Some(1), 30), span(1, None, 10), span(2, Some(1), 20)];
-        let order: Vec<(usize, String)> = assemble(spans).into_iter().map(|(d, s)| (d, s.name)).collect();
-        assert_eq!(order, [(0, "s1".into()), (1, "s2".into()), (2, "s4".into()), (1, "s3".into())]);
+        let spans = vec![
+            span(4, Some(2), 40),
+            span(3, Some(1), 30),
+            span(1, None, 10),
+            span(2, Some(1), 20),
+        ];
+        let order: Vec<(usize, String)> = assemble(spans)
+            .into_iter()
+            .map(|(d, s)| (d, s.name))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (0, "s1".into()),
+                (1, "s2".into()),
+                (2, "s4".into()),
+                (1, "s3".into())
+            ]
+        );
     }
 
     #[test]
     fn orphans_and_cycles_are_kept_as_roots() {
-        let spans = vec![span(1, Some(9), 10), span(2, Some(3), 20), span(3, Some(2), 30)];
+        let spans = vec![
+            span(1, Some(9), 10),
+            span(2, Some(3), 20),
+            span(3, Some(2), 30),
+        ];
         let out = assemble(spans);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].1.name, "s1");

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file or directory could not be read or written.
-    #[error("cannot access {path}: {source} (check the data directory's permissions and free space)")]
+    #[error(
+        "cannot access {path}: {source} (check the data directory's permissions and free space)"
+    )]
     Io {
         /// The path.
         path: PathBuf,
@@ -23,7 +25,9 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The database URL is not one weir can use.
-    #[error("database.url `{0}` is not supported: leave it empty for SQLite in data_dir, or use postgres://user@host/db")]
+    #[error(
+        "database.url `{0}` is not supported: leave it empty for SQLite in data_dir, or use postgres://user@host/db"
+    )]
     UnsupportedDatabase(String),
     /// A user query could not be parsed.
     #[error("bad query: {0}")]

@@ -20,4 +20,4 @@ mod records;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
-pub use records::{SearchPage, SearchRequest, SearchSignal, StoredRecord, Store};
+pub use records::{SearchPage, SearchRequest, SearchSignal, Store, StoredRecord};

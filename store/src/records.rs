@@ -1,10 +1,10 @@
 //! The store as the rest of weir sees it: open once, write events, read them
 //! back as `weir_core` records.
 
+use crate::StoreError;
 use crate::config::StoreConfig;
 use crate::db::Database;
 use crate::index::{Signal, SignalIndex, StoredHit, WriterBudget};
-use crate::StoreError;
 use std::sync::Arc;
 use weir_core::{LogRecord, Span, TraceId};
 
@@ -82,27 +82,45 @@ pub struct Store {
 fn parse_cursor(text: &str) -> Result<(u64, usize), StoreError> {
     let bad = || StoreError::BadQuery(format!("cursor `{text}` is not one this API returned"));
     let (time, skip) = text.split_once('.').ok_or_else(bad)?;
-    Ok((time.parse().map_err(|_| bad())?, skip.parse().map_err(|_| bad())?))
+    Ok((
+        time.parse().map_err(|_| bad())?,
+        skip.parse().map_err(|_| bad())?,
+    ))
 }
 
 impl Store {
     /// Opens (creating if needed) the index under `data_dir/index` and the database.
     pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::io(&config.data_dir, e))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::io(&config.data_dir, e))?;
         let index_dir = config.data_dir.join("index");
-        let threads = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 { 2 } else { 1 };
+        let threads = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            2
+        } else {
+            1
+        };
         let spans = SignalIndex::open(
             &index_dir,
             Signal::Spans,
-            WriterBudget { threads, heap_bytes: config.span_index_heap_bytes },
+            WriterBudget {
+                threads,
+                heap_bytes: config.span_index_heap_bytes,
+            },
         )?;
         let logs = SignalIndex::open(
             &index_dir,
             Signal::Logs,
-            WriterBudget { threads, heap_bytes: config.log_index_heap_bytes },
+            WriterBudget {
+                threads,
+                heap_bytes: config.log_index_heap_bytes,
+            },
         )?;
         let db = Database::open(&config.database, &config.data_dir).await?;
-        Ok(Store { spans: Arc::new(spans), logs: Arc::new(logs), db })
+        Ok(Store {
+            spans: Arc::new(spans),
+            logs: Arc::new(logs),
+            db,
+        })
     }
 
     fn decode_span(hit: &StoredHit) -> Result<StoredRecord, StoreError> {
@@ -163,7 +181,10 @@ impl Store {
             }
             _ => None,
         };
-        Ok(SearchPage { hits: records, next_cursor })
+        Ok(SearchPage {
+            hits: records,
+            next_cursor,
+        })
     }
 
     /// Every span and log record of a trace.
@@ -171,14 +192,20 @@ impl Store {
         let hex = trace_id.to_hex();
         let mut spans = Vec::new();
         let q = self.spans.term_query("trace_id", &hex)?;
-        for hit in self.spans.search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)? {
+        for hit in self
+            .spans
+            .search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)?
+        {
             if let StoredRecord::Span(s) = Self::decode_span(&hit)? {
                 spans.push(*s);
             }
         }
         let mut logs = Vec::new();
         let q = self.logs.term_query("trace_id", &hex)?;
-        for hit in self.logs.search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)? {
+        for hit in self
+            .logs
+            .search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)?
+        {
             if let StoredRecord::Log(l) = Self::decode_log(&hit)? {
                 logs.push(*l);
             }

@@ -44,7 +44,9 @@ pub fn value(v: &AnyValue) -> AttrValue {
         Some(any_value::Value::IntValue(i)) => AttrValue::Int(*i),
         Some(any_value::Value::DoubleValue(d)) => AttrValue::Double(*d),
         Some(any_value::Value::BytesValue(b)) => AttrValue::Str(hex::encode(b)),
-        Some(any_value::Value::ArrayValue(a)) => AttrValue::Array(a.values.iter().map(value).collect()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            AttrValue::Array(a.values.iter().map(value).collect())
+        }
         Some(any_value::Value::KvlistValue(kv)) => AttrValue::Map(attributes(&kv.values)),
         #[allow(unreachable_patterns)]
         Some(_) => AttrValue::Empty,
@@ -55,7 +57,12 @@ pub fn value(v: &AnyValue) -> AttrValue {
 pub fn attributes(kvs: &[KeyValue]) -> Attributes {
     Attributes(
         kvs.iter()
-            .map(|kv| (kv.key.clone(), kv.value.as_ref().map(value).unwrap_or_default()))
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map(value).unwrap_or_default(),
+                )
+            })
             .collect(),
     )
 }
@@ -63,13 +70,24 @@ pub fn attributes(kvs: &[KeyValue]) -> Attributes {
 fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
     let mut out = Vec::new();
     for rs in &r.resource_spans {
-        let resource = rs.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let resource = rs
+            .resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
         let service = component_name(&resource).to_string();
         for ss in &rs.scope_spans {
-            let scope = ss.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            let scope = ss
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
             for s in &ss.spans {
                 // Validation already dropped spans with bad ids.
-                let (Ok(trace_id), Ok(span_id)) = (TraceId::from_bytes(&s.trace_id), SpanId::from_bytes(&s.span_id)) else {
+                let (Ok(trace_id), Ok(span_id)) = (
+                    TraceId::from_bytes(&s.trace_id),
+                    SpanId::from_bytes(&s.span_id),
+                ) else {
                     continue;
                 };
                 let status = s.status.as_ref();
@@ -117,10 +135,18 @@ fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
 fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
     let mut out = Vec::new();
     for rl in &r.resource_logs {
-        let resource = rl.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let resource = rl
+            .resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
         let service = component_name(&resource).to_string();
         for sl in &rl.scope_logs {
-            let scope = sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            let scope = sl
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
             for l in &sl.log_records {
                 // OTLP: when time_unix_nano is unset, observed time stands in.
                 let time = [l.time_unix_nano, l.observed_time_unix_nano, received_at]
@@ -161,24 +187,31 @@ fn temporality(n: i32) -> Temporality {
 fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
     let mut out = Vec::new();
     for rm in &r.resource_metrics {
-        let resource = rm.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        let resource = rm
+            .resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
         let service = component_name(&resource).to_string();
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
-                let point = |kind, temporality, monotonic, attrs: &[KeyValue], start, time, value| MetricPoint {
-                    name: m.name.clone(),
-                    description: m.description.clone(),
-                    unit: m.unit.clone(),
-                    kind,
-                    temporality,
-                    monotonic,
-                    service: service.clone(),
-                    attributes: attributes(attrs),
-                    resource: resource.clone(),
-                    start_time_unix_nano: start,
-                    time_unix_nano: time,
-                    value,
-                };
+                let point =
+                    |kind, temporality, monotonic, attrs: &[KeyValue], start, time, value| {
+                        MetricPoint {
+                            name: m.name.clone(),
+                            description: m.description.clone(),
+                            unit: m.unit.clone(),
+                            kind,
+                            temporality,
+                            monotonic,
+                            service: service.clone(),
+                            attributes: attributes(attrs),
+                            resource: resource.clone(),
+                            start_time_unix_nano: start,
+                            time_unix_nano: time,
+                            value,
+                        }
+                    };
                 let number = |v: &Option<number_data_point::Value>| MetricValue::Number {
                     value: match v {
                         Some(number_data_point::Value::AsDouble(d)) => *d,
@@ -190,12 +223,28 @@ fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
                     None => {}
                     Some(metric::Data::Gauge(g)) => {
                         for p in &g.data_points {
-                            out.push(point(MetricKind::Gauge, Temporality::Unspecified, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, number(&p.value)));
+                            out.push(point(
+                                MetricKind::Gauge,
+                                Temporality::Unspecified,
+                                false,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                number(&p.value),
+                            ));
                         }
                     }
                     Some(metric::Data::Sum(s)) => {
                         for p in &s.data_points {
-                            out.push(point(MetricKind::Sum, temporality(s.aggregation_temporality), s.is_monotonic, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, number(&p.value)));
+                            out.push(point(
+                                MetricKind::Sum,
+                                temporality(s.aggregation_temporality),
+                                s.is_monotonic,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                number(&p.value),
+                            ));
                         }
                     }
                     Some(metric::Data::Histogram(h)) => {
@@ -208,7 +257,15 @@ fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
                                 explicit_bounds: p.explicit_bounds.clone(),
                                 bucket_counts: p.bucket_counts.clone(),
                             });
-                            out.push(point(MetricKind::Histogram, temporality(h.aggregation_temporality), false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                            out.push(point(
+                                MetricKind::Histogram,
+                                temporality(h.aggregation_temporality),
+                                false,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                value,
+                            ));
                         }
                     }
                     Some(metric::Data::ExponentialHistogram(h)) => {
@@ -228,7 +285,15 @@ fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
                                 positive: buckets(&p.positive),
                                 negative: buckets(&p.negative),
                             });
-                            out.push(point(MetricKind::ExponentialHistogram, temporality(h.aggregation_temporality), false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                            out.push(point(
+                                MetricKind::ExponentialHistogram,
+                                temporality(h.aggregation_temporality),
+                                false,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                value,
+                            ));
                         }
                     }
                     Some(metric::Data::Summary(s)) => {
@@ -239,10 +304,21 @@ fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
                                 quantiles: p
                                     .quantile_values
                                     .iter()
-                                    .map(|q| SummaryQuantile { quantile: q.quantile, value: q.value })
+                                    .map(|q| SummaryQuantile {
+                                        quantile: q.quantile,
+                                        value: q.value,
+                                    })
                                     .collect(),
                             };
-                            out.push(point(MetricKind::Summary, Temporality::Unspecified, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value));
+                            out.push(point(
+                                MetricKind::Summary,
+                                Temporality::Unspecified,
+                                false,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                value,
+                            ));
                         }
                     }
                 }

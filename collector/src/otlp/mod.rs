@@ -4,6 +4,7 @@
 //! written, and converted into `weir_core` types ([`convert`]) after.
 
 pub mod convert;
+pub mod response;
 pub mod validate;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -95,7 +96,9 @@ impl ExportRequest {
         Ok(match signal {
             SignalKind::Traces => ExportRequest::Traces(ExportTraceServiceRequest::decode(bytes)?),
             SignalKind::Logs => ExportRequest::Logs(ExportLogsServiceRequest::decode(bytes)?),
-            SignalKind::Metrics => ExportRequest::Metrics(ExportMetricsServiceRequest::decode(bytes)?),
+            SignalKind::Metrics => {
+                ExportRequest::Metrics(ExportMetricsServiceRequest::decode(bytes)?)
+            }
         })
     }
 

@@ -27,7 +27,11 @@ impl Rejections {
 
     /// The `error_message` of a partial success: what was dropped and why.
     pub fn message(&self, noun: &str) -> String {
-        let reasons: Vec<String> = self.by_reason.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let reasons: Vec<String> = self
+            .by_reason
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         format!("dropped {} {noun}: {}", self.total(), reasons.join(", "))
     }
 }
@@ -111,15 +115,15 @@ pub fn validate(request: &mut ExportRequest, now: u64) -> Rejections {
                             Some(metric::Data::Sum(s)) => s
                                 .data_points
                                 .retain(|p| check(p.time_unix_nano, p.value.is_some(), &mut rej)),
-                            Some(metric::Data::Histogram(h)) => {
-                                h.data_points.retain(|p| check(p.time_unix_nano, true, &mut rej))
-                            }
-                            Some(metric::Data::ExponentialHistogram(h)) => {
-                                h.data_points.retain(|p| check(p.time_unix_nano, true, &mut rej))
-                            }
-                            Some(metric::Data::Summary(s)) => {
-                                s.data_points.retain(|p| check(p.time_unix_nano, true, &mut rej))
-                            }
+                            Some(metric::Data::Histogram(h)) => h
+                                .data_points
+                                .retain(|p| check(p.time_unix_nano, true, &mut rej)),
+                            Some(metric::Data::ExponentialHistogram(h)) => h
+                                .data_points
+                                .retain(|p| check(p.time_unix_nano, true, &mut rej)),
+                            Some(metric::Data::Summary(s)) => s
+                                .data_points
+                                .retain(|p| check(p.time_unix_nano, true, &mut rej)),
                         }
                     }
                 }
@@ -164,7 +168,10 @@ mod tests {
     fn request(spans: Vec<Span>) -> ExportRequest {
         ExportRequest::Traces(ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         })
@@ -186,8 +193,13 @@ mod tests {
         assert_eq!(rej.by_reason[INVALID_TRACE_ID], 2);
         assert_eq!(rej.by_reason[INVALID_SPAN_ID], 1);
         assert_eq!(rej.by_reason[IMPOSSIBLE_TIMESTAMP], 2);
-        assert_eq!(rej.message("spans"), "dropped 5 spans: 2 impossible timestamp, 2 invalid trace id, 1 invalid span id");
-        let ExportRequest::Traces(r) = req else { unreachable!() };
+        assert_eq!(
+            rej.message("spans"),
+            "dropped 5 spans: 2 impossible timestamp, 1 invalid span id, 2 invalid trace id"
+        );
+        let ExportRequest::Traces(r) = req else {
+            unreachable!()
+        };
         assert_eq!(r.resource_spans[0].scope_spans[0].spans.len(), 1);
     }
 }

@@ -80,7 +80,11 @@ impl Database {
 
     /// Writes points and records `wal_seq` in the same transaction, so a
     /// replay after a crash writes each point exactly once.
-    pub async fn write_metrics(&self, points: &[MetricPoint], wal_seq: u64) -> Result<(), StoreError> {
+    pub async fn write_metrics(
+        &self,
+        points: &[MetricPoint],
+        wal_seq: u64,
+    ) -> Result<(), StoreError> {
         let mut series: Vec<&MetricPoint> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for p in points {
@@ -198,7 +202,9 @@ impl Database {
                     .bind(limit)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(sqlite_point).collect::<Result<Vec<_>, _>>()?
+                rows.iter()
+                    .map(sqlite_point)
+                    .collect::<Result<Vec<_>, _>>()?
             }
             Database::Postgres(pool) => {
                 let rows = sqlx::query(concat!(
@@ -225,16 +231,20 @@ impl Database {
     pub async fn delete_metric_points_before(&self, before: u64) -> Result<u64, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
         let done = match self {
-            Database::Sqlite(p) => sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < ?")
-                .bind(before)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Database::Postgres(p) => sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < $1")
-                .bind(before)
-                .execute(p)
-                .await?
-                .rows_affected(),
+            Database::Sqlite(p) => {
+                sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < ?")
+                    .bind(before)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Database::Postgres(p) => {
+                sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < $1")
+                    .bind(before)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         };
         Ok(done)
     }
@@ -250,19 +260,28 @@ macro_rules! decode_point {
         let data: Option<String> = row.try_get(12)?;
         let value = match (value, data) {
             (Some(v), _) => MetricValue::Number { value: v },
-            (None, Some(d)) => serde_json::from_str(&d).map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-            (None, None) => return Err(StoreError::CorruptRecord("metric point without value".into())),
+            (None, Some(d)) => {
+                serde_json::from_str(&d).map_err(|e| StoreError::CorruptRecord(e.to_string()))?
+            }
+            (None, None) => {
+                return Err(StoreError::CorruptRecord(
+                    "metric point without value".into(),
+                ));
+            }
         };
         Ok(MetricPoint {
             name: row.try_get(0)?,
-            kind: MetricKind::parse(&kind).ok_or_else(|| StoreError::CorruptRecord(format!("metric kind {kind}")))?,
+            kind: MetricKind::parse(&kind)
+                .ok_or_else(|| StoreError::CorruptRecord(format!("metric kind {kind}")))?,
             unit: row.try_get(2)?,
             service: row.try_get(3)?,
             temporality: parse_temporality(&row.try_get::<String, _>(4)?),
             monotonic: $monotonic,
             description: row.try_get(6)?,
-            attributes: serde_json::from_str::<Attributes>(&attributes).map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-            resource: serde_json::from_str::<Attributes>(&resource).map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
+            attributes: serde_json::from_str::<Attributes>(&attributes)
+                .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
+            resource: serde_json::from_str::<Attributes>(&resource)
+                .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
             time_unix_nano: row.try_get::<i64, _>(9)? as u64,
             start_time_unix_nano: row.try_get::<i64, _>(10)? as u64,
             value,

@@ -64,7 +64,12 @@ pub fn log_document(fields: &Fields, log: &LogRecord) -> TantivyDocument {
     doc
 }
 
-fn add_attributes(doc: &mut TantivyDocument, fields: &Fields, attrs: &Attributes, resource: &Attributes) {
+fn add_attributes(
+    doc: &mut TantivyDocument,
+    fields: &Fields,
+    attrs: &Attributes,
+    resource: &Attributes,
+) {
     if !attrs.is_empty() {
         doc.add_object(fields.attributes, to_object(attrs));
     }

@@ -94,10 +94,18 @@ impl SignalIndex {
         let mut partitions = Vec::new();
         for entry in std::fs::read_dir(&root).map_err(|e| StoreError::io(&root, e))? {
             let entry = entry.map_err(|e| StoreError::io(&root, e))?;
-            let Some(day) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(day) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
-            partitions.push(Arc::new(Partition::open_or_create(&entry.path(), day, &schema)?));
+            partitions.push(Arc::new(Partition::open_or_create(
+                &entry.path(),
+                day,
+                &schema,
+            )?));
         }
         partitions.sort_by_key(|p| p.day);
         let committed = partitions
@@ -190,7 +198,12 @@ impl SignalIndex {
     }
 
     fn open_writer(&self, day: u32) -> Result<ActiveWriter, StoreError> {
-        let existing = self.partitions.read().iter().find(|p| p.day == day).cloned();
+        let existing = self
+            .partitions
+            .read()
+            .iter()
+            .find(|p| p.day == day)
+            .cloned();
         let partition = match existing {
             Some(p) => p,
             None => {
@@ -232,19 +245,23 @@ impl SignalIndex {
         active.partition.reader.reload()?;
         *active.partition.payload.write() = payload;
         active.uncommitted_docs = 0;
-        self.committed_seq.fetch_max(payload.wal_seq, Ordering::AcqRel);
+        self.committed_seq
+            .fetch_max(payload.wal_seq, Ordering::AcqRel);
         self.last_commit_nanos.store(now, Ordering::Relaxed);
-        if active.partition.day != day_of(now) {
-            if let Some(old) = guard.take() {
-                old.writer.wait_merging_threads()?;
-            }
+        if active.partition.day != day_of(now)
+            && let Some(old) = guard.take()
+        {
+            old.writer.wait_merging_threads()?;
         }
         Ok(())
     }
 
     /// Documents added but not yet committed.
     pub fn uncommitted_docs(&self) -> usize {
-        self.writer.lock().as_ref().map_or(0, |a| a.uncommitted_docs)
+        self.writer
+            .lock()
+            .as_ref()
+            .map_or(0, |a| a.uncommitted_docs)
     }
 
     /// Parses a user query in tantivy syntax over the documented fields.
@@ -298,7 +315,8 @@ impl SignalIndex {
             let searcher = partition.reader.searcher();
             let top = searcher.search(
                 &bounded,
-                &TopDocs::with_limit(limit.max(1)).order_by_fast_field::<u64>("start_time", Order::Desc),
+                &TopDocs::with_limit(limit.max(1))
+                    .order_by_fast_field::<u64>("start_time", Order::Desc),
             )?;
             for (time, address) in top {
                 let doc: TantivyDocument = searcher.doc(address)?;
@@ -313,7 +331,7 @@ impl SignalIndex {
                 });
             }
         }
-        hits.sort_by(|a, b| b.time.cmp(&a.time));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.time));
         hits.truncate(limit);
         Ok(hits)
     }

@@ -119,11 +119,19 @@ mod tests {
 
     #[test]
     fn overlap_of_time_ranges() {
-        let p = CommitPayload { wal_seq: 1, min_time: 10, max_time: 20 };
+        let p = CommitPayload {
+            wal_seq: 1,
+            min_time: 10,
+            max_time: 20,
+        };
         assert!(p.overlaps(0, 10));
         assert!(p.overlaps(15, 16));
         assert!(!p.overlaps(21, 30));
-        let empty = CommitPayload { wal_seq: 0, min_time: u64::MAX, max_time: 0 };
+        let empty = CommitPayload {
+            wal_seq: 0,
+            min_time: u64::MAX,
+            max_time: 0,
+        };
         assert!(!empty.overlaps(0, u64::MAX));
     }
 }

@@ -2,8 +2,8 @@
 //! type in queries are a documented contract (DESIGN §5).
 
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema,
-    TEXT, TextFieldIndexing,
+    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT,
+    TextFieldIndexing,
 };
 
 /// Handles to every field of the event schema.

@@ -1,0 +1,366 @@
+//! Starts and stops the real `weir` binary on free loopback ports with a
+//! temporary data directory, and throwaway PostgreSQL servers.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running weir.
+pub struct Weir {
+    child: Option<Child>,
+    /// OTLP/gRPC address.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP address.
+    pub http: SocketAddr,
+    /// Web address.
+    pub web: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    config: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    /// Read token to send to the API, if the config sets one.
+    pub read_token: Option<String>,
+}
+
+impl Weir {
+    /// Starts weir with a fresh data directory and `extra` appended to weir.toml.
+    pub fn start(extra: &str) -> Weir {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let mut weir = Weir::start_at(&data_dir, extra);
+        weir._temp = Some(temp);
+        weir
+    }
+
+    /// Starts weir on `data_dir` (kept after exit) with `extra` config.
+    pub fn start_at(data_dir: &Path, extra: &str) -> Weir {
+        let (grpc, http, web) = (free_port(), free_port(), free_port());
+        std::fs::create_dir_all(data_dir).unwrap();
+        let config = data_dir.with_extension("toml");
+        let toml = format!(
+            "data_dir = {:?}\n{extra}\n[listen]\notlp_grpc = \"{grpc}\"\notlp_http = \"{http}\"\nweb = \"{web}\"\n",
+            data_dir.display().to_string()
+        );
+        std::fs::write(&config, toml).unwrap();
+        let read_token = extra
+            .lines()
+            .find(|l| l.trim_start().starts_with("read_tokens"))
+            .and_then(|l| l.split('"').nth(1))
+            .map(String::from);
+        let mut weir = Weir {
+            child: None,
+            grpc,
+            http,
+            web,
+            data_dir: data_dir.to_path_buf(),
+            config,
+            _temp: None,
+            read_token,
+        };
+        weir.spawn();
+        weir
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.data_dir.with_extension("log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,tantivy=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the weir binary starts");
+        self.child = Some(child);
+        let url = format!("http://{}/readyz", self.web);
+        wait_for("weir to become ready", Duration::from_secs(60), || {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("weir exited early with {status}: {}", self.log());
+            }
+            let ok = reqwest::blocking::get(&url)
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            ok.then_some(())
+        });
+    }
+
+    /// What weir logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no flush, no shutdown.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("weir is running");
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        wait_for("weir to exit", Duration::from_secs(60), || {
+            c.try_wait().unwrap()
+        })
+    }
+
+    /// Starts the same configuration and data directory again.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop weir before restarting it");
+        self.spawn();
+    }
+
+    /// GET on the web listener, with the read token when one is configured.
+    pub fn get(&self, path_and_query: &str) -> reqwest::blocking::Response {
+        let mut req =
+            reqwest::blocking::Client::new().get(format!("http://{}{}", self.web, path_and_query));
+        if let Some(t) = &self.read_token {
+            req = req.bearer_auth(t);
+        }
+        req.send().unwrap()
+    }
+
+    /// GET and parse JSON, asserting 200.
+    pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
+        let r = self.get(path_and_query);
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert!(status.is_success(), "GET {path_and_query}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Polls a trace until it has `spans` spans and `logs` logs.
+    pub fn wait_for_trace(&self, trace_id: &str, spans: usize, logs: usize) -> serde_json::Value {
+        wait_for(
+            &format!("trace {trace_id} with {spans} spans and {logs} logs"),
+            Duration::from_secs(30),
+            || {
+                let r = self.get(&format!("/api/v1/traces/{trace_id}"));
+                if !r.status().is_success() {
+                    return None;
+                }
+                let v: serde_json::Value = r.json().unwrap();
+                (v["spans"].as_array().unwrap().len() == spans
+                    && v["logs"].as_array().unwrap().len() == logs)
+                    .then_some(v)
+            },
+        )
+    }
+
+    /// POST an OTLP/HTTP body.
+    pub fn post_otlp(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest::blocking::Response {
+        let mut req = reqwest::blocking::Client::new()
+            .post(format!("http://{}{}", self.http, path))
+            .header("content-type", content_type)
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().unwrap()
+    }
+
+    /// The value of one sample in `/metrics`, 0 if absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").text().unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A throwaway PostgreSQL server, or the one `WEIR_TEST_DATABASE_URL` names.
+pub struct Postgres {
+    /// Connection URL of a fresh, empty database.
+    pub url: String,
+    data: Option<tempfile::TempDir>,
+    bin: PathBuf,
+}
+
+fn pg_bin() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates
+        .into_iter()
+        .rev()
+        .find(|p| p.join("initdb").exists())
+        .expect("PostgreSQL server binaries are needed: apt-get install postgresql (.ci/run does)")
+}
+
+fn as_postgres_user(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
+    let path = bin.join(program);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        // The server refuses to run as root.
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&path);
+        c
+    } else {
+        Command::new(&path)
+    };
+    cmd.args(args).output().expect("PostgreSQL tools run")
+}
+
+impl Postgres {
+    /// A fresh database for one test.
+    pub fn start() -> Postgres {
+        let db = format!("weir_test_{}_{}", std::process::id(), rand_suffix());
+        if let Ok(base) = std::env::var("WEIR_TEST_DATABASE_URL") {
+            let out = Command::new("psql")
+                .args([&base, "-qc", &format!("CREATE DATABASE {db}")])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "createdb: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (server, _) = base.rsplit_once('/').unwrap();
+            return Postgres {
+                url: format!("{server}/{db}"),
+                data: None,
+                bin: PathBuf::new(),
+            };
+        }
+        let bin = pg_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("weir-pg")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let data = dir.path().join("pgdata");
+        let data_s = data.to_str().unwrap();
+        let out = as_postgres_user(
+            &bin,
+            "initdb",
+            &["-D", data_s, "-A", "trust", "-U", "postgres", "--no-sync"],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port().port();
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.path().display()
+        );
+        let log = dir.path().join("pg.log");
+        let out = as_postgres_user(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data_s,
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let base = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let out = Command::new("psql")
+            .args([&base, "-qc", &format!("CREATE DATABASE {db}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Postgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/{db}"),
+            data: Some(dir),
+            bin,
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.data {
+            let data = dir.path().join("pgdata");
+            as_postgres_user(
+                &self.bin,
+                "pg_ctl",
+                &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+            );
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() % 1_000_000
+}

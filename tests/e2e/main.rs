@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `weir` binary over loopback, driven as users
+//! drive it — OpenTelemetry SDK exporters, hand-written OTLP bodies, the JSON
+//! API, kill -9 and restart, SQLite and PostgreSQL.
+
+mod bad_input;
+mod durability;
+mod harness;
+mod otlp;
+mod sdk_roundtrip;
+mod security;
+mod spec_examples;
