@@ -1,6 +1,11 @@
 //! The `weir` binary: loads configuration, wires the crates together and
 //! serves. It holds no domain logic of its own.
 
+// Ingest allocates and frees many small strings per span on several threads;
+// mimalloc's thread-local free lists cost a fraction of glibc malloc's here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod ops;
 mod serve;

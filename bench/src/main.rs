@@ -1,1 +1,496 @@
-fn main() {}
+//! weir-bench: starts a release `weir`, drives it with concurrent OTLP
+//! clients, and reports ingest throughput, acknowledgement latency,
+//! ingest-to-searchable latency, trace lookup latency, peak RSS and bytes on
+//! disk per span — medians over several runs.
+
+mod data;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Measure weir on this machine.
+#[derive(Parser, Clone)]
+struct Args {
+    /// The weir binary; by default the one built beside this benchmark.
+    #[arg(long)]
+    weir: Option<PathBuf>,
+    /// Spans to send over gRPC per run (the lookup test needs at least 1M stored).
+    #[arg(long, default_value_t = 1_200_000)]
+    spans: u64,
+    /// Spans to send over OTLP/JSON per run.
+    #[arg(long, default_value_t = 200_000)]
+    json_spans: u64,
+    /// Log records per run.
+    #[arg(long, default_value_t = 600_000)]
+    logs: u64,
+    /// Metric points per run.
+    #[arg(long, default_value_t = 1_000_000)]
+    points: u64,
+    /// Concurrent exporters.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Records per export request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Runs; figures are medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Trace-id lookups per run.
+    #[arg(long, default_value_t = 1000)]
+    lookups: usize,
+    /// PostgreSQL URL for metric storage (default: SQLite).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RunResult {
+    spans_per_s: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+    json_spans_per_s: f64,
+    logs_per_s: f64,
+    points_per_s: f64,
+    searchable_p50_ms: f64,
+    searchable_p99_ms: f64,
+    lookup_p50_ms: f64,
+    lookup_p99_ms: f64,
+    peak_rss_mib: f64,
+    span_index_bytes_per_span: f64,
+    spans_stored: u64,
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Weir {
+    child: Child,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    web: SocketAddr,
+    data_dir: PathBuf,
+}
+
+async fn start_weir(binary: &Path, root: &Path, database_url: Option<&str>) -> Result<Weir> {
+    let (grpc, http, web) = (free_addr(), free_addr(), free_addr());
+    let data_dir = root.join("data");
+    let mut cmd = Command::new(binary);
+    cmd.args(["serve", "--data-dir"])
+        .arg(&data_dir)
+        .args([
+            "--otlp-grpc",
+            &grpc.to_string(),
+            "--otlp-http",
+            &http.to_string(),
+            "--web",
+            &web.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("http://{web}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("weir did not become ready in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Weir {
+        child,
+        grpc,
+        http,
+        web,
+        data_dir,
+    })
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// Sends `total` records of one signal from `concurrency` clients; returns
+/// records/s and the acknowledgement-latency histogram (µs).
+async fn drive<F, Fut>(
+    total: u64,
+    concurrency: usize,
+    batch: usize,
+    send: F,
+) -> Result<(f64, Histogram<u64>)>
+where
+    F: Fn(u64, u64, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let per_client = total / concurrency as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency as u64 {
+        let send = send.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+            let mut sent = 0u64;
+            let mut seq = 0u64;
+            while sent < per_client {
+                let n = batch.min((per_client - sent) as usize);
+                let t = Instant::now();
+                send(c, seq, n).await?;
+                h.record(t.elapsed().as_micros().max(1) as u64)?;
+                seq += n as u64;
+                sent += n as u64;
+            }
+            anyhow::Ok(h)
+        }));
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+    for t in tasks {
+        all.add(t.await??)?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(((per_client * concurrency as u64) as f64 / secs, all))
+}
+
+/// Retries an export while weir answers with backpressure, as exporters do.
+macro_rules! export_with_retry {
+    ($call:expr) => {{
+        loop {
+            match $call.await {
+                Ok(_) => break,
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(s) => bail!("export failed: {s}"),
+            }
+        }
+    }};
+}
+
+async fn searchable_probe(
+    weir_grpc: SocketAddr,
+    web: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> Result<Histogram<u64>> {
+    let mut client = TraceServiceClient::connect(format!("http://{weir_grpc}")).await?;
+    let http = reqwest::Client::new();
+    let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+    let mut seq = 1u64 << 40;
+    while !stop.load(Ordering::Relaxed) {
+        let req = data::spans(900, &mut seq, 1);
+        let id = hex::encode(&req.resource_spans[0].scope_spans[0].spans[0].trace_id);
+        export_with_retry!(client.export(req.clone()));
+        let acked = Instant::now();
+        loop {
+            let r = http
+                .get(format!("http://{web}/api/v1/traces/{id}"))
+                .send()
+                .await?;
+            if r.status().is_success() {
+                break;
+            }
+            if acked.elapsed() > Duration::from_secs(60) {
+                bail!("probe span {id} not searchable after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        h.record(acked.elapsed().as_micros().max(1) as u64)?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(h)
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_bytes(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn indexed_spans(web: SocketAddr) -> Result<u64> {
+    let text = reqwest::get(format!("http://{web}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("weir_index_documents{signal=\"spans\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench")
+        .tempdir_in(std::env::var("WEIR_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))?;
+    let mut weir = start_weir(binary, root.path(), args.database_url.as_deref()).await?;
+    let pid = weir.child.id().unwrap_or(0);
+    let mut r = RunResult::default();
+
+    // Spans over gRPC, with the searchable probe running alongside.
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(searchable_probe(weir.grpc, weir.web, stop.clone()));
+    let endpoint = format!("http://{}", weir.grpc);
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        clients.push(
+            TraceServiceClient::connect(endpoint.clone())
+                .await?
+                .max_encoding_message_size(64 << 20),
+        );
+    }
+    let clients = Arc::new(clients);
+    let (rate, acks) = drive(
+        args.spans,
+        args.concurrency,
+        args.batch,
+        move |c, seq, n| {
+            let mut client = clients[c as usize].clone();
+            async move {
+                let mut s = seq;
+                let req = data::spans(c, &mut s, n);
+                export_with_retry!(client.export(req.clone()));
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    r.spans_per_s = rate;
+    r.ack_p50_ms = ms(&acks, 0.5);
+    r.ack_p99_ms = ms(&acks, 0.99);
+    stop.store(true, Ordering::Relaxed);
+    let searchable = probe.await??;
+    r.searchable_p50_ms = ms(&searchable, 0.5);
+    r.searchable_p99_ms = ms(&searchable, 0.99);
+
+    // Spans over OTLP/JSON.
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/v1/traces", weir.http);
+    let (rate, _) = drive(
+        args.json_spans,
+        args.concurrency,
+        args.batch,
+        move |c, seq, n| {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                // Distinct trace ids from the gRPC phase: clients 100+.
+                let mut s = seq;
+                let body = serde_json::to_vec(&data::spans(c + 100, &mut s, n))?;
+                loop {
+                    let resp = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    match resp.status().as_u16() {
+                        200 => break,
+                        429 | 503 => tokio::time::sleep(Duration::from_millis(100)).await,
+                        other => bail!("JSON export failed: {other}"),
+                    }
+                }
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    r.json_spans_per_s = rate;
+
+    // Logs and metric points over gRPC.
+    let endpoint = format!("http://{}", weir.grpc);
+    let logs_client = LogsServiceClient::connect(endpoint.clone())
+        .await?
+        .max_encoding_message_size(64 << 20);
+    let (rate, _) = drive(args.logs, args.concurrency, args.batch, move |c, seq, n| {
+        let mut client = logs_client.clone();
+        async move {
+            let mut s = seq;
+            let req = data::logs(c, &mut s, n);
+            export_with_retry!(client.export(req.clone()));
+            Ok(())
+        }
+    })
+    .await?;
+    r.logs_per_s = rate;
+    let metrics_client = MetricsServiceClient::connect(endpoint)
+        .await?
+        .max_encoding_message_size(64 << 20);
+    let (rate, _) = drive(
+        args.points,
+        args.concurrency,
+        args.batch * 2,
+        move |c, seq, n| {
+            let mut client = metrics_client.clone();
+            async move {
+                let mut s = seq;
+                let req = data::metrics(c, &mut s, n);
+                export_with_retry!(client.export(req.clone()));
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    r.points_per_s = rate;
+
+    // Everything indexed, then trace-id lookups over the HTTP API.
+    let expected = (args.spans / args.concurrency as u64) * args.concurrency as u64
+        + (args.json_spans / args.concurrency as u64) * args.concurrency as u64;
+    let waited = Instant::now();
+    loop {
+        let n = indexed_spans(weir.web).await?;
+        if n >= expected {
+            r.spans_stored = n;
+            break;
+        }
+        if waited.elapsed() > Duration::from_secs(300) {
+            bail!("only {n} of {expected} spans indexed after 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let http = reqwest::Client::new();
+    let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    // Each request of `batch` spans sent at record offset `o` holds traces
+    // `o + 1 ..= o + batch / 4` (see data::spans).
+    let batches_per_client = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
+    let traces_per_batch = (args.batch as u64 / 4).max(1);
+    for k in 0..args.lookups as u64 {
+        let client = k % args.concurrency as u64;
+        let batch_no = (k * 7919) % batches_per_client;
+        let seq = batch_no * args.batch as u64 + 1 + (k * 104_729) % traces_per_batch;
+        let id = hex::encode(data::trace_id(client, seq));
+        let t = Instant::now();
+        let resp = http
+            .get(format!("http://{}/api/v1/traces/{id}", weir.web))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        lookups.record(t.elapsed().as_micros().max(1) as u64)?;
+        if !status.is_success() {
+            bail!(
+                "lookup of trace {id} failed: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    r.lookup_p50_ms = ms(&lookups, 0.5);
+    r.lookup_p99_ms = ms(&lookups, 0.99);
+    r.peak_rss_mib = peak_rss_mib(pid);
+    r.span_index_bytes_per_span =
+        dir_bytes(&weir.data_dir.join("index/spans")) as f64 / r.spans_stored.max(1) as f64;
+
+    if let Some(pid) = weir.child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
+    Ok(r)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let binary = match &args.weir {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("weir"),
+    };
+    if !binary.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release` or pass --weir",
+            binary.display()
+        );
+    }
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        let r = match one_run(&args, &binary).await {
+            Ok(r) => r,
+            Err(e) => bail!("run {}: {e:?}", i + 1),
+        };
+        eprintln!("run {}: {r:?}", i + 1);
+        runs.push(r);
+    }
+    let m = |f: fn(&RunResult) -> f64| median(runs.iter().map(f).collect());
+    println!("| figure | median of {} runs |", runs.len());
+    println!("|---|---|");
+    println!(
+        "| spans/s acknowledged (gRPC, {} exporters, {} spans/request, 15 attributes) | {:.0} |",
+        args.concurrency,
+        args.batch,
+        m(|r| r.spans_per_s)
+    );
+    println!(
+        "| acknowledgement latency p50 / p99 (ms) | {:.1} / {:.1} |",
+        m(|r| r.ack_p50_ms),
+        m(|r| r.ack_p99_ms)
+    );
+    println!(
+        "| spans/s acknowledged (OTLP/JSON over HTTP) | {:.0} |",
+        m(|r| r.json_spans_per_s)
+    );
+    println!("| log records/s (gRPC) | {:.0} |", m(|r| r.logs_per_s));
+    println!("| metric points/s (gRPC) | {:.0} |", m(|r| r.points_per_s));
+    println!(
+        "| ingest → searchable p50 / p99 (ms, under span load) | {:.0} / {:.0} |",
+        m(|r| r.searchable_p50_ms),
+        m(|r| r.searchable_p99_ms)
+    );
+    println!(
+        "| trace-id lookup p50 / p99 (ms, HTTP API, {:.0} spans stored) | {:.2} / {:.2} |",
+        m(|r| r.spans_stored as f64),
+        m(|r| r.lookup_p50_ms),
+        m(|r| r.lookup_p99_ms)
+    );
+    println!("| peak RSS (MiB) | {:.0} |", m(|r| r.peak_rss_mib));
+    println!(
+        "| span index bytes on disk per span | {:.0} |",
+        m(|r| r.span_index_bytes_per_span)
+    );
+    Ok(())
+}

@@ -24,6 +24,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -31,67 +33,106 @@ use tonic_types::{ErrorDetails, StatusExt};
 #[derive(Clone)]
 pub struct GrpcReceiver {
     ingest: Arc<Ingest>,
-    auth: IngestAuth,
 }
+
+/// The trace service, behind its gatekeeper.
+pub type TraceServer = InterceptedService<TraceServiceServer<GrpcReceiver>, Gatekeeper>;
+/// The logs service, behind its gatekeeper.
+pub type LogsServer = InterceptedService<LogsServiceServer<GrpcReceiver>, Gatekeeper>;
+/// The metrics service, behind its gatekeeper.
+pub type MetricsServer = InterceptedService<MetricsServiceServer<GrpcReceiver>, Gatekeeper>;
 
 /// The three services, ready to add to a tonic server.
 pub fn services(
     ingest: Arc<Ingest>,
     auth: IngestAuth,
     max_message_bytes: usize,
-) -> (
-    TraceServiceServer<GrpcReceiver>,
-    LogsServiceServer<GrpcReceiver>,
-    MetricsServiceServer<GrpcReceiver>,
-) {
-    let r = GrpcReceiver { ingest, auth };
+) -> (TraceServer, LogsServer, MetricsServer) {
+    let r = GrpcReceiver {
+        ingest: ingest.clone(),
+    };
+    let gate = |signal| Gatekeeper {
+        ingest: ingest.clone(),
+        auth: auth.clone(),
+        signal,
+    };
     (
-        TraceServiceServer::new(r.clone())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_message_bytes),
-        LogsServiceServer::new(r.clone())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_message_bytes),
-        MetricsServiceServer::new(r)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_message_bytes),
+        InterceptedService::new(
+            TraceServiceServer::new(r.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_message_bytes),
+            gate(SignalKind::Traces),
+        ),
+        InterceptedService::new(
+            LogsServiceServer::new(r.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_message_bytes),
+            gate(SignalKind::Logs),
+        ),
+        InterceptedService::new(
+            MetricsServiceServer::new(r)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_message_bytes),
+            gate(SignalKind::Metrics),
+        ),
+    )
+}
+
+/// Checks the token and the ingest budget from the request headers alone,
+/// before the body is read and decoded: refusing an export must cost far
+/// less than accepting one, or overload feeds itself.
+#[derive(Clone)]
+pub struct Gatekeeper {
+    ingest: Arc<Ingest>,
+    auth: IngestAuth,
+    signal: SignalKind,
+}
+
+impl Interceptor for Gatekeeper {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if !self.auth.allows(authorization) {
+            self.ingest
+                .telemetry()
+                .refused(self.signal, "unauthenticated");
+            return Err(Status::unauthenticated(
+                "missing or wrong ingest token: send authorization: Bearer <token> (one of auth.ingest_tokens)",
+            ));
+        }
+        self.ingest.check_capacity(self.signal).map_err(to_status)?;
+        Ok(request)
+    }
+}
+
+fn to_status(e: IngestError) -> Status {
+    let retry = match &e {
+        IngestError::Overloaded(retry) => *retry,
+        IngestError::Unavailable(_) => std::time::Duration::from_secs(1),
+    };
+    // OTLP: UNAVAILABLE with RetryInfo is what exporters retry on.
+    Status::with_error_details(
+        tonic::Code::Unavailable,
+        e.to_string(),
+        ErrorDetails::with_retry_info(Some(retry)),
     )
 }
 
 impl GrpcReceiver {
     async fn export<T>(
         &self,
-        signal: SignalKind,
         request: Request<T>,
         wrap: fn(T) -> ExportRequest,
     ) -> Result<Rejections, Status> {
-        let authorization = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        if !self.auth.allows(authorization) {
-            self.ingest.telemetry().refused(signal, "unauthenticated");
-            return Err(Status::unauthenticated(
-                "missing or wrong ingest token: send authorization: Bearer <token> (one of auth.ingest_tokens)",
-            ));
-        }
-        match self.ingest.export(wrap(request.into_inner())).await {
-            Ok(r) => Ok(r),
-            // OTLP: UNAVAILABLE with RetryInfo is what exporters retry on.
-            Err(e @ IngestError::Overloaded(retry)) => Err(Status::with_error_details(
-                tonic::Code::Unavailable,
-                e.to_string(),
-                ErrorDetails::with_retry_info(Some(retry)),
-            )),
-            Err(e @ IngestError::Unavailable(_)) => Err(Status::with_error_details(
-                tonic::Code::Unavailable,
-                e.to_string(),
-                ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
-            )),
-        }
+        self.ingest
+            .export(wrap(request.into_inner()))
+            .await
+            .map_err(to_status)
     }
 }
 
@@ -101,8 +142,7 @@ impl TraceService for GrpcReceiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let r =
-            GrpcReceiver::export(self, SignalKind::Traces, request, ExportRequest::Traces).await?;
+        let r = GrpcReceiver::export(self, request, ExportRequest::Traces).await?;
         Ok(Response::new(response::traces(&r)))
     }
 }
@@ -113,7 +153,7 @@ impl LogsService for GrpcReceiver {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let r = GrpcReceiver::export(self, SignalKind::Logs, request, ExportRequest::Logs).await?;
+        let r = GrpcReceiver::export(self, request, ExportRequest::Logs).await?;
         Ok(Response::new(response::logs(&r)))
     }
 }
@@ -124,8 +164,7 @@ impl MetricsService for GrpcReceiver {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let r = GrpcReceiver::export(self, SignalKind::Metrics, request, ExportRequest::Metrics)
-            .await?;
+        let r = GrpcReceiver::export(self, request, ExportRequest::Metrics).await?;
         Ok(Response::new(response::metrics(&r)))
     }
 }

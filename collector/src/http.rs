@@ -121,6 +121,9 @@ async fn export(
             "missing or wrong ingest token: send Authorization: Bearer <token> (one of auth.ingest_tokens)".into(),
         );
     }
+    if let Err(e) = state.ingest.check_capacity(signal) {
+        return ingest_error(format, e);
+    }
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
@@ -216,31 +219,29 @@ async fn export(
     };
     match state.ingest.export(request).await {
         Ok(rejections) => success(signal, format, &rejections),
-        Err(e @ IngestError::Overloaded(retry)) => {
-            let mut r = error(
-                format,
-                StatusCode::TOO_MANY_REQUESTS,
-                code::RESOURCE_EXHAUSTED,
-                e.to_string(),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry.as_secs().max(1)),
-            );
-            r
-        }
-        Err(e @ IngestError::Unavailable(_)) => {
-            let mut r = error(
-                format,
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::UNAVAILABLE,
-                e.to_string(),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
-            r
-        }
+        Err(e) => ingest_error(format, e),
     }
+}
+
+fn ingest_error(format: Format, e: IngestError) -> Response {
+    let (status, grpc_code, retry) = match &e {
+        IngestError::Overloaded(retry) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RESOURCE_EXHAUSTED,
+            *retry,
+        ),
+        IngestError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            std::time::Duration::from_secs(1),
+        ),
+    };
+    let mut r = error(format, status, grpc_code, e.to_string());
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry.as_secs().max(1)),
+    );
+    r
 }
 
 fn raw_len_hint(headers: &HeaderMap) -> usize {

@@ -225,6 +225,19 @@ impl Ingest {
         &self.telemetry
     }
 
+    /// Refuses early, before a request body is even read, when storage is
+    /// already as far behind as the budget allows.
+    pub fn check_capacity(&self, signal: SignalKind) -> Result<(), IngestError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(IngestError::Unavailable("shutting down".into()));
+        }
+        if self.telemetry.pending_bytes.load(Ordering::Acquire) >= self.max_pending_bytes {
+            self.telemetry.refused(signal, "overloaded");
+            return Err(IngestError::Overloaded(RETRY_AFTER));
+        }
+        Ok(())
+    }
+
     /// Validates, stores durably and acknowledges one export. On success the
     /// returned rejections say which records were dropped and why.
     pub async fn export(&self, mut request: ExportRequest) -> Result<Rejections, IngestError> {

@@ -1,6 +1,6 @@
 //! Which component a piece of telemetry belongs to.
 
-use crate::Resource;
+use crate::Attributes;
 
 /// The component name used when a resource names neither a service nor a function.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -8,7 +8,7 @@ pub const UNKNOWN_SERVICE: &str = "unknown_service";
 /// The component a resource belongs to: `service.name`, else `faas.name`, else
 /// `unknown_service`. SDKs fill `service.name` with `unknown_service:<process>`
 /// when the user set nothing; a function's `faas.name` is the better name then.
-pub fn component_name(resource: &Resource) -> &str {
+pub fn component_name(resource: &Attributes) -> &str {
     let service = resource.get_str("service.name").filter(|s| !s.is_empty());
     match service {
         Some(name) if !name.starts_with(UNKNOWN_SERVICE) => name,
@@ -23,9 +23,9 @@ pub fn component_name(resource: &Resource) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AttrValue, Attributes};
+    use crate::AttrValue;
 
-    fn resource(pairs: &[(&str, &str)]) -> Resource {
+    fn resource(pairs: &[(&str, &str)]) -> Attributes {
         Attributes(
             pairs
                 .iter()

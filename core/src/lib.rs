@@ -28,5 +28,6 @@ pub use metric::{
 pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 pub use time::{TimeError, UnixNanos, is_plausible_timestamp, parse_duration, parse_time};
 
-/// The resource attributes of the entity that produced telemetry.
-pub type Resource = Attributes;
+/// The resource attributes of the entity that produced telemetry, shared by
+/// every record of one export rather than copied into each.
+pub type Resource = std::sync::Arc<Attributes>;

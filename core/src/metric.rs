@@ -217,7 +217,7 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), AttrValue::Str(v.to_string())))
                 .collect(),
-            resource: Attributes::default(),
+            resource: Default::default(),
             start_time_unix_nano: 0,
             time_unix_nano: 1,
             value: MetricValue::Number { value: 1.0 },

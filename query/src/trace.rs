@@ -65,7 +65,7 @@ mod tests {
             status: StatusCode::Unset,
             status_message: String::new(),
             attributes: Attributes::default(),
-            resource: Attributes::default(),
+            resource: Default::default(),
             scope: String::new(),
             events: vec![],
             links: vec![],

@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use std::sync::Arc;
 use weir_core::{
     AttrValue, Attributes, BucketCounts, ExponentialHistogram, Histogram, LogRecord, MetricKind,
     MetricPoint, MetricValue, Severity, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
@@ -70,11 +71,12 @@ pub fn attributes(kvs: &[KeyValue]) -> Attributes {
 fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
     let mut out = Vec::new();
     for rs in &r.resource_spans {
-        let resource = rs
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
+        let resource = Arc::new(
+            rs.resource
+                .as_ref()
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default(),
+        );
         let service = component_name(&resource).to_string();
         for ss in &rs.scope_spans {
             let scope = ss
@@ -135,11 +137,12 @@ fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
 fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
     let mut out = Vec::new();
     for rl in &r.resource_logs {
-        let resource = rl
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
+        let resource = Arc::new(
+            rl.resource
+                .as_ref()
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default(),
+        );
         let service = component_name(&resource).to_string();
         for sl in &rl.scope_logs {
             let scope = sl
@@ -187,11 +190,12 @@ fn temporality(n: i32) -> Temporality {
 fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
     let mut out = Vec::new();
     for rm in &r.resource_metrics {
-        let resource = rm
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
+        let resource = Arc::new(
+            rm.resource
+                .as_ref()
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default(),
+        );
         let service = component_name(&resource).to_string();
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {

@@ -280,7 +280,7 @@ macro_rules! decode_point {
             description: row.try_get(6)?,
             attributes: serde_json::from_str::<Attributes>(&attributes)
                 .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-            resource: serde_json::from_str::<Attributes>(&resource)
+            resource: serde_json::from_str::<std::sync::Arc<Attributes>>(&resource)
                 .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
             time_unix_nano: row.try_get::<i64, _>(9)? as u64,
             start_time_unix_nano: row.try_get::<i64, _>(10)? as u64,
