@@ -114,7 +114,7 @@ impl Default for IngestTuning {
     fn default() -> Self {
         IngestTuning {
             max_body_bytes: 64 << 20,
-            max_pending_bytes: 32 << 20,
+            max_pending_bytes: 16 << 20,
             commit_interval: "1s".into(),
             span_index_heap_mib: 128,
             log_index_heap_mib: 64,

@@ -63,6 +63,8 @@ struct RunResult {
     points_per_s: f64,
     searchable_p50_ms: f64,
     searchable_p99_ms: f64,
+    searchable_idle_p50_ms: f64,
+    searchable_idle_p99_ms: f64,
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
     peak_rss_mib: f64,
@@ -388,6 +390,15 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Ingest-to-searchable with no other load: what a user sees in normal operation.
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(searchable_probe(weir.grpc, weir.web, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::Relaxed);
+    let idle = probe.await??;
+    r.searchable_idle_p50_ms = ms(&idle, 0.5);
+    r.searchable_idle_p99_ms = ms(&idle, 0.99);
+
     let http = reqwest::Client::new();
     let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     // Each request of `batch` spans sent at record offset `o` holds traces

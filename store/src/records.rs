@@ -192,20 +192,14 @@ impl Store {
         let hex = trace_id.to_hex();
         let mut spans = Vec::new();
         let q = self.spans.term_query("trace_id", &hex)?;
-        for hit in self
-            .spans
-            .search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)?
-        {
+        for hit in self.spans.lookup(q.as_ref(), TRACE_RECORD_LIMIT)? {
             if let StoredRecord::Span(s) = Self::decode_span(&hit)? {
                 spans.push(*s);
             }
         }
         let mut logs = Vec::new();
         let q = self.logs.term_query("trace_id", &hex)?;
-        for hit in self
-            .logs
-            .search(q.as_ref(), 0, u64::MAX, TRACE_RECORD_LIMIT)?
-        {
+        for hit in self.logs.lookup(q.as_ref(), TRACE_RECORD_LIMIT)? {
             if let StoredRecord::Log(l) = Self::decode_log(&hit)? {
                 logs.push(*l);
             }

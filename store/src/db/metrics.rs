@@ -2,8 +2,12 @@
 
 use super::Database;
 use crate::StoreError;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use weir_core::{Attributes, MetricKind, MetricPoint, MetricValue, Temporality};
+
+/// Rows per multi-row INSERT on SQLite, within its 32,766 bound parameters.
+const SQLITE_POINTS_PER_INSERT: usize = 1000;
+const SQLITE_SERIES_PER_INSERT: usize = 500;
 
 /// The sink name under which metric writes record their WAL position.
 const METRICS_SINK: &str = "metrics";
@@ -96,35 +100,43 @@ impl Database {
         match self {
             Database::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                for s in &series {
-                    sqlx::query(
-                        "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(s.series_fingerprint())
-                    .bind(&s.name)
-                    .bind(s.kind.as_str())
-                    .bind(&s.unit)
-                    .bind(&s.service)
-                    .bind(temporality_str(s.temporality))
-                    .bind(s.monotonic)
-                    .bind(&s.description)
-                    .bind(serde_json::to_string(&s.attributes).expect("attributes serialize"))
-                    .bind(serde_json::to_string(&s.resource).expect("attributes serialize"))
-                    .execute(&mut *tx)
-                    .await?;
+                // Multi-row inserts: one statement per chunk instead of one
+                // round trip to SQLite's worker thread per row.
+                for chunk in series.chunks(SQLITE_SERIES_PER_INSERT) {
+                    let mut qb = QueryBuilder::<Sqlite>::new(
+                        "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) ",
+                    );
+                    qb.push_values(chunk, |mut b, s| {
+                        b.push_bind(s.series_fingerprint())
+                            .push_bind(s.name.clone())
+                            .push_bind(s.kind.as_str())
+                            .push_bind(s.unit.clone())
+                            .push_bind(s.service.clone())
+                            .push_bind(temporality_str(s.temporality))
+                            .push_bind(s.monotonic)
+                            .push_bind(s.description.clone())
+                            .push_bind(
+                                serde_json::to_string(&s.attributes).expect("attributes serialize"),
+                            )
+                            .push_bind(
+                                serde_json::to_string(&s.resource).expect("attributes serialize"),
+                            );
+                    });
+                    qb.push(" ON CONFLICT (id) DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
                 }
-                for r in &rows {
-                    sqlx::query(
-                        "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(r.series_id)
-                    .bind(r.time)
-                    .bind(r.start)
-                    .bind(r.value)
-                    .bind(r.data.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                for chunk in rows.chunks(SQLITE_POINTS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<Sqlite>::new(
+                        "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.series_id)
+                            .push_bind(r.time)
+                            .push_bind(r.start)
+                            .push_bind(r.value)
+                            .push_bind(r.data.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
                 }
                 sqlx::query(
                     "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",

@@ -1,9 +1,8 @@
 //! Turning spans and log records into tantivy documents and back.
 
 use super::schema::Fields;
-use std::collections::BTreeMap;
 use tantivy::TantivyDocument;
-use tantivy::schema::OwnedValue;
+use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf, Value};
 use weir_core::{AttrValue, Attributes, LogRecord, Span};
 
 /// The indexed document of a span.
@@ -70,11 +69,13 @@ fn add_attributes(
     attrs: &Attributes,
     resource: &Attributes,
 ) {
+    // Written straight from the record's own strings: no intermediate map or
+    // copied strings per attribute.
     if !attrs.is_empty() {
-        doc.add_object(fields.attributes, to_object(attrs));
+        doc.add_field_value(fields.attributes, AttrNode::Object(attrs));
     }
     if !resource.is_empty() {
-        doc.add_object(fields.resource, to_object(resource));
+        doc.add_field_value(fields.resource, AttrNode::Object(resource));
     }
     add_keys(doc, fields, attrs);
 }
@@ -85,25 +86,51 @@ fn add_keys(doc: &mut TantivyDocument, fields: &Fields, attrs: &Attributes) {
     }
 }
 
-fn to_object(attrs: &Attributes) -> BTreeMap<String, OwnedValue> {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.to_string(), to_owned_value(v)))
-        .collect()
+/// A borrowed view of attributes as a tantivy JSON value.
+#[derive(Debug, Clone, Copy)]
+enum AttrNode<'a> {
+    Object(&'a Attributes),
+    Value(&'a AttrValue),
 }
 
-fn to_owned_value(value: &AttrValue) -> OwnedValue {
-    match value {
-        AttrValue::Empty => OwnedValue::Null,
-        AttrValue::Bool(b) => OwnedValue::Bool(*b),
-        AttrValue::Int(i) => OwnedValue::I64(*i),
-        AttrValue::Double(d) => OwnedValue::F64(*d),
-        AttrValue::Str(s) => OwnedValue::Str(s.clone()),
-        AttrValue::Array(items) => OwnedValue::Array(items.iter().map(to_owned_value).collect()),
-        AttrValue::Map(map) => OwnedValue::Object(
-            map.iter()
-                .map(|(k, v)| (k.to_string(), to_owned_value(v)))
-                .collect(),
-        ),
+type ObjectIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, AttrValue)>,
+    fn(&'a (String, AttrValue)) -> (&'a str, AttrNode<'a>),
+>;
+type ArrayIter<'a> =
+    std::iter::Map<std::slice::Iter<'a, AttrValue>, fn(&'a AttrValue) -> AttrNode<'a>>;
+
+fn entry(kv: &(String, AttrValue)) -> (&str, AttrNode<'_>) {
+    (kv.0.as_str(), AttrNode::Value(&kv.1))
+}
+
+fn object(attrs: &Attributes) -> ObjectIter<'_> {
+    attrs
+        .0
+        .iter()
+        .map(entry as fn(&(String, AttrValue)) -> (&str, AttrNode<'_>))
+}
+
+impl<'a> Value<'a> for AttrNode<'a> {
+    type ArrayIter = ArrayIter<'a>;
+    type ObjectIter = ObjectIter<'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match *self {
+            AttrNode::Object(attrs) => ReferenceValue::Object(object(attrs)),
+            AttrNode::Value(value) => match value {
+                AttrValue::Empty => ReferenceValue::Leaf(ReferenceValueLeaf::Null),
+                AttrValue::Bool(b) => ReferenceValue::Leaf(ReferenceValueLeaf::Bool(*b)),
+                AttrValue::Int(i) => ReferenceValue::Leaf(ReferenceValueLeaf::I64(*i)),
+                AttrValue::Double(d) => ReferenceValue::Leaf(ReferenceValueLeaf::F64(*d)),
+                AttrValue::Str(s) => ReferenceValue::Leaf(ReferenceValueLeaf::Str(s)),
+                AttrValue::Array(items) => ReferenceValue::Array(
+                    items
+                        .iter()
+                        .map(AttrNode::Value as fn(&'a AttrValue) -> AttrNode<'a>),
+                ),
+                AttrValue::Map(map) => ReferenceValue::Object(object(map)),
+            },
+        }
     }
 }

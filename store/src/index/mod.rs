@@ -20,7 +20,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::{Schema, Value};
 use tantivy::tokenizer::TokenizerManager;
@@ -333,6 +333,33 @@ impl SignalIndex {
         }
         hits.sort_by_key(|h| std::cmp::Reverse(h.time));
         hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Every event matching an exact-match query, unordered, up to `limit`:
+    /// the fast path for id lookups, which match a handful of documents and
+    /// need no ranking.
+    pub fn lookup(&self, query: &dyn Query, limit: usize) -> Result<Vec<StoredHit>, StoreError> {
+        let partitions: Vec<Arc<Partition>> = self.partitions.read().clone();
+        let mut hits = Vec::new();
+        for partition in partitions.iter().rev() {
+            let searcher = partition.reader.searcher();
+            for address in searcher.search(query, &DocSetCollector)? {
+                if hits.len() >= limit {
+                    return Ok(hits);
+                }
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let bytes = doc
+                    .get_first(self.fields.doc)
+                    .and_then(|v| v.as_bytes())
+                    .unwrap_or_default()
+                    .to_vec();
+                hits.push(StoredHit {
+                    time: 0,
+                    doc: bytes,
+                });
+            }
+        }
         Ok(hits)
     }
 
