@@ -51,6 +51,9 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     let (traces, logs, metrics) =
         weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
     let grpc = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            weir_collector::grpc::decode_errors_as_invalid_argument,
+        ))
         .add_service(traces)
         .add_service(logs)
         .add_service(metrics)

@@ -64,6 +64,8 @@ struct RunResult {
     searchable_p50_ms: f64,
     searchable_p99_ms: f64,
     searchable_idle_p50_ms: f64,
+    ack_idle_p50_ms: f64,
+    ack_idle_p99_ms: f64,
     searchable_idle_p99_ms: f64,
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
@@ -190,19 +192,24 @@ macro_rules! export_with_retry {
     }};
 }
 
+/// Sends one span every 200 ms; returns the histograms of its
+/// acknowledgement latency and of acknowledgement-to-searchable latency (µs).
 async fn searchable_probe(
     weir_grpc: SocketAddr,
     web: SocketAddr,
     stop: Arc<AtomicBool>,
-) -> Result<Histogram<u64>> {
+) -> Result<(Histogram<u64>, Histogram<u64>)> {
     let mut client = TraceServiceClient::connect(format!("http://{weir_grpc}")).await?;
     let http = reqwest::Client::new();
     let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+    let mut acks = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
     let mut seq = 1u64 << 40;
     while !stop.load(Ordering::Relaxed) {
         let req = data::spans(900, &mut seq, 1);
         let id = hex::encode(&req.resource_spans[0].scope_spans[0].spans[0].trace_id);
+        let sent = Instant::now();
         export_with_retry!(client.export(req.clone()));
+        acks.record(sent.elapsed().as_micros().max(1) as u64)?;
         let acked = Instant::now();
         loop {
             let r = http
@@ -220,7 +227,7 @@ async fn searchable_probe(
         h.record(acked.elapsed().as_micros().max(1) as u64)?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(h)
+    Ok((acks, h))
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -301,7 +308,7 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     r.ack_p50_ms = ms(&acks, 0.5);
     r.ack_p99_ms = ms(&acks, 0.99);
     stop.store(true, Ordering::Relaxed);
-    let searchable = probe.await??;
+    let (_, searchable) = probe.await??;
     r.searchable_p50_ms = ms(&searchable, 0.5);
     r.searchable_p99_ms = ms(&searchable, 0.99);
 
@@ -395,7 +402,9 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     let probe = tokio::spawn(searchable_probe(weir.grpc, weir.web, stop.clone()));
     tokio::time::sleep(Duration::from_secs(8)).await;
     stop.store(true, Ordering::Relaxed);
-    let idle = probe.await??;
+    let (idle_acks, idle) = probe.await??;
+    r.ack_idle_p50_ms = ms(&idle_acks, 0.5);
+    r.ack_idle_p99_ms = ms(&idle_acks, 0.99);
     r.searchable_idle_p50_ms = ms(&idle, 0.5);
     r.searchable_idle_p99_ms = ms(&idle, 0.99);
 
@@ -477,7 +486,7 @@ async fn main() -> Result<()> {
         m(|r| r.spans_per_s)
     );
     println!(
-        "| acknowledgement latency p50 / p99 (ms) | {:.1} / {:.1} |",
+        "| acknowledgement latency p50 / p99 (ms, saturating load, including retries after 429) | {:.1} / {:.1} |",
         m(|r| r.ack_p50_ms),
         m(|r| r.ack_p99_ms)
     );
@@ -491,6 +500,16 @@ async fn main() -> Result<()> {
         "| ingest → searchable p50 / p99 (ms, under span load) | {:.0} / {:.0} |",
         m(|r| r.searchable_p50_ms),
         m(|r| r.searchable_p99_ms)
+    );
+    println!(
+        "| ingest → searchable p50 / p99 (ms, no other load) | {:.0} / {:.0} |",
+        m(|r| r.searchable_idle_p50_ms),
+        m(|r| r.searchable_idle_p99_ms)
+    );
+    println!(
+        "| acknowledgement latency of a single export p50 / p99 (ms, no other load) | {:.2} / {:.2} |",
+        m(|r| r.ack_idle_p50_ms),
+        m(|r| r.ack_idle_p99_ms)
     );
     println!(
         "| trace-id lookup p50 / p99 (ms, HTTP API, {:.0} spans stored) | {:.2} / {:.2} |",

@@ -218,3 +218,48 @@ fn api_errors_are_json_with_a_4xx_status() {
     let r = weir.get("/api/v1/search?cursor=garbage");
     assert_eq!(r.status(), 400);
 }
+
+#[test]
+fn malformed_grpc_messages_get_invalid_argument_and_the_server_goes_on() {
+    let weir = Weir::start("");
+    // A gRPC frame (uncompressed, 4 bytes) whose payload is not protobuf.
+    let frame: &[u8] = &[0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0x01];
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "--http2-prior-knowledge",
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(format!(
+            "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            weir.grpc
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(frame)?;
+            child.wait_with_output()
+        })
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.contains("grpc-status: 3"), "{text}");
+    assert!(
+        text.contains("grpc-message: failed%20to%20decode"),
+        "{text}"
+    );
+    let good = spans_request("orders", vec![span(trace_id(9), 1, "still fine")]);
+    assert_eq!(
+        weir.post_otlp("/v1/traces", PROTOBUF, &[], good.encode_to_vec())
+            .status(),
+        200
+    );
+    weir.wait_for_trace(&hex::encode(trace_id(9)), 1, 0);
+}

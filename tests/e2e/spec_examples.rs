@@ -103,3 +103,50 @@ fn gzip_json_and_64_bit_integers_as_strings_are_accepted() {
         Some(9007199254740993)
     );
 }
+
+#[test]
+fn exponential_histograms_and_summaries_are_stored_whole() {
+    let weir = Weir::start("");
+    let now = crate::otlp::now_nanos();
+    let body = serde_json::json!({"resourceMetrics": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "kv-writer"}}]},
+    "scopeMetrics": [{"metrics": [
+        {"name": "write.latency", "unit": "ms", "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [
+            {"timeUnixNano": now.to_string(), "startTimeUnixNano": (now - 60_000_000_000u64).to_string(), "count": "6", "sum": 21.5,
+             "scale": 3, "zeroCount": "1", "positive": {"offset": 2, "bucketCounts": ["1", "2", "2"]},
+             "negative": {"offset": 0, "bucketCounts": []}, "min": 0.0, "max": 9.5}]}},
+        {"name": "batch.size", "unit": "{records}", "summary": {"dataPoints": [
+            {"timeUnixNano": now.to_string(), "count": "10", "sum": 550.0,
+             "quantileValues": [{"quantile": 0.5, "value": 50.0}, {"quantile": 0.99, "value": 99.0}]}]}}
+    ]}]}]});
+    let r = weir.post_otlp(
+        "/v1/metrics",
+        "application/json",
+        &[],
+        body.to_string().into_bytes(),
+    );
+    assert_eq!(r.status(), 200);
+    let get_point = |name: &str| {
+        wait_for(name, Duration::from_secs(30), || {
+            let v = weir.get_json(&format!("/api/v1/metrics?name={name}"));
+            v["points"].as_array().and_then(|p| p.first().cloned())
+        })
+    };
+    let exp = get_point("write.latency");
+    assert_eq!(exp["kind"], "exponential_histogram");
+    assert_eq!(exp["temporality"], "cumulative");
+    assert_eq!(exp["value"]["count"], 6);
+    assert_eq!(exp["value"]["scale"], 3);
+    assert_eq!(exp["value"]["zero_count"], 1);
+    assert_eq!(exp["value"]["positive"]["offset"], 2);
+    assert_eq!(
+        exp["value"]["positive"]["counts"],
+        serde_json::json!([1, 2, 2])
+    );
+    assert_eq!(exp["value"]["max"], 9.5);
+    let summary = get_point("batch.size");
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["unit"], "{records}");
+    assert_eq!(summary["value"]["count"], 10);
+    assert_eq!(summary["value"]["quantiles"][1]["quantile"], 0.99);
+    assert_eq!(summary["value"]["quantiles"][1]["value"], 99.0);
+}

@@ -24,7 +24,7 @@ use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::{Schema, Value};
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{IndexWriter, Order, TantivyDocument, Term};
+use tantivy::{DocAddress, IndexWriter, Order, Searcher, TantivyDocument, Term};
 use weir_core::{LogRecord, Span};
 
 /// Which event signal an index holds.
@@ -319,21 +319,28 @@ impl SignalIndex {
                     .order_by_fast_field::<u64>("start_time", Order::Desc),
             )?;
             for (time, address) in top {
-                let doc: TantivyDocument = searcher.doc(address)?;
-                let bytes = doc
-                    .get_first(self.fields.doc)
-                    .and_then(|v| v.as_bytes())
-                    .unwrap_or_default()
-                    .to_vec();
                 hits.push(StoredHit {
                     time: time.unwrap_or(0),
-                    doc: bytes,
+                    doc: self.stored_record(&searcher, address)?,
                 });
             }
         }
         hits.sort_by_key(|h| std::cmp::Reverse(h.time));
         hits.truncate(limit);
         Ok(hits)
+    }
+
+    fn stored_record(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+    ) -> Result<Vec<u8>, StoreError> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        Ok(doc
+            .get_first(self.fields.doc)
+            .and_then(|v| v.as_bytes())
+            .unwrap_or_default()
+            .to_vec())
     }
 
     /// Every event matching an exact-match query, unordered, up to `limit`:
@@ -348,15 +355,9 @@ impl SignalIndex {
                 if hits.len() >= limit {
                     return Ok(hits);
                 }
-                let doc: TantivyDocument = searcher.doc(address)?;
-                let bytes = doc
-                    .get_first(self.fields.doc)
-                    .and_then(|v| v.as_bytes())
-                    .unwrap_or_default()
-                    .to_vec();
                 hits.push(StoredHit {
                     time: 0,
-                    doc: bytes,
+                    doc: self.stored_record(&searcher, address)?,
                 });
             }
         }
