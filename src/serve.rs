@@ -29,6 +29,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
             commit_interval,
             max_pending_bytes: config.ingest.max_pending_bytes,
             wal_segment_bytes: 64 << 20,
+            lag_metrics: config.pipeline.lag_metrics.clone(),
         },
         store.clone(),
         Arc::new(Telemetry::default()),

@@ -7,23 +7,22 @@
 //! to storage never exceed `max_pending_bytes`; past that, exports are refused
 //! with a retryable error instead of queueing.
 
-use crate::otlp::convert::convert;
+use crate::health::{HealthAccumulator, InvocationIndex};
 use crate::otlp::validate::{Rejections, validate};
 use crate::otlp::{ExportRequest, SignalKind};
 use crate::telemetry::Telemetry;
 use crate::wal::{Wal, WalError, WalRecord};
+use crate::worker::{RollupSink, Sink, StorageWorker};
 use parking_lot::RwLock;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use weir_core::MetricPoint;
 use weir_store::Store;
-use weir_store::db::Database;
-use weir_store::index::SignalIndex;
 
 /// Sizing and timing of the ingest path.
 #[derive(Debug, Clone)]
@@ -36,6 +35,8 @@ pub struct IngestConfig {
     pub max_pending_bytes: u64,
     /// Size at which a WAL segment is closed and a new one started.
     pub wal_segment_bytes: u64,
+    /// Metric names that are lag series (`pipeline.lag_metrics`).
+    pub lag_metrics: Vec<String>,
 }
 
 /// Why an export was not accepted.
@@ -62,21 +63,25 @@ struct Append {
     reply: oneshot::Sender<Result<(), WalError>>,
 }
 
-struct Work {
-    seq: u64,
-    request: ExportRequest,
-    bytes: u64,
+/// An acknowledged request on its way to storage.
+pub(crate) struct Work {
+    pub(crate) seq: u64,
+    pub(crate) request: ExportRequest,
+    pub(crate) bytes: u64,
 }
+
+/// The WAL checkpoint names of the rollups built from each signal.
+const ROLLUP_SINKS: [&str; 3] = ["rollups.spans", "rollups.logs", "rollups.metrics"];
 
 /// Per-signal progress, shared by the WAL writer and the storage workers.
 #[derive(Default)]
-struct Progress {
+pub(crate) struct Progress {
     /// Highest seq handed to the worker.
-    enqueued: [AtomicU64; 3],
+    pub(crate) enqueued: [AtomicU64; 3],
     /// Highest seq queued by the start-up replay.
-    replayed: [AtomicU64; 3],
+    pub(crate) replayed: [AtomicU64; 3],
     /// Highest seq the worker has committed.
-    committed: [AtomicU64; 3],
+    pub(crate) committed: [AtomicU64; 3],
 }
 
 /// The running ingest path.
@@ -90,7 +95,7 @@ pub struct Ingest {
     closed: AtomicBool,
 }
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -105,14 +110,35 @@ impl Ingest {
         store: Arc<Store>,
         telemetry: Arc<Telemetry>,
     ) -> Result<Arc<Self>, WalError> {
-        let checkpoints = [
+        let read = |sink: &'static str| {
+            let db = store.db.clone();
+            async move {
+                db.checkpoint(sink).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, sink, "cannot read a WAL checkpoint; replaying all of that signal");
+                    0
+                })
+            }
+        };
+        let primary = [
             store.spans.committed_seq(),
             store.logs.committed_seq(),
-            store.db.metrics_checkpoint().await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read the metrics checkpoint; replaying every metric in the WAL");
-                0
-            }),
+            read("metrics").await,
         ];
+        let rollup_checkpoints = [
+            read(ROLLUP_SINKS[0]).await,
+            read(ROLLUP_SINKS[1]).await,
+            read(ROLLUP_SINKS[2]).await,
+        ];
+        // A record is durable once both its store and its rollups have it.
+        let checkpoints: [u64; 3] = std::array::from_fn(|i| primary[i].min(rollup_checkpoints[i]));
+        let invocations = Arc::new(InvocationIndex::default());
+        let lag_metrics = Arc::new(
+            config
+                .lag_metrics
+                .iter()
+                .cloned()
+                .collect::<HashSet<String>>(),
+        );
         let progress = Arc::new(Progress::default());
         for s in SignalKind::ALL {
             progress.committed[s.index()].store(checkpoints[s.index()], Ordering::Relaxed);
@@ -129,16 +155,23 @@ impl Ingest {
                 SignalKind::Logs => Sink::Logs(store.logs.clone()),
                 SignalKind::Metrics => Sink::Metrics {
                     db: store.db.clone(),
-                    runtime: handle.clone(),
                     buffer: Vec::new(),
                 },
             };
+            let i = signal.index();
             let worker = StorageWorker {
                 signal,
                 sink,
+                rollups: RollupSink {
+                    health: HealthAccumulator::new(invocations.clone(), lag_metrics.clone()),
+                    db: store.db.clone(),
+                    checkpoint: ROLLUP_SINKS[i],
+                },
+                applied: (primary[i], rollup_checkpoints[i]),
                 progress: progress.clone(),
                 telemetry: telemetry.clone(),
                 commit_interval: config.commit_interval,
+                runtime: handle.clone(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -149,7 +182,12 @@ impl Ingest {
         }
 
         let after = *checkpoints.iter().min().expect("three signals");
-        let min_next = checkpoints.iter().max().expect("three signals") + 1;
+        let min_next = primary
+            .iter()
+            .chain(&rollup_checkpoints)
+            .max()
+            .expect("six checkpoints")
+            + 1;
         let (wal, replay_target) = {
             let workers = workers.clone();
             let progress = progress.clone();
@@ -395,119 +433,6 @@ impl WalWriter {
             .unwrap_or(0);
         if let Err(e) = self.wal.truncate_through(safe) {
             tracing::warn!(error = %e, "cannot delete committed WAL segments");
-        }
-    }
-}
-
-enum Sink {
-    Spans(Arc<SignalIndex>),
-    Logs(Arc<SignalIndex>),
-    Metrics {
-        db: Database,
-        runtime: tokio::runtime::Handle,
-        buffer: Vec<MetricPoint>,
-    },
-}
-
-struct StorageWorker {
-    signal: SignalKind,
-    sink: Sink,
-    progress: Arc<Progress>,
-    telemetry: Arc<Telemetry>,
-    commit_interval: Duration,
-}
-
-impl StorageWorker {
-    fn run(mut self, rx: Receiver<Work>) {
-        let i = self.signal.index();
-        let mut last_seq = 0;
-        let mut uncommitted_records = 0u64;
-        let mut unreleased_bytes = 0u64;
-        let mut last_commit = Instant::now();
-        loop {
-            let wait = if uncommitted_records > 0 {
-                self.commit_interval.saturating_sub(last_commit.elapsed())
-            } else {
-                Duration::from_secs(3600)
-            };
-            let mut disconnected = false;
-            match rx.recv_timeout(wait) {
-                Ok(work) => {
-                    let now = now_nanos();
-                    let converted = convert(&work.request, now);
-                    drop(work.request);
-                    let added = match &mut self.sink {
-                        Sink::Spans(index) => index.add_spans(&converted.spans, now),
-                        Sink::Logs(index) => index.add_logs(&converted.logs, now),
-                        Sink::Metrics { buffer, .. } => {
-                            buffer.extend(converted.points);
-                            Ok(())
-                        }
-                    };
-                    if let Err(e) = added {
-                        tracing::error!(signal = self.signal.as_str(), error = %e, "cannot index records; they stay in the WAL");
-                    }
-                    last_seq = work.seq;
-                    uncommitted_records += 1;
-                    if matches!(self.sink, Sink::Metrics { .. }) {
-                        unreleased_bytes += work.bytes;
-                    } else {
-                        // The index's own heap bounds what it holds from here on.
-                        self.telemetry
-                            .pending_bytes
-                            .fetch_sub(work.bytes, Ordering::AcqRel);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => disconnected = true,
-            }
-            // Replayed data is committed as soon as the worker reaches its end,
-            // so readiness does not wait for the commit interval.
-            let replay_end =
-                last_seq > 0 && last_seq == self.progress.replayed[i].load(Ordering::Acquire);
-            let due = last_commit.elapsed() >= self.commit_interval || replay_end;
-            if uncommitted_records > 0 && (due || disconnected) {
-                let now = now_nanos();
-                let committed = match &mut self.sink {
-                    Sink::Spans(index) | Sink::Logs(index) => {
-                        index.commit(last_seq, now).map_err(|e| e.to_string())
-                    }
-                    Sink::Metrics {
-                        db,
-                        runtime,
-                        buffer,
-                    } => {
-                        let result = runtime.block_on(db.write_metrics(buffer, last_seq));
-                        if result.is_ok() {
-                            buffer.clear();
-                        }
-                        result.map_err(|e| e.to_string())
-                    }
-                };
-                match committed {
-                    Ok(()) => {
-                        self.progress.committed[i].store(last_seq, Ordering::Release);
-                        self.telemetry.queued_records[i]
-                            .fetch_sub(uncommitted_records, Ordering::Relaxed);
-                        self.telemetry
-                            .pending_bytes
-                            .fetch_sub(unreleased_bytes, Ordering::AcqRel);
-                        self.telemetry.last_commit_nanos[i].store(now, Ordering::Relaxed);
-                        uncommitted_records = 0;
-                        unreleased_bytes = 0;
-                    }
-                    Err(e) => {
-                        self.telemetry
-                            .commit_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(signal = self.signal.as_str(), error = %e, "storage commit failed; will retry");
-                    }
-                }
-                last_commit = Instant::now();
-            }
-            if disconnected {
-                break;
-            }
         }
     }
 }

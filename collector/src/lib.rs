@@ -16,12 +16,14 @@
 
 mod auth;
 pub mod grpc;
+mod health;
 pub mod http;
 pub mod ingest;
 pub mod otlp;
 mod status;
 pub mod telemetry;
 pub mod wal;
+mod worker;
 
 pub use auth::IngestAuth;
 pub use ingest::{Ingest, IngestConfig, IngestError};

@@ -14,6 +14,8 @@ mod component;
 mod ids;
 mod log;
 mod metric;
+pub mod pipeline;
+pub mod rollup;
 mod span;
 mod time;
 
@@ -25,6 +27,7 @@ pub use metric::{
     BucketCounts, ExponentialHistogram, Histogram, MetricKind, MetricPoint, MetricValue,
     SummaryQuantile, Temporality,
 };
+pub use rollup::{DurationSketch, HealthRollup};
 pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 pub use time::{TimeError, UnixNanos, is_plausible_timestamp, parse_duration, parse_time};
 

@@ -22,6 +22,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v1/search", get(search))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/metrics", get(metrics))
+        .route("/api/v1/components", get(crate::health::components))
         .with_state(store)
 }
 

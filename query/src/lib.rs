@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod error;
+mod health;
 pub mod trace;
 
 pub use api::router;

@@ -6,6 +6,7 @@ mod bad_input;
 mod durability;
 mod harness;
 mod otlp;
+mod pipeline_health;
 mod sdk_roundtrip;
 mod security;
 mod spec_examples;

@@ -5,8 +5,10 @@
 //! `UNNEST`, SQLite prepared inserts inside one transaction).
 
 mod metrics;
+mod rollups;
 
 pub use metrics::MetricQuery;
+pub use rollups::RollupDeltas;
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;

@@ -1,0 +1,173 @@
+//! Health rollups built at ingest time, one accumulator per storage worker,
+//! and the small shared index that ties exception log records to the
+//! invocations of their trace (spans and logs arrive on different threads, in
+//! either order).
+
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use weir_core::pipeline::{
+    init_duration_ms, is_cold_start, is_exception_log, is_invocation, lag_reading, minute_of,
+    records_processed, span_failed,
+};
+use weir_core::{LogRecord, MetricPoint, MetricValue, Span, TraceId};
+use weir_store::db::RollupDeltas;
+
+/// How many recent invocations (and early exception logs) are remembered.
+const REMEMBERED: usize = 200_000;
+
+type InvocationKey = (TraceId, String);
+
+#[derive(Default)]
+struct Remembered {
+    invocations: HashMap<InvocationKey, (u64, bool)>,
+    invocation_order: VecDeque<InvocationKey>,
+    early_exceptions: HashSet<InvocationKey>,
+    exception_order: VecDeque<InvocationKey>,
+}
+
+/// Recent invocations per (trace, component), to count an exception log
+/// record as its invocation's error exactly once.
+#[derive(Default)]
+pub struct InvocationIndex(Mutex<Remembered>);
+
+impl InvocationIndex {
+    /// Registers an invocation; returns whether it failed, counting an
+    /// exception log that arrived before it.
+    fn invocation(&self, key: InvocationKey, minute: u64, failed: bool) -> bool {
+        let mut r = self.0.lock();
+        let failed = failed || r.early_exceptions.remove(&key);
+        if r.invocations
+            .insert(key.clone(), (minute, failed))
+            .is_none()
+        {
+            r.invocation_order.push_back(key);
+            if r.invocation_order.len() > REMEMBERED
+                && let Some(old) = r.invocation_order.pop_front()
+            {
+                r.invocations.remove(&old);
+            }
+        }
+        failed
+    }
+
+    /// An exception log for (trace, component): the minute whose rollup gains
+    /// a late error, if its invocation was counted as a success; otherwise the
+    /// exception is remembered for the invocation still to come.
+    fn exception(&self, key: InvocationKey) -> Option<u64> {
+        let mut r = self.0.lock();
+        match r.invocations.get_mut(&key) {
+            Some((minute, failed)) if !*failed => {
+                *failed = true;
+                Some(*minute)
+            }
+            Some(_) => None,
+            None => {
+                if r.early_exceptions.insert(key.clone()) {
+                    r.exception_order.push_back(key);
+                    if r.exception_order.len() > REMEMBERED
+                        && let Some(old) = r.exception_order.pop_front()
+                    {
+                        r.early_exceptions.remove(&old);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Builds rollup deltas from one worker's records.
+pub struct HealthAccumulator {
+    index: Arc<InvocationIndex>,
+    lag_metrics: Arc<HashSet<String>>,
+    /// The deltas since the last flush.
+    pub deltas: RollupDeltas,
+}
+
+impl HealthAccumulator {
+    /// An accumulator sharing `index` with the other workers.
+    pub fn new(index: Arc<InvocationIndex>, lag_metrics: Arc<HashSet<String>>) -> Self {
+        HealthAccumulator {
+            index,
+            lag_metrics,
+            deltas: RollupDeltas::new(),
+        }
+    }
+
+    /// Counts the invocations among `spans`.
+    pub fn spans(&mut self, spans: &[Span]) {
+        for span in spans.iter().filter(|s| is_invocation(s)) {
+            let minute = minute_of(span.start_time_unix_nano);
+            let failed = self.index.invocation(
+                (span.trace_id, span.service.clone()),
+                minute,
+                span_failed(span),
+            );
+            let cold = is_cold_start(span).then(|| init_duration_ms(span));
+            self.deltas
+                .entry((span.service.clone(), minute))
+                .or_default()
+                .add_invocation(
+                    span.duration_ms(),
+                    failed,
+                    cold,
+                    records_processed(span),
+                    span.end_time_unix_nano,
+                );
+        }
+    }
+
+    /// Counts exception log records against their invocations.
+    pub fn logs(&mut self, logs: &[LogRecord]) {
+        for log in logs.iter().filter(|l| is_exception_log(l)) {
+            let Some(trace_id) = log.trace_id else {
+                continue;
+            };
+            if let Some(minute) = self.index.exception((trace_id, log.service.clone())) {
+                self.deltas
+                    .entry((log.service.clone(), minute))
+                    .or_default()
+                    .add_late_error();
+            }
+        }
+    }
+
+    /// Records the lag readings among `points`.
+    pub fn points(&mut self, points: &[MetricPoint]) {
+        for p in points.iter().filter(|p| self.lag_metrics.contains(&p.name)) {
+            let MetricValue::Number { value } = p.value else {
+                continue;
+            };
+            if !value.is_finite() {
+                continue;
+            }
+            let (unit, reading) = lag_reading(&p.name, &p.unit, value);
+            self.deltas
+                .entry((p.service.clone(), minute_of(p.time_unix_nano)))
+                .or_default()
+                .add_lag(unit, reading, p.time_unix_nano);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exception_log_makes_its_invocation_an_error_once_in_either_order() {
+        let index = InvocationIndex::default();
+        let key = |n: u8| (TraceId([n; 16]), "fn".to_string());
+        // Span first, then two exception logs: one late error.
+        assert!(!index.invocation(key(1), 60, false));
+        assert_eq!(index.exception(key(1)), Some(60));
+        assert_eq!(index.exception(key(1)), None);
+        // Log first: the invocation arrives already failed.
+        assert_eq!(index.exception(key(2)), None);
+        assert!(index.invocation(key(2), 120, false));
+        // A failed invocation gains no second error from its log.
+        assert!(index.invocation(key(3), 180, true));
+        assert_eq!(index.exception(key(3)), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! Health rollups: per component per minute, mergeable, so they can be built
+//! at ingest time, combined across minutes and outlive raw events.
+
+use crate::pipeline::LagUnit;
+use serde::{Deserialize, Serialize};
+use sketches_ddsketch::{Config, DDSketch};
+
+/// Invocation durations in a DDSketch: quantiles within 1 % relative error,
+/// mergeable across minutes and components.
+#[derive(Clone)]
+pub struct DurationSketch(DDSketch);
+
+// An empty sketch's min and max are infinite, which JSON cannot hold: it is
+// written as null instead.
+impl Serialize for DurationSketch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.0.count() > 0).then_some(&self.0).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationSketch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<DDSketch>::deserialize(d)?
+            .map(DurationSketch)
+            .unwrap_or_default())
+    }
+}
+
+impl Default for DurationSketch {
+    fn default() -> Self {
+        DurationSketch(DDSketch::new(Config::defaults()))
+    }
+}
+
+impl std::fmt::Debug for DurationSketch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DurationSketch(count={})", self.0.count())
+    }
+}
+
+impl DurationSketch {
+    /// Adds one duration in milliseconds.
+    pub fn add(&mut self, ms: f64) {
+        // DDSketch indexes by logarithm: a zero-length span is recorded as 1 µs.
+        self.0.add(ms.max(0.001));
+    }
+
+    /// Merges another sketch into this one.
+    pub fn merge(&mut self, other: &DurationSketch) {
+        // Both sketches use the default configuration, so merging cannot fail.
+        let _ = self.0.merge(&other.0);
+    }
+
+    /// The value at quantile `q` in [0, 1]; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.0.quantile(q).ok().flatten()
+    }
+
+    /// Number of durations added.
+    pub fn count(&self) -> usize {
+        self.0.count()
+    }
+}
+
+/// What one component did in one minute (or, merged, over a window).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HealthRollup {
+    /// Entry-point spans.
+    pub invocations: u64,
+    /// Invocations that failed.
+    pub errors: u64,
+    /// Invocations that were cold starts.
+    pub cold_starts: u64,
+    /// Records processed (`messaging.batch.message_count`).
+    pub records: u64,
+    /// Invocation durations.
+    pub duration_ms: DurationSketch,
+    /// Cold-start initialization durations reported.
+    pub init_duration_ms: DurationSketch,
+    /// Highest time lag seen, milliseconds.
+    pub max_lag_ms: Option<f64>,
+    /// Highest record lag seen.
+    pub max_lag_records: Option<f64>,
+    /// Latest event time seen, Unix nanoseconds.
+    pub last_seen: u64,
+}
+
+impl HealthRollup {
+    /// Counts one invocation.
+    pub fn add_invocation(
+        &mut self,
+        duration_ms: f64,
+        failed: bool,
+        cold: Option<Option<f64>>,
+        records: u64,
+        seen: u64,
+    ) {
+        self.invocations += 1;
+        self.errors += u64::from(failed);
+        if let Some(init) = cold {
+            self.cold_starts += 1;
+            if let Some(ms) = init {
+                self.init_duration_ms.add(ms);
+            }
+        }
+        self.records += records;
+        self.duration_ms.add(duration_ms);
+        self.last_seen = self.last_seen.max(seen);
+    }
+
+    /// Counts an error learned after its invocation was counted (an exception
+    /// log record tied to it).
+    pub fn add_late_error(&mut self) {
+        self.errors += 1;
+    }
+
+    /// Records a lag reading.
+    pub fn add_lag(&mut self, unit: LagUnit, value: f64, seen: u64) {
+        let slot = match unit {
+            LagUnit::Ms => &mut self.max_lag_ms,
+            LagUnit::Records => &mut self.max_lag_records,
+        };
+        *slot = Some(slot.map_or(value, |v: f64| v.max(value)));
+        self.last_seen = self.last_seen.max(seen);
+    }
+
+    /// Merges another rollup (another minute, or a later delta of this one).
+    pub fn merge(&mut self, other: &HealthRollup) {
+        self.invocations += other.invocations;
+        self.errors += other.errors;
+        self.cold_starts += other.cold_starts;
+        self.records += other.records;
+        self.duration_ms.merge(&other.duration_ms);
+        self.init_duration_ms.merge(&other.init_duration_ms);
+        for (mine, theirs) in [
+            (&mut self.max_lag_ms, other.max_lag_ms),
+            (&mut self.max_lag_records, other.max_lag_records),
+        ] {
+            if let Some(t) = theirs {
+                *mine = Some(mine.map_or(t, |m| m.max(t)));
+            }
+        }
+        self.last_seen = self.last_seen.max(other.last_seen);
+    }
+
+    /// Errors per invocation in [0, 1]; `None` without invocations.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.invocations > 0).then(|| self.errors as f64 / self.invocations as f64)
+    }
+
+    /// Cold starts per invocation in [0, 1]; `None` without invocations.
+    pub fn cold_start_rate(&self) -> Option<f64> {
+        (self.invocations > 0).then(|| self.cold_starts as f64 / self.invocations as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sketch_quantiles_are_within_one_percent() {
+        let mut sketch = DurationSketch::default();
+        let values: Vec<f64> = (1..=10_000).map(|i| i as f64 * 0.37).collect();
+        for v in &values {
+            sketch.add(*v);
+        }
+        for q in [0.5, 0.95, 0.99] {
+            let exact = values[((values.len() as f64 - 1.0) * q) as usize];
+            let estimate = sketch.quantile(q).unwrap();
+            assert!(
+                (estimate - exact).abs() / exact <= 0.01,
+                "q{q}: {estimate} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn merged_minutes_equal_one_rollup_of_everything() {
+        let mut a = HealthRollup::default();
+        let mut b = HealthRollup::default();
+        let mut all = HealthRollup::default();
+        for i in 0..1000u64 {
+            let (d, failed, cold) = (i as f64, i % 10 == 0, (i % 25 == 0).then_some(Some(180.0)));
+            let target = if i % 2 == 0 { &mut a } else { &mut b };
+            target.add_invocation(d, failed, cold, 3, i);
+            all.add_invocation(d, failed, cold, 3, i);
+        }
+        a.add_lag(LagUnit::Ms, 500.0, 5);
+        b.add_lag(LagUnit::Ms, 900.0, 6);
+        b.add_lag(LagUnit::Records, 40.0, 6);
+        a.merge(&b);
+        assert_eq!(
+            (a.invocations, a.errors, a.cold_starts, a.records),
+            (1000, 100, 40, 3000)
+        );
+        assert_eq!(a.max_lag_ms, Some(900.0));
+        assert_eq!(a.max_lag_records, Some(40.0));
+        assert_eq!(a.last_seen, 999);
+        assert_eq!(a.error_rate(), Some(0.1));
+        assert_eq!(a.cold_start_rate(), Some(0.04));
+        assert_eq!(a.duration_ms.quantile(0.99), all.duration_ms.quantile(0.99));
+        assert_eq!(a.init_duration_ms.count(), 40);
+    }
+
+    #[test]
+    fn sketches_survive_serialization() {
+        let mut r = HealthRollup::default();
+        r.add_invocation(12.0, false, None, 0, 1);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: HealthRollup = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.duration_ms.quantile(0.5), r.duration_ms.quantile(0.5));
+    }
+}

@@ -1,0 +1,140 @@
+//! Health rollups: read-modify-write merges per (component, minute), with the
+//! WAL position they cover recorded in the same transaction.
+
+use super::Database;
+use crate::StoreError;
+use std::collections::BTreeMap;
+use weir_core::HealthRollup;
+
+/// Rollup changes keyed by (component, minute start in Unix nanoseconds).
+pub type RollupDeltas = BTreeMap<(String, u64), HealthRollup>;
+
+fn encode(r: &HealthRollup) -> String {
+    serde_json::to_string(r).expect("rollups serialize")
+}
+
+fn decode(text: &str) -> Result<HealthRollup, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::CorruptRecord(format!("health rollup: {e}")))
+}
+
+macro_rules! merge_rollups {
+    ($pool:expr, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
+        let mut tx = $pool.begin().await?;
+        for ((component, minute), delta) in $deltas {
+            let existing: Option<String> = sqlx::query_scalar($select)
+                .bind(component)
+                .bind(*minute as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut merged = match existing {
+                Some(text) => decode(&text)?,
+                None => HealthRollup::default(),
+            };
+            merged.merge(delta);
+            sqlx::query($upsert)
+                .bind(component)
+                .bind(*minute as i64)
+                .bind(merged.invocations as i64)
+                .bind(merged.errors as i64)
+                .bind(merged.cold_starts as i64)
+                .bind(merged.last_seen.min(i64::MAX as u64) as i64)
+                .bind(encode(&merged))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query($checkpoint)
+            .bind($sink)
+            .bind($seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }};
+}
+
+impl Database {
+    /// Merges rollup deltas and records that they cover the WAL up to
+    /// `wal_seq` for `sink`, atomically: a replay never counts twice.
+    pub async fn merge_rollups(
+        &self,
+        deltas: &RollupDeltas,
+        sink: &str,
+        wal_seq: u64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(pool) => merge_rollups!(
+                pool,
+                deltas,
+                sink,
+                wal_seq,
+                "SELECT data FROM health_rollups WHERE component = ? AND minute = ?",
+                "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
+                 cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
+                "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
+            ),
+            Database::Postgres(pool) => merge_rollups!(
+                pool,
+                deltas,
+                sink,
+                wal_seq,
+                "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2 FOR UPDATE",
+                "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
+                 cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
+                "INSERT INTO wal_checkpoints (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every component's rollup merged over minutes in `[from, to)`.
+    pub async fn component_health(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<String, HealthRollup>, StoreError> {
+        let (from, to) = (
+            from.min(i64::MAX as u64) as i64,
+            to.min(i64::MAX as u64) as i64,
+        );
+        let rows: Vec<(String, String)> =
+            match self {
+                Database::Sqlite(p) => sqlx::query_as(
+                    "SELECT component, data FROM health_rollups WHERE minute >= ? AND minute < ?",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(p)
+                .await?,
+                Database::Postgres(p) => sqlx::query_as(
+                    "SELECT component, data FROM health_rollups WHERE minute >= $1 AND minute < $2",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(p)
+                .await?,
+            };
+        let mut out: BTreeMap<String, HealthRollup> = BTreeMap::new();
+        for (component, data) in rows {
+            out.entry(component).or_default().merge(&decode(&data)?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes rollups of minutes before `before`; returns how many.
+    pub async fn delete_rollups_before(&self, before: u64) -> Result<u64, StoreError> {
+        let before = before.min(i64::MAX as u64) as i64;
+        Ok(match self {
+            Database::Sqlite(p) => sqlx::query("DELETE FROM health_rollups WHERE minute < ?")
+                .bind(before)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Database::Postgres(p) => sqlx::query("DELETE FROM health_rollups WHERE minute < $1")
+                .bind(before)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! A three-component pipeline — producer → stream → batch consumer → store
+//! writer — sends its telemetry through the OpenTelemetry SDK, and the
+//! components endpoint reports exactly what happened.
+
+use crate::harness::{Postgres, Weir, wait_for};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{
+    Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::Value;
+use std::time::Duration;
+
+fn tracer_provider(endpoint: &str, service: &str) -> SdkTracerProvider {
+    let exporter = SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .unwrap();
+    SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_string())
+                .build(),
+        )
+        .with_batch_exporter(exporter)
+        .build()
+}
+
+fn run_pipeline(weir: &Weir) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let endpoint = format!("http://{}", weir.grpc);
+
+    // Producer: 10 requests, each publishing one record to the stream.
+    let producer = tracer_provider(&endpoint, "clickstream-producer");
+    let tracer = producer.tracer("e2e");
+    let mut records = Vec::new();
+    for i in 0..10 {
+        let request = tracer
+            .span_builder("POST /events")
+            .with_kind(SpanKind::Server)
+            .start(&tracer);
+        let cx = Context::current_with_span(request);
+        let mut publish = tracer
+            .span_builder("clickstream publish")
+            .with_kind(SpanKind::Producer)
+            .with_attributes([
+                KeyValue::new("messaging.destination.name", "clickstream"),
+                KeyValue::new("record.id", format!("rec-{i}")),
+            ])
+            .start_with_context(&tracer, &cx);
+        records.push(publish.span_context().clone());
+        publish.end();
+        cx.span().end();
+    }
+
+    // Consumer: two batches of five records, one link per record; the first
+    // batch is a cold start, the second fails.
+    let consumer = tracer_provider(&endpoint, "page-view-counter");
+    let tracer = consumer.tracer("e2e");
+    for (b, batch) in records.chunks(5).enumerate() {
+        let mut attrs = vec![
+            KeyValue::new("messaging.destination.name", "clickstream"),
+            KeyValue::new("messaging.batch.message_count", 5),
+            KeyValue::new("faas.trigger", "pubsub"),
+        ];
+        if b == 0 {
+            attrs.push(KeyValue::new("faas.coldstart", true));
+            attrs.push(KeyValue::new("faas.init_duration", 180));
+        }
+        let mut span = tracer
+            .span_builder("process batch")
+            .with_kind(SpanKind::Consumer)
+            .with_attributes(attrs)
+            .with_links(
+                batch
+                    .iter()
+                    .map(|c| Link::with_context(c.clone()))
+                    .collect(),
+            )
+            .start(&tracer);
+        if b == 1 {
+            span.set_status(Status::error("poison record"));
+        }
+        span.end();
+    }
+
+    // Store writer: four invocations; one records an exception event, one
+    // has an exception log record tied to its trace.
+    let writer = tracer_provider(&endpoint, "kv-writer");
+    let tracer = writer.tracer("e2e");
+    let logs = SdkLoggerProvider::builder()
+        .with_resource(Resource::builder().with_service_name("kv-writer").build())
+        .with_batch_exporter(
+            LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let logger = logs.logger("e2e");
+    for w in 0..4 {
+        let mut span = tracer
+            .span_builder("put item")
+            .with_kind(SpanKind::Internal)
+            .with_attributes([KeyValue::new("faas.invocation_id", format!("inv-{w}"))])
+            .start(&tracer);
+        if w == 1 {
+            span.add_event(
+                "exception",
+                vec![KeyValue::new("exception.type", "ConditionalCheckFailed")],
+            );
+        }
+        if w == 2 {
+            let mut record = logger.create_log_record();
+            record.set_event_name("exception");
+            record.set_body(AnyValue::from("throttled by the table"));
+            record.set_severity_number(Severity::Error);
+            let sc = span.span_context();
+            record.set_trace_context(sc.trace_id(), sc.span_id(), None);
+            logger.emit(record);
+        }
+        span.end();
+    }
+
+    // The consumer's lag: time lag per shard and record lag, never mixed.
+    let meters = SdkMeterProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name("page-view-counter")
+                .build(),
+        )
+        .with_periodic_exporter(
+            MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let meter = meters.meter("e2e");
+    let age = meter
+        .u64_gauge("pipeline.iterator_age")
+        .with_unit("ms")
+        .build();
+    age.record(1500, &[KeyValue::new("shard", "shard-0")]);
+    age.record(2500, &[KeyValue::new("shard", "shard-1")]);
+    meter
+        .u64_gauge("kafka.consumer_group.lag")
+        .with_unit("{records}")
+        .build()
+        .record(42, &[KeyValue::new("partition", "0")]);
+
+    for p in [&producer, &consumer, &writer] {
+        p.force_flush().expect("spans acknowledged");
+    }
+    logs.force_flush().expect("logs acknowledged");
+    meters.force_flush().expect("metrics acknowledged");
+}
+
+fn component<'a>(all: &'a Value, name: &str) -> Option<&'a Value> {
+    all["components"]
+        .as_array()?
+        .iter()
+        .find(|c| c["component"] == name)
+}
+
+fn assert_health(weir: &Weir) {
+    let health = wait_for("the components to add up", Duration::from_secs(30), || {
+        let v = weir.get_json("/api/v1/components?window=15m");
+        let done = component(&v, "clickstream-producer").is_some_and(|c| c["invocations"] == 10)
+            && component(&v, "page-view-counter").is_some_and(|c| {
+                c["invocations"] == 2 && c["max_lag"].as_array().is_some_and(|l| l.len() == 2)
+            })
+            && component(&v, "kv-writer")
+                .is_some_and(|c| c["invocations"] == 4 && c["errors"] == 2);
+        done.then_some(v)
+    });
+    let producer = component(&health, "clickstream-producer").unwrap();
+    assert_eq!(producer["errors"], 0);
+    assert_eq!(producer["error_rate"], 0.0);
+    assert_eq!(producer["cold_starts"], 0);
+    assert!(producer["p99_ms"].as_f64().is_some());
+
+    let consumer = component(&health, "page-view-counter").unwrap();
+    assert_eq!(consumer["errors"], 1);
+    assert_eq!(consumer["error_rate"], 0.5);
+    assert_eq!(consumer["cold_starts"], 1);
+    assert_eq!(consumer["cold_start_rate"], 0.5);
+    assert_eq!(consumer["records"], 10);
+    let init = consumer["init_p50_ms"].as_f64().unwrap();
+    assert!((init - 180.0).abs() / 180.0 <= 0.01, "{init}");
+    let lag = consumer["max_lag"].as_array().unwrap();
+    assert!(
+        lag.contains(&serde_json::json!({"value": 2500.0, "unit": "ms"})),
+        "{lag:?}"
+    );
+    assert!(
+        lag.contains(&serde_json::json!({"value": 42.0, "unit": "records"})),
+        "{lag:?}"
+    );
+
+    let writer = component(&health, "kv-writer").unwrap();
+    assert_eq!(
+        writer["errors"], 2,
+        "one exception event, one exception log"
+    );
+    assert_eq!(writer["error_rate"], 0.5);
+}
+
+#[test]
+fn components_report_exact_invocations_errors_cold_starts_records_and_lag_on_sqlite() {
+    // Nothing is committed before the kill: the rollups come from the replay.
+    let mut weir = Weir::start("[ingest]\ncommit_interval = \"1h\"");
+    run_pipeline(&weir);
+    weir.kill9();
+    weir.restart();
+    assert_health(&weir);
+    // A second crash and replay counts no invocation twice.
+    weir.kill9();
+    weir.restart();
+    assert_health(&weir);
+}
+
+#[test]
+fn components_report_the_same_on_postgres() {
+    let pg = Postgres::start();
+    let weir = Weir::start(&format!("[database]\nurl = \"{}\"", pg.url));
+    run_pipeline(&weir);
+    assert_health(&weir);
+}
