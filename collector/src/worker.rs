@@ -15,6 +15,9 @@ use weir_core::MetricPoint;
 use weir_store::db::Database;
 use weir_store::index::SignalIndex;
 
+/// How soon a failed commit is tried again.
+const COMMIT_RETRY: Duration = Duration::from_secs(1);
+
 /// Where a signal's records go.
 pub enum Sink {
     /// The span index.
@@ -122,10 +125,10 @@ impl StorageWorker {
         let mut last_seq = 0;
         let mut uncommitted_records = 0u64;
         let mut unreleased_bytes = 0u64;
-        let mut last_commit = Instant::now();
+        let mut next_commit = Instant::now() + self.commit_interval;
         loop {
             let wait = if uncommitted_records > 0 {
-                self.commit_interval.saturating_sub(last_commit.elapsed())
+                next_commit.saturating_duration_since(Instant::now())
             } else {
                 Duration::from_secs(3600)
             };
@@ -152,7 +155,7 @@ impl StorageWorker {
             // so readiness does not wait for the commit interval.
             let replay_end =
                 last_seq > 0 && last_seq == self.progress.replayed[i].load(Ordering::Acquire);
-            let due = last_commit.elapsed() >= self.commit_interval || replay_end;
+            let due = Instant::now() >= next_commit || replay_end;
             if uncommitted_records > 0 && (due || disconnected) {
                 let now = now_nanos();
                 match self.commit(last_seq, now) {
@@ -171,10 +174,14 @@ impl StorageWorker {
                         self.telemetry
                             .commit_failures
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(signal = self.signal.as_str(), error = %e, "storage commit failed; will retry");
+                        tracing::error!(signal = self.signal.as_str(), error = %e, "storage commit failed; retrying shortly");
                     }
                 }
-                last_commit = Instant::now();
+                next_commit = Instant::now() + self.commit_interval;
+                if uncommitted_records > 0 {
+                    // A failed commit is retried soon, whatever the interval.
+                    next_commit = next_commit.min(Instant::now() + COMMIT_RETRY);
+                }
             }
             if disconnected {
                 break;

@@ -23,6 +23,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/components", get(crate::health::components))
+        .route("/api/v1/correlate/{id}", get(crate::correlate::correlate))
         .with_state(store)
 }
 

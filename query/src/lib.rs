@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod correlate;
 mod error;
 mod health;
 pub mod trace;

@@ -219,3 +219,118 @@ mod tests {
         assert!(parse_cursor("1.x").is_err());
     }
 }
+
+/// Everything one id touched: see [`Store::correlate`].
+#[derive(Debug, Default)]
+pub struct Correlation {
+    /// Records whose trace id, span id or a string attribute equals the id.
+    pub matches: Vec<StoredRecord>,
+    /// The traces those records belong to, then the traces linked to them in
+    /// either direction (`linked` true), each with its spans and logs.
+    pub traces: Vec<CorrelatedTrace>,
+}
+
+/// One trace in a correlation.
+#[derive(Debug)]
+pub struct CorrelatedTrace {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Reached through a span link rather than a direct match.
+    pub linked: bool,
+    /// Its spans.
+    pub spans: Vec<Span>,
+    /// Its logs.
+    pub logs: Vec<LogRecord>,
+}
+
+/// Most directly matched records and most traces a correlation returns.
+const CORRELATE_MATCHES: usize = 1000;
+const CORRELATE_TRACES: usize = 50;
+
+impl Store {
+    /// Every span and log whose trace id, span id or any string attribute
+    /// equals `id` in `[from, to]`; the traces they belong to; and the traces
+    /// linked to those by span links, in both directions.
+    pub fn correlate(&self, id: &str, from: u64, to: u64) -> Result<Correlation, StoreError> {
+        let lower = id.to_ascii_lowercase();
+        let mut out = Correlation::default();
+        for (index, is_span) in [(&self.spans, true), (&self.logs, false)] {
+            let query = tantivy_any_of(
+                index,
+                &[("trace_id", &lower), ("span_id", &lower), ("key", id)],
+            )?;
+            for hit in index.search(query.as_ref(), from, to, CORRELATE_MATCHES)? {
+                out.matches.push(if is_span {
+                    Self::decode_span(&hit)?
+                } else {
+                    Self::decode_log(&hit)?
+                });
+            }
+        }
+        out.matches.sort_by_key(StoredRecord::time);
+        let mut seen = std::collections::HashSet::new();
+        let mut direct = Vec::new();
+        for r in &out.matches {
+            let t = match r {
+                StoredRecord::Span(s) => Some(s.trace_id),
+                StoredRecord::Log(l) => l.trace_id,
+            };
+            if let Some(t) = t
+                && seen.insert(t)
+            {
+                direct.push(t);
+            }
+        }
+        direct.truncate(CORRELATE_TRACES);
+        let mut linked = Vec::new();
+        for &t in &direct {
+            let (spans, logs) = self.trace(t)?;
+            for link in spans.iter().flat_map(|s| &s.links) {
+                if seen.insert(link.trace_id) {
+                    linked.push(link.trace_id);
+                }
+            }
+            let q = self.spans.term_query("link_trace_id", &t.to_hex())?;
+            for hit in self.spans.lookup(q.as_ref(), CORRELATE_MATCHES)? {
+                if let StoredRecord::Span(s) = Self::decode_span(&hit)?
+                    && seen.insert(s.trace_id)
+                {
+                    linked.push(s.trace_id);
+                }
+            }
+            out.traces.push(CorrelatedTrace {
+                trace_id: t,
+                linked: false,
+                spans,
+                logs,
+            });
+        }
+        for t in linked
+            .into_iter()
+            .take(CORRELATE_TRACES.saturating_sub(out.traces.len()))
+        {
+            let (spans, logs) = self.trace(t)?;
+            out.traces.push(CorrelatedTrace {
+                trace_id: t,
+                linked: true,
+                spans,
+                logs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn tantivy_any_of(
+    index: &SignalIndex,
+    terms: &[(&str, &str)],
+) -> Result<Box<dyn tantivy::query::Query>, StoreError> {
+    let mut clauses = Vec::new();
+    for (field, value) in terms {
+        clauses.push((
+            tantivy::query::Occur::Should,
+            index.term_query(field, value)?,
+        ));
+    }
+    Ok(Box::new(tantivy::query::BooleanQuery::new(clauses)))
+}

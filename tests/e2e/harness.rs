@@ -96,7 +96,14 @@ impl Weir {
             .expect("the weir binary starts");
         self.child = Some(child);
         let url = format!("http://{}/readyz", self.web);
-        wait_for("weir to become ready", Duration::from_secs(60), || {
+        let log_path = self.data_dir.with_extension("log");
+        let started = Instant::now();
+        wait_for("weir to become ready", Duration::from_secs(90), || {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "weir not ready after 60 s; its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("weir exited early with {status}: {}", self.log());
             }

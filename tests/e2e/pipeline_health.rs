@@ -68,7 +68,22 @@ fn run_pipeline(weir: &Weir) {
     // Consumer: two batches of five records, one link per record; the first
     // batch is a cold start, the second fails.
     let consumer = tracer_provider(&endpoint, "page-view-counter");
+    let consumer_logs = SdkLoggerProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name("page-view-counter")
+                .build(),
+        )
+        .with_batch_exporter(
+            LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint)
+                .build()
+                .unwrap(),
+        )
+        .build();
     let tracer = consumer.tracer("e2e");
+    let mut first_batch = None;
     for (b, batch) in records.chunks(5).enumerate() {
         let mut attrs = vec![
             KeyValue::new("messaging.destination.name", "clickstream"),
@@ -90,6 +105,18 @@ fn run_pipeline(weir: &Weir) {
                     .collect(),
             )
             .start(&tracer);
+        if b == 0 {
+            // The consumer logs the record it counted, by its correlation id.
+            let logger = consumer_logs.logger("e2e");
+            let mut record = logger.create_log_record();
+            record.set_body(AnyValue::from("counted page view"));
+            record.set_severity_number(Severity::Info);
+            record.add_attribute("record.id", "rec-3");
+            let sc = span.span_context();
+            record.set_trace_context(sc.trace_id(), sc.span_id(), None);
+            logger.emit(record);
+            first_batch = Some(span.span_context().clone());
+        }
         if b == 1 {
             span.set_status(Status::error("poison record"));
         }
@@ -112,11 +139,16 @@ fn run_pipeline(weir: &Weir) {
         .build();
     let logger = logs.logger("e2e");
     for w in 0..4 {
+        // The first write is called from the first batch: same trace.
+        let parent = match (w, &first_batch) {
+            (0, Some(batch)) => Context::new().with_remote_span_context(batch.clone()),
+            _ => Context::new(),
+        };
         let mut span = tracer
             .span_builder("put item")
             .with_kind(SpanKind::Internal)
             .with_attributes([KeyValue::new("faas.invocation_id", format!("inv-{w}"))])
-            .start(&tracer);
+            .start_with_context(&tracer, &parent);
         if w == 1 {
             span.add_event(
                 "exception",
@@ -167,6 +199,7 @@ fn run_pipeline(weir: &Weir) {
         p.force_flush().expect("spans acknowledged");
     }
     logs.force_flush().expect("logs acknowledged");
+    consumer_logs.force_flush().expect("logs acknowledged");
     meters.force_flush().expect("metrics acknowledged");
 }
 
@@ -220,6 +253,87 @@ fn assert_health(weir: &Weir) {
     assert_eq!(writer["error_rate"], 0.5);
 }
 
+fn assert_correlation(weir: &Weir) {
+    let found = wait_for(
+        "rec-3 across three components",
+        Duration::from_secs(30),
+        || {
+            let v = weir.get_json("/api/v1/correlate/rec-3");
+            (v["components"].as_array().map_or(0, |c| c.len()) == 3).then_some(v)
+        },
+    );
+    let names: Vec<&str> = found["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["component"].as_str().unwrap())
+        .collect();
+    // In time order: the record is produced, consumed, then written.
+    assert_eq!(
+        names,
+        ["clickstream-producer", "page-view-counter", "kv-writer"]
+    );
+    let matches = found["matches"].as_array().unwrap();
+    assert!(
+        matches
+            .iter()
+            .any(|m| m["signal"] == "span" && m["service"] == "clickstream-producer"),
+        "{matches:?}"
+    );
+    assert!(
+        matches
+            .iter()
+            .any(|m| m["signal"] == "log" && m["service"] == "page-view-counter"),
+        "{matches:?}"
+    );
+    let traces = found["traces"].as_array().unwrap();
+    let spans_of = |service: &str| {
+        traces
+            .iter()
+            .flat_map(|t| t["spans"].as_array().unwrap())
+            .filter(|s| s["service"] == service)
+            .count()
+    };
+    assert!(
+        spans_of("clickstream-producer") >= 2,
+        "the producer's request and publish spans"
+    );
+    assert_eq!(
+        spans_of("page-view-counter"),
+        1,
+        "the batch that carried rec-3"
+    );
+    assert_eq!(spans_of("kv-writer"), 1, "the write it called");
+    let logs: usize = traces
+        .iter()
+        .map(|t| t["logs"].as_array().unwrap().len())
+        .sum();
+    assert!(logs >= 1);
+    // The consumer's batch links to five producer traces; following the link
+    // back from the producer's trace reaches the consumer's trace too.
+    assert!(traces.iter().filter(|t| t["linked"] == true).count() >= 1);
+    // The same answer from any of its ids: the consumer's trace id.
+    let consumer_trace = traces
+        .iter()
+        .find(|t| {
+            t["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["service"] == "page-view-counter")
+        })
+        .unwrap()["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_trace = weir.get_json(&format!("/api/v1/correlate/{consumer_trace}"));
+    assert_eq!(
+        by_trace["components"].as_array().unwrap().len(),
+        3,
+        "{by_trace}"
+    );
+}
+
 #[test]
 fn components_report_exact_invocations_errors_cold_starts_records_and_lag_on_sqlite() {
     // Nothing is committed before the kill: the rollups come from the replay.
@@ -232,6 +346,7 @@ fn components_report_exact_invocations_errors_cold_starts_records_and_lag_on_sql
     weir.kill9();
     weir.restart();
     assert_health(&weir);
+    assert_correlation(&weir);
 }
 
 #[test]
@@ -240,4 +355,5 @@ fn components_report_the_same_on_postgres() {
     let weir = Weir::start(&format!("[database]\nurl = \"{}\"", pg.url));
     run_pipeline(&weir);
     assert_health(&weir);
+    assert_correlation(&weir);
 }

@@ -99,7 +99,7 @@ impl Database {
         let rows: Vec<PointRow> = points.iter().map(point_row).collect();
         match self {
             Database::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?;
                 // Multi-row inserts: one statement per chunk instead of one
                 // round trip to SQLite's worker thread per row.
                 for chunk in series.chunks(SQLITE_SERIES_PER_INSERT) {

@@ -19,6 +19,11 @@ use sqlx::sqlite::{
 use std::path::Path;
 use std::time::Duration;
 
+/// SQLite write transactions take the write lock up front: a deferred
+/// transaction that reads first and then writes gets SQLITE_BUSY at once,
+/// without waiting, when another connection is writing.
+const SQLITE_WRITE_TRANSACTION: &str = "BEGIN IMMEDIATE";
+
 /// A connection pool to whichever database is configured.
 #[derive(Clone, Debug)]
 pub enum Database {

@@ -18,8 +18,8 @@ fn decode(text: &str) -> Result<HealthRollup, StoreError> {
 }
 
 macro_rules! merge_rollups {
-    ($pool:expr, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
-        let mut tx = $pool.begin().await?;
+    ($tx:expr, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
+        let mut tx = $tx;
         for ((component, minute), delta) in $deltas {
             let existing: Option<String> = sqlx::query_scalar($select)
                 .bind(component)
@@ -62,7 +62,7 @@ impl Database {
     ) -> Result<(), StoreError> {
         match self {
             Database::Sqlite(pool) => merge_rollups!(
-                pool,
+                pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
                 deltas,
                 sink,
                 wal_seq,
@@ -73,7 +73,7 @@ impl Database {
                 "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
             ),
             Database::Postgres(pool) => merge_rollups!(
-                pool,
+                pool.begin().await?,
                 deltas,
                 sink,
                 wal_seq,

@@ -26,6 +26,9 @@ pub fn span_document(fields: &Fields, span: &Span) -> TantivyDocument {
     for event in &span.events {
         add_keys(&mut doc, fields, &event.attributes);
     }
+    for link in &span.links {
+        doc.add_text(fields.link_trace_id, link.trace_id.to_hex());
+    }
     doc.add_bytes(
         fields.doc,
         &serde_json::to_vec(span).expect("spans always serialize"),

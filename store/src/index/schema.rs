@@ -33,6 +33,8 @@ pub struct Fields {
     pub resource: Field,
     /// Every string attribute value, exact match.
     pub key: Field,
+    /// Trace ids this span links to, so links are followed in both directions.
+    pub link_trace_id: Field,
     /// Span start or log time, Unix nanoseconds; fast, for ordering and ranges.
     pub start_time: Field,
     /// Span duration in milliseconds.
@@ -66,6 +68,7 @@ pub fn build() -> (Schema, Fields) {
         attributes: b.add_json_field("attributes", exact_json.clone()),
         resource: b.add_json_field("resource", exact_json),
         key: b.add_text_field("key", STRING),
+        link_trace_id: b.add_text_field("link_trace_id", STRING),
         start_time: b.add_u64_field("start_time", INDEXED | FAST),
         duration_ms: b.add_f64_field("duration_ms", INDEXED | FAST),
         doc: b.add_bytes_field("doc", STORED),
