@@ -18,8 +18,9 @@ fn decode(text: &str) -> Result<HealthRollup, StoreError> {
 }
 
 macro_rules! merge_rollups {
-    ($tx:expr, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
+    ($tx:expr, $prelude:literal, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
         let mut tx = $tx;
+        sqlx::query($prelude).execute(&mut *tx).await?;
         for ((component, minute), delta) in $deltas {
             let existing: Option<String> = sqlx::query_scalar($select)
                 .bind(component)
@@ -63,6 +64,8 @@ impl Database {
         match self {
             Database::Sqlite(pool) => merge_rollups!(
                 pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
+                // BEGIN IMMEDIATE already serializes writers.
+                "SELECT 1",
                 deltas,
                 sink,
                 wal_seq,
@@ -74,6 +77,10 @@ impl Database {
             ),
             Database::Postgres(pool) => merge_rollups!(
                 pool.begin().await?,
+                // Workers merge into the same rows; without this, two first
+                // inserts of one (component, minute) would race and one
+                // merge would overwrite the other.
+                "SELECT pg_advisory_xact_lock(7467001)",
                 deltas,
                 sink,
                 wal_seq,
