@@ -11,7 +11,7 @@ use weir_store::config::DatabaseConfig;
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // retention, pipeline and alerts are validated at start; their tasks are not built yet
+#[allow(dead_code)] // alerts are parsed and validated at start; the evaluator is not built yet
 pub struct WeirConfig {
     pub data_dir: PathBuf,
     pub listen: ListenConfig,
@@ -54,6 +54,8 @@ pub struct RetentionConfig {
     pub logs: String,
     pub metrics: String,
     pub rollups: String,
+    /// How often retention runs (an extension of the contract's keys).
+    pub check_interval: String,
 }
 
 impl Default for RetentionConfig {
@@ -63,7 +65,29 @@ impl Default for RetentionConfig {
             logs: "7d".into(),
             metrics: "30d".into(),
             rollups: "90d".into(),
+            check_interval: "5m".into(),
         }
+    }
+}
+
+impl RetentionConfig {
+    /// The policy and how often to apply it, with errors that name the key.
+    pub fn policy(
+        &self,
+    ) -> anyhow::Result<(weir_store::retention::RetentionPolicy, std::time::Duration)> {
+        use anyhow::Context;
+        let d = |key: &str, v: &str| {
+            weir_core::parse_duration(v).with_context(|| format!("retention.{key}"))
+        };
+        Ok((
+            weir_store::retention::RetentionPolicy {
+                spans: d("spans", &self.spans)?,
+                logs: d("logs", &self.logs)?,
+                metrics: d("metrics", &self.metrics)?,
+                rollups: d("rollups", &self.rollups)?,
+            },
+            d("check_interval", &self.check_interval)?,
+        ))
     }
 }
 

@@ -21,6 +21,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     );
     tracing::info!(data_dir = %data_dir.display(), database = store.db.backend(), "storage open");
 
+    let (retention, retention_every) = config.retention.policy()?;
     let commit_interval = weir_core::parse_duration(&config.ingest.commit_interval)
         .context("ingest.commit_interval")?;
     let ingest = Ingest::start(
@@ -38,6 +39,12 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     .context("cannot open the write-ahead log")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(enforce_retention(
+        store.clone(),
+        retention,
+        retention_every,
+        stop_rx.clone(),
+    ));
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -115,6 +122,31 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     store.db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Runs retention at start and then every `every`, until shutdown.
+async fn enforce_retention(
+    store: Arc<Store>,
+    policy: weir_store::retention::RetentionPolicy,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        match store.enforce_retention(&policy, now).await {
+            Ok(removed) if removed != Default::default() => {
+                tracing::info!(?removed, "retention removed old data")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; will try again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {

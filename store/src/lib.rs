@@ -17,6 +17,7 @@ pub mod db;
 mod error;
 pub mod index;
 mod records;
+pub mod retention;
 
 pub use config::StoreConfig;
 pub use error::StoreError;

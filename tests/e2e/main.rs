@@ -7,6 +7,7 @@ mod durability;
 mod harness;
 mod otlp;
 mod pipeline_health;
+mod retention;
 mod sdk_roundtrip;
 mod security;
 mod spec_examples;
