@@ -6,12 +6,13 @@
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use weir_core::pipeline::topology::SpanMemory;
 use weir_core::pipeline::{
     init_duration_ms, is_cold_start, is_exception_log, is_invocation, lag_reading, minute_of,
     records_processed, span_failed,
 };
 use weir_core::{LogRecord, MetricPoint, MetricValue, Span, TraceId};
-use weir_store::db::RollupDeltas;
+use weir_store::db::{EdgeDeltas, RollupDeltas};
 
 /// How many recent invocations (and early exception logs) are remembered.
 const REMEMBERED: usize = 200_000;
@@ -77,12 +78,18 @@ impl InvocationIndex {
     }
 }
 
+/// Recent spans remembered for topology edges.
+const REMEMBERED_SPANS: usize = 500_000;
+
 /// Builds rollup deltas from one worker's records.
 pub struct HealthAccumulator {
     index: Arc<InvocationIndex>,
     lag_metrics: Arc<HashSet<String>>,
-    /// The deltas since the last flush.
+    memory: SpanMemory,
+    /// The component deltas since the last flush.
     pub deltas: RollupDeltas,
+    /// The edge deltas since the last flush.
+    pub edges: EdgeDeltas,
 }
 
 impl HealthAccumulator {
@@ -91,12 +98,24 @@ impl HealthAccumulator {
         HealthAccumulator {
             index,
             lag_metrics,
+            memory: SpanMemory::new(REMEMBERED_SPANS),
             deltas: RollupDeltas::new(),
+            edges: EdgeDeltas::new(),
         }
     }
 
-    /// Counts the invocations among `spans`.
+    /// Counts the invocations among `spans` and the edges they reveal.
     pub fn spans(&mut self, spans: &[Span]) {
+        for span in spans {
+            let minute = minute_of(span.start_time_unix_nano);
+            for crossing in self.memory.observe(span) {
+                let edge = self.edges.entry((crossing.edge, minute)).or_default();
+                edge.add(crossing.failed);
+                if let Some(lag) = crossing.delivery_lag_ms {
+                    edge.add_delivery_lag(lag);
+                }
+            }
+        }
         for span in spans.iter().filter(|s| is_invocation(s)) {
             let minute = minute_of(span.start_time_unix_nano);
             let failed = self.index.invocation(

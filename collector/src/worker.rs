@@ -109,13 +109,15 @@ impl StorageWorker {
         }
         let rollups = &mut self.rollups;
         self.runtime
-            .block_on(
-                rollups
-                    .db
-                    .merge_rollups(&rollups.health.deltas, rollups.checkpoint, seq),
-            )
+            .block_on(rollups.db.merge_rollups(
+                &rollups.health.deltas,
+                &rollups.health.edges,
+                rollups.checkpoint,
+                seq,
+            ))
             .map_err(|e| e.to_string())?;
         rollups.health.deltas.clear();
+        rollups.health.edges.clear();
         Ok(())
     }
 

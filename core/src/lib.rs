@@ -27,7 +27,7 @@ pub use metric::{
     BucketCounts, ExponentialHistogram, Histogram, MetricKind, MetricPoint, MetricValue,
     SummaryQuantile, Temporality,
 };
-pub use rollup::{DurationSketch, HealthRollup};
+pub use rollup::{DurationSketch, Edge, EdgeRollup, HealthRollup, NodeKind};
 pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 pub use time::{TimeError, UnixNanos, is_plausible_timestamp, parse_duration, parse_time};
 

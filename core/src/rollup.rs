@@ -212,3 +212,76 @@ mod tests {
         assert_eq!(back.duration_ms.quantile(0.5), r.duration_ms.quantile(0.5));
     }
 }
+
+/// What a topology node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A component (service or function).
+    Component,
+    /// A stream, queue or topic between components.
+    Stream,
+}
+
+impl NodeKind {
+    /// The word stored and returned.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Component => "component",
+            NodeKind::Stream => "stream",
+        }
+    }
+
+    /// Parses [`NodeKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "component" => Some(NodeKind::Component),
+            "stream" => Some(NodeKind::Stream),
+            _ => None,
+        }
+    }
+}
+
+/// A directed edge between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Edge {
+    /// Source kind.
+    pub source_kind: NodeKind,
+    /// Source name.
+    pub source: String,
+    /// Target kind.
+    pub target_kind: NodeKind,
+    /// Target name.
+    pub target: String,
+}
+
+/// Traffic over one edge in one minute (or, merged, a window).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EdgeRollup {
+    /// Spans that crossed the edge.
+    pub count: u64,
+    /// Of those, the ones whose receiving side failed.
+    pub errors: u64,
+    /// Delivery lag from a linked span's end to the consumer's start, ms.
+    pub delivery_lag_ms: DurationSketch,
+}
+
+impl EdgeRollup {
+    /// Counts one crossing.
+    pub fn add(&mut self, failed: bool) {
+        self.count += 1;
+        self.errors += u64::from(failed);
+    }
+
+    /// Records one delivery lag.
+    pub fn add_delivery_lag(&mut self, ms: f64) {
+        self.delivery_lag_ms.add(ms);
+    }
+
+    /// Merges another rollup of the same edge.
+    pub fn merge(&mut self, other: &EdgeRollup) {
+        self.count += other.count;
+        self.errors += other.errors;
+        self.delivery_lag_ms.merge(&other.delivery_lag_ms);
+    }
+}

@@ -24,6 +24,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/components", get(crate::health::components))
         .route("/api/v1/correlate/{id}", get(crate::correlate::correlate))
+        .route("/api/v1/topology", get(crate::topology::topology))
         .with_state(store)
 }
 

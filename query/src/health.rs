@@ -14,6 +14,12 @@ pub(crate) struct WindowParams {
     window: Option<String>,
 }
 
+impl WindowParams {
+    pub(crate) fn window(&self) -> Option<String> {
+        self.window.clone()
+    }
+}
+
 /// The window a request asks for, as [from, to) minute bounds; default 15 minutes.
 pub(crate) fn window_bounds(window: &Option<String>, now: u64) -> Result<(u64, u64), ApiError> {
     let window = match window.as_deref().map(str::trim) {

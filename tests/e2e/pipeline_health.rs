@@ -253,6 +253,52 @@ fn assert_health(weir: &Weir) {
     assert_eq!(writer["error_rate"], 0.5);
 }
 
+fn assert_topology(weir: &Weir) {
+    let edge = |v: &Value, from: &str, to: &str| -> Option<Value> {
+        v["edges"]
+            .as_array()?
+            .iter()
+            .find(|e| e["source"]["name"] == from && e["target"]["name"] == to)
+            .cloned()
+    };
+    let topology = wait_for(
+        "the stream between producer and consumer",
+        Duration::from_secs(30),
+        || {
+            let v = weir.get_json("/api/v1/topology?window=15m");
+            (edge(&v, "clickstream-producer", "clickstream").is_some()
+                && edge(&v, "clickstream", "page-view-counter").is_some()
+                && edge(&v, "page-view-counter", "kv-writer").is_some())
+            .then_some(v)
+        },
+    );
+    let published = edge(&topology, "clickstream-producer", "clickstream").unwrap();
+    assert_eq!(published["source"]["kind"], "component");
+    assert_eq!(published["target"]["kind"], "stream");
+    assert_eq!(published["count"], 10);
+    let consumed = edge(&topology, "clickstream", "page-view-counter").unwrap();
+    assert_eq!(consumed["count"], 10, "one crossing per delivered record");
+    assert_eq!(
+        consumed["errors"], 5,
+        "the five records of the failed batch"
+    );
+    assert_eq!(consumed["delivery_lag_samples"], 10);
+    assert!(consumed["delivery_lag_p99_ms"].as_f64().unwrap() >= 0.0);
+    let called = edge(&topology, "page-view-counter", "kv-writer").unwrap();
+    assert_eq!(called["count"], 1);
+    let stream = topology["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "clickstream")
+        .unwrap();
+    assert_eq!(stream["kind"], "stream");
+    assert!(
+        edge(&topology, "clickstream-producer", "page-view-counter").is_none(),
+        "the stream stands between them"
+    );
+}
+
 fn assert_correlation(weir: &Weir) {
     let found = wait_for(
         "rec-3 across three components",
@@ -346,6 +392,7 @@ fn components_report_exact_invocations_errors_cold_starts_records_and_lag_on_sql
     weir.kill9();
     weir.restart();
     assert_health(&weir);
+    assert_topology(&weir);
     assert_correlation(&weir);
 }
 
@@ -355,5 +402,6 @@ fn components_report_the_same_on_postgres() {
     let weir = Weir::start(&format!("[database]\nurl = \"{}\"", pg.url));
     run_pipeline(&weir);
     assert_health(&weir);
+    assert_topology(&weir);
     assert_correlation(&weir);
 }

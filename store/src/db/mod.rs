@@ -8,7 +8,7 @@ mod metrics;
 mod rollups;
 
 pub use metrics::MetricQuery;
-pub use rollups::RollupDeltas;
+pub use rollups::{EdgeDeltas, RollupDeltas};
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;

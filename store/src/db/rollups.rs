@@ -4,10 +4,17 @@
 use super::Database;
 use crate::StoreError;
 use std::collections::BTreeMap;
-use weir_core::HealthRollup;
+use weir_core::{Edge, EdgeRollup, HealthRollup, NodeKind};
 
 /// Rollup changes keyed by (component, minute start in Unix nanoseconds).
 pub type RollupDeltas = BTreeMap<(String, u64), HealthRollup>;
+
+/// Edge traffic changes keyed by (edge, minute start in Unix nanoseconds).
+pub type EdgeDeltas = BTreeMap<(Edge, u64), EdgeRollup>;
+
+fn decode_edge(text: &str) -> Result<EdgeRollup, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::CorruptRecord(format!("edge rollup: {e}")))
+}
 
 fn encode(r: &HealthRollup) -> String {
     serde_json::to_string(r).expect("rollups serialize")
@@ -18,9 +25,34 @@ fn decode(text: &str) -> Result<HealthRollup, StoreError> {
 }
 
 macro_rules! merge_rollups {
-    ($tx:expr, $prelude:literal, $deltas:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal, $checkpoint:literal) => {{
+    ($tx:expr, $prelude:literal, $deltas:expr, $edges:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal,
+     $select_edge:literal, $upsert_edge:literal, $checkpoint:literal) => {{
         let mut tx = $tx;
         sqlx::query($prelude).execute(&mut *tx).await?;
+        for ((edge, minute), delta) in $edges {
+            let existing: Option<String> = sqlx::query_scalar($select_edge)
+                .bind(edge.source_kind.as_str())
+                .bind(&edge.source)
+                .bind(edge.target_kind.as_str())
+                .bind(&edge.target)
+                .bind(*minute as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut merged = match existing {
+                Some(text) => decode_edge(&text)?,
+                None => EdgeRollup::default(),
+            };
+            merged.merge(delta);
+            sqlx::query($upsert_edge)
+                .bind(edge.source_kind.as_str())
+                .bind(&edge.source)
+                .bind(edge.target_kind.as_str())
+                .bind(&edge.target)
+                .bind(*minute as i64)
+                .bind(serde_json::to_string(&merged).expect("edges serialize"))
+                .execute(&mut *tx)
+                .await?;
+        }
         for ((component, minute), delta) in $deltas {
             let existing: Option<String> = sqlx::query_scalar($select)
                 .bind(component)
@@ -58,6 +90,7 @@ impl Database {
     pub async fn merge_rollups(
         &self,
         deltas: &RollupDeltas,
+        edges: &EdgeDeltas,
         sink: &str,
         wal_seq: u64,
     ) -> Result<(), StoreError> {
@@ -67,12 +100,16 @@ impl Database {
                 // BEGIN IMMEDIATE already serializes writers.
                 "SELECT 1",
                 deltas,
+                edges,
                 sink,
                 wal_seq,
                 "SELECT data FROM health_rollups WHERE component = ? AND minute = ?",
                 "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
                  cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
+                "SELECT data FROM topology_edges WHERE source_kind = ? AND source = ? AND target_kind = ? AND target = ? AND minute = ?",
+                "INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data",
                 "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
             ),
             Database::Postgres(pool) => merge_rollups!(
@@ -82,12 +119,16 @@ impl Database {
                 // merge would overwrite the other.
                 "SELECT pg_advisory_xact_lock(7467001)",
                 deltas,
+                edges,
                 sink,
                 wal_seq,
                 "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2 FOR UPDATE",
                 "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
                  cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
+                "SELECT data FROM topology_edges WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5",
+                "INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data",
                 "INSERT INTO wal_checkpoints (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
             ),
         }
@@ -128,20 +169,76 @@ impl Database {
         Ok(out)
     }
 
-    /// Deletes rollups of minutes before `before`; returns how many.
+    /// Every edge's traffic merged over minutes in `[from, to)`.
+    pub async fn topology(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<Edge, EdgeRollup>, StoreError> {
+        let (from, to) = (
+            from.min(i64::MAX as u64) as i64,
+            to.min(i64::MAX as u64) as i64,
+        );
+        let rows: Vec<(String, String, String, String, String)> = match self {
+            Database::Sqlite(p) => {
+                sqlx::query_as("SELECT source_kind, source, target_kind, target, data FROM topology_edges WHERE minute >= ? AND minute < ?")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(p)
+                    .await?
+            }
+            Database::Postgres(p) => {
+                sqlx::query_as("SELECT source_kind, source, target_kind, target, data FROM topology_edges WHERE minute >= $1 AND minute < $2")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        let mut out: BTreeMap<Edge, EdgeRollup> = BTreeMap::new();
+        for (sk, source, tk, target, data) in rows {
+            let kind = |k: &str| {
+                NodeKind::parse(k)
+                    .ok_or_else(|| StoreError::CorruptRecord(format!("node kind {k}")))
+            };
+            let edge = Edge {
+                source_kind: kind(&sk)?,
+                source,
+                target_kind: kind(&tk)?,
+                target,
+            };
+            out.entry(edge).or_default().merge(&decode_edge(&data)?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes rollups and edge traffic of minutes before `before`; returns
+    /// how many component rollups went.
     pub async fn delete_rollups_before(&self, before: u64) -> Result<u64, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
         Ok(match self {
-            Database::Sqlite(p) => sqlx::query("DELETE FROM health_rollups WHERE minute < ?")
-                .bind(before)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Database::Postgres(p) => sqlx::query("DELETE FROM health_rollups WHERE minute < $1")
-                .bind(before)
-                .execute(p)
-                .await?
-                .rows_affected(),
+            Database::Sqlite(p) => {
+                sqlx::query("DELETE FROM topology_edges WHERE minute < ?")
+                    .bind(before)
+                    .execute(p)
+                    .await?;
+                sqlx::query("DELETE FROM health_rollups WHERE minute < ?")
+                    .bind(before)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Database::Postgres(p) => {
+                sqlx::query("DELETE FROM topology_edges WHERE minute < $1")
+                    .bind(before)
+                    .execute(p)
+                    .await?;
+                sqlx::query("DELETE FROM health_rollups WHERE minute < $1")
+                    .bind(before)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 }
