@@ -151,7 +151,7 @@ mod tests {
         .collect();
         store
             .db
-            .merge_rollups(&deltas, "rollups.spans", 4)
+            .merge_rollups(&deltas, &Default::default(), "rollups.spans", 4)
             .await
             .unwrap();
 
