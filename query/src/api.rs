@@ -1,6 +1,7 @@
 //! `/api/v1/...` routes: search, traces and metric points.
 
 use crate::error::ApiError;
+use crate::series;
 use crate::trace::assemble;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -139,31 +140,84 @@ async fn trace(
     })))
 }
 
-#[derive(Deserialize)]
-struct MetricParams {
-    name: Option<String>,
-    service: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-}
-
 async fn metrics(
     State(store): State<Arc<Store>>,
-    Query(p): Query<MetricParams>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = p.name.filter(|n| !n.is_empty()).ok_or_else(|| {
+    let param = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let name = param("name").ok_or_else(|| {
         ApiError::BadRequest("name is required: /api/v1/metrics?name=<metric name>".into())
     })?;
+    let matchers: Vec<(String, String)> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("match[")?.strip_suffix(']')?.to_string(),
+                v.clone(),
+            ))
+        })
+        .collect();
+    let from = time_param(&param("from"), 0)?;
     let q = MetricQuery {
         name: name.clone(),
-        service: p.service.filter(|s| !s.is_empty()),
-        from: time_param(&p.from, 0)?,
-        to: time_param(&p.to, i64::MAX as u64)?,
-        limit: p.limit.unwrap_or(10_000),
+        service: param("service"),
+        from,
+        to: time_param(&param("to"), i64::MAX as u64)?,
+        limit: param("limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(100_000),
     };
-    let points = store.db.metric_points(&q).await?;
+    let points: Vec<_> = store
+        .db
+        .metric_points(&q)
+        .await?
+        .into_iter()
+        .filter(|p| series::matches(p, &matchers))
+        .collect();
+    let Some(step) = param("step") else {
+        return Ok(Json(
+            json!({ "name": name, "count": points.len(), "points": points }),
+        ));
+    };
+    let step = weir_core::parse_duration(&step)?.as_nanos() as u64;
+    if step == 0 {
+        return Err(ApiError::BadRequest("step must be longer than zero".into()));
+    }
+    let agg_name = param("agg").unwrap_or_else(|| "avg".into());
+    let agg = series::Aggregate::parse(&agg_name).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "agg `{agg_name}` is not one of avg, max, min, sum, count, last, rate, p50, p95, p99"
+        ))
+    })?;
+    // Buckets align to the step, from the first point when no start is given.
+    let start = if from > 0 {
+        from
+    } else {
+        points.first().map_or(0, |p| p.time_unix_nano / step * step)
+    };
+    let out: Vec<Value> = series::group(points)
+        .iter()
+        .map(|(key, pts)| {
+            let values: Vec<Value> = series::aggregate(pts, start, step, agg)
+                .into_iter()
+                .map(|(t, v)| json!([t, v]))
+                .collect();
+            json!({
+                "service": key.0,
+                "attributes": series::key_attributes(key),
+                "unit": pts.first().map(|p| p.unit.clone()).unwrap_or_default(),
+                "kind": pts.first().map(|p| p.kind),
+                "values": values,
+            })
+        })
+        .collect();
     Ok(Json(
-        json!({ "name": name, "count": points.len(), "points": points }),
+        json!({ "name": name, "step_ns": step, "agg": agg_name, "series": out }),
     ))
 }

@@ -12,6 +12,7 @@ mod auth;
 mod correlate;
 mod error;
 mod health;
+mod series;
 mod topology;
 pub mod trace;
 

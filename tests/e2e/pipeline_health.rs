@@ -253,6 +253,26 @@ fn assert_health(weir: &Weir) {
     assert_eq!(writer["error_rate"], 0.5);
 }
 
+fn assert_lag_series(weir: &Weir) {
+    let v = weir.get_json(
+        "/api/v1/metrics?name=pipeline.iterator_age&step=1m&agg=max&match[shard]=shard-1",
+    );
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{v}");
+    assert_eq!(series[0]["service"], "page-view-counter");
+    assert_eq!(series[0]["attributes"]["shard"], "shard-1");
+    assert_eq!(series[0]["unit"], "ms");
+    assert_eq!(series[0]["values"][0][1], 2500.0);
+    let both = weir.get_json("/api/v1/metrics?name=pipeline.iterator_age&step=1m&agg=max");
+    assert_eq!(
+        both["series"].as_array().unwrap().len(),
+        2,
+        "one series per shard"
+    );
+    let bad = weir.get("/api/v1/metrics?name=pipeline.iterator_age&step=1m&agg=median");
+    assert_eq!(bad.status(), 400);
+}
+
 fn assert_topology(weir: &Weir) {
     let edge = |v: &Value, from: &str, to: &str| -> Option<Value> {
         v["edges"]
@@ -392,6 +412,7 @@ fn components_report_exact_invocations_errors_cold_starts_records_and_lag_on_sql
     weir.kill9();
     weir.restart();
     assert_health(&weir);
+    assert_lag_series(&weir);
     assert_topology(&weir);
     assert_correlation(&weir);
 }
@@ -402,6 +423,7 @@ fn components_report_the_same_on_postgres() {
     let weir = Weir::start(&format!("[database]\nurl = \"{}\"", pg.url));
     run_pipeline(&weir);
     assert_health(&weir);
+    assert_lag_series(&weir);
     assert_topology(&weir);
     assert_correlation(&weir);
 }

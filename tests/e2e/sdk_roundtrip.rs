@@ -239,6 +239,11 @@ fn roundtrip(weir: &Weir, transport: Transport) {
     assert_eq!(hist[0]["value"]["count"], 2);
     assert_eq!(hist[0]["value"]["sum"], 92.5);
 
+    // Quantiles come from the histogram's buckets: 80 ms lies in (75, 100].
+    let p99 = weir.get_json("/api/v1/metrics?name=invocation.duration&step=1m&agg=p99");
+    let v = p99["series"][0]["values"][0][1].as_f64().unwrap();
+    assert!(v > 75.0 && v <= 100.0, "{p99}");
+
     let _ = p.traces.shutdown();
     let _ = p.logs.shutdown();
     let _ = p.metrics.shutdown();
