@@ -132,6 +132,8 @@ pub struct IngestTuning {
     pub span_index_heap_mib: usize,
     /// Indexing heap for logs, MiB.
     pub log_index_heap_mib: usize,
+    /// Build health rollups and topology at ingest (off only to measure their cost).
+    pub rollups: bool,
 }
 
 impl Default for IngestTuning {
@@ -142,6 +144,7 @@ impl Default for IngestTuning {
             commit_interval: "1s".into(),
             span_index_heap_mib: 128,
             log_index_heap_mib: 64,
+            rollups: true,
         }
     }
 }

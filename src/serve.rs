@@ -31,6 +31,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
             max_pending_bytes: config.ingest.max_pending_bytes,
             wal_segment_bytes: 64 << 20,
             lag_metrics: config.pipeline.lag_metrics.clone(),
+            rollups: config.ingest.rollups,
         },
         store.clone(),
         Arc::new(Telemetry::default()),

@@ -108,9 +108,18 @@ pub fn spans(client: u64, seq: &mut u64, n: usize) -> ExportTraceServiceRequest 
             start_time_unix_nano: start,
             end_time_unix_nano: start + 1_000_000 + (k as u64 % 97) * 10_000,
             attributes: vec![
-                s("faas.invocation_id", format!("inv-{client}-{seq}")),
-                s("faas.trigger", "pubsub"),
-                b("faas.coldstart", k % 50 == 0),
+                // Only a trace's root is an invocation of its function.
+                if k % 4 == 0 {
+                    s("faas.invocation_id", format!("inv-{client}-{seq}"))
+                } else {
+                    s("rpc.method", "PutRecord")
+                },
+                if k % 4 == 0 {
+                    s("faas.trigger", "pubsub")
+                } else {
+                    s("rpc.system", "aws-api")
+                },
+                b("faas.coldstart", k % 200 == 0),
                 s("messaging.system", "aws_kinesis"),
                 s("messaging.destination.name", "clickstream"),
                 s("messaging.operation", "process"),

@@ -51,6 +51,9 @@ struct Args {
     /// PostgreSQL URL for metric storage (default: SQLite).
     #[arg(long)]
     database_url: Option<String>,
+    /// Build health rollups and topology at ingest (turn off to measure their cost).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    rollups: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -69,6 +72,12 @@ struct RunResult {
     searchable_idle_p99_ms: f64,
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
+    correlate_p50_ms: f64,
+    correlate_p99_ms: f64,
+    components_p50_ms: f64,
+    components_p99_ms: f64,
+    topology_p50_ms: f64,
+    topology_p99_ms: f64,
     peak_rss_mib: f64,
     span_index_bytes_per_span: f64,
     spans_stored: u64,
@@ -89,7 +98,12 @@ struct Weir {
     data_dir: PathBuf,
 }
 
-async fn start_weir(binary: &Path, root: &Path, database_url: Option<&str>) -> Result<Weir> {
+async fn start_weir(
+    binary: &Path,
+    root: &Path,
+    database_url: Option<&str>,
+    rollups: bool,
+) -> Result<Weir> {
     let (grpc, http, web) = (free_addr(), free_addr(), free_addr());
     let data_dir = root.join("data");
     let mut cmd = Command::new(binary);
@@ -104,6 +118,7 @@ async fn start_weir(binary: &Path, root: &Path, database_url: Option<&str>) -> R
             &web.to_string(),
         ])
         .env("RUST_LOG", "warn")
+        .env("WEIR_INGEST_ROLLUPS", rollups.to_string())
         .kill_on_drop(true);
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
@@ -272,7 +287,13 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     let root = tempfile::Builder::new()
         .prefix("weir-bench")
         .tempdir_in(std::env::var("WEIR_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))?;
-    let mut weir = start_weir(binary, root.path(), args.database_url.as_deref()).await?;
+    let mut weir = start_weir(
+        binary,
+        root.path(),
+        args.database_url.as_deref(),
+        args.rollups == "on",
+    )
+    .await?;
     let pid = weir.child.id().unwrap_or(0);
     let mut r = RunResult::default();
 
@@ -436,6 +457,32 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     }
     r.lookup_p50_ms = ms(&lookups, 0.5);
     r.lookup_p99_ms = ms(&lookups, 0.99);
+    // Correlation by a record key (one span's attribute), and the health views.
+    let mut urls = Vec::new();
+    for k in 0..200u64 {
+        let client = k % args.concurrency as u64;
+        let batch_no = (k * 7919) % batches_per_client;
+        let span_no = (k * 104_729) % args.batch as u64;
+        let seq = batch_no * args.batch as u64 + 1 + span_no / 4;
+        urls.push(format!(
+            "http://{}/api/v1/correlate/rec-{client}-{seq}-{span_no}",
+            weir.web
+        ));
+    }
+    let h = timed_gets(&http, &urls).await?;
+    (r.correlate_p50_ms, r.correlate_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
+    let h = timed_gets(
+        &http,
+        &vec![format!("http://{}/api/v1/components?window=15m", weir.web); 200],
+    )
+    .await?;
+    (r.components_p50_ms, r.components_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
+    let h = timed_gets(
+        &http,
+        &vec![format!("http://{}/api/v1/topology?window=15m", weir.web); 200],
+    )
+    .await?;
+    (r.topology_p50_ms, r.topology_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
     r.peak_rss_mib = peak_rss_mib(pid);
     r.span_index_bytes_per_span =
         dir_bytes(&weir.data_dir.join("index/spans")) as f64 / r.spans_stored.max(1) as f64;
@@ -447,6 +494,22 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
     Ok(r)
+}
+
+/// GETs each URL in turn; the latency histogram (µs). Any non-2xx fails the run.
+async fn timed_gets(http: &reqwest::Client, urls: &[String]) -> Result<Histogram<u64>> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for url in urls {
+        let t = Instant::now();
+        let resp = http.get(url).send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        h.record(t.elapsed().as_micros().max(1) as u64)?;
+        if !status.is_success() {
+            bail!("GET {url}: {status} {}", String::from_utf8_lossy(&body));
+        }
+    }
+    Ok(h)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -477,7 +540,11 @@ async fn main() -> Result<()> {
         runs.push(r);
     }
     let m = |f: fn(&RunResult) -> f64| median(runs.iter().map(f).collect());
-    println!("| figure | median of {} runs |", runs.len());
+    println!(
+        "| figure | median of {} runs (rollups {}) |",
+        runs.len(),
+        args.rollups
+    );
     println!("|---|---|");
     println!(
         "| spans/s acknowledged (gRPC, {} exporters, {} spans/request, 15 attributes) | {:.0} |",
@@ -516,6 +583,21 @@ async fn main() -> Result<()> {
         m(|r| r.spans_stored as f64),
         m(|r| r.lookup_p50_ms),
         m(|r| r.lookup_p99_ms)
+    );
+    println!(
+        "| correlate p50 / p99 (ms, by a record key) | {:.2} / {:.2} |",
+        m(|r| r.correlate_p50_ms),
+        m(|r| r.correlate_p99_ms)
+    );
+    println!(
+        "| components p50 / p99 (ms, 15-minute window) | {:.2} / {:.2} |",
+        m(|r| r.components_p50_ms),
+        m(|r| r.components_p99_ms)
+    );
+    println!(
+        "| topology p50 / p99 (ms, 15-minute window) | {:.2} / {:.2} |",
+        m(|r| r.topology_p50_ms),
+        m(|r| r.topology_p99_ms)
     );
     println!("| peak RSS (MiB) | {:.0} |", m(|r| r.peak_rss_mib));
     println!(

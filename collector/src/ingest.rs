@@ -37,6 +37,8 @@ pub struct IngestConfig {
     pub wal_segment_bytes: u64,
     /// Metric names that are lag series (`pipeline.lag_metrics`).
     pub lag_metrics: Vec<String>,
+    /// Whether health rollups and topology are built.
+    pub rollups: bool,
 }
 
 /// Why an export was not accepted.
@@ -164,6 +166,7 @@ impl Ingest {
                 sink,
                 rollups: RollupSink {
                     health: HealthAccumulator::new(invocations.clone(), lag_metrics.clone()),
+                    enabled: config.rollups,
                     db: store.db.clone(),
                     checkpoint: ROLLUP_SINKS[i],
                 },
