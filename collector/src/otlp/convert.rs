@@ -4,8 +4,9 @@ use super::ExportRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::sync::Arc;
 use weir_core::{
     AttrValue, Attributes, BucketCounts, ExponentialHistogram, Histogram, LogRecord, MetricKind,
@@ -68,22 +69,28 @@ pub fn attributes(kvs: &[KeyValue]) -> Attributes {
     )
 }
 
+/// The resource's attributes, shared by its records, and its component.
+fn resource_and_component(resource: &Option<Resource>) -> (Arc<Attributes>, String) {
+    let attrs = Arc::new(
+        resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default(),
+    );
+    let component = component_name(&attrs).to_string();
+    (attrs, component)
+}
+
+fn scope_name(scope: &Option<InstrumentationScope>) -> String {
+    scope.as_ref().map(|s| s.name.clone()).unwrap_or_default()
+}
+
 fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
     let mut out = Vec::new();
     for rs in &r.resource_spans {
-        let resource = Arc::new(
-            rs.resource
-                .as_ref()
-                .map(|r| attributes(&r.attributes))
-                .unwrap_or_default(),
-        );
-        let service = component_name(&resource).to_string();
+        let (resource, service) = resource_and_component(&rs.resource);
         for ss in &rs.scope_spans {
-            let scope = ss
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
+            let scope = scope_name(&ss.scope);
             for s in &ss.spans {
                 // Validation already dropped spans with bad ids.
                 let (Ok(trace_id), Ok(span_id)) = (
@@ -137,19 +144,9 @@ fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
 fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
     let mut out = Vec::new();
     for rl in &r.resource_logs {
-        let resource = Arc::new(
-            rl.resource
-                .as_ref()
-                .map(|r| attributes(&r.attributes))
-                .unwrap_or_default(),
-        );
-        let service = component_name(&resource).to_string();
+        let (resource, service) = resource_and_component(&rl.resource);
         for sl in &rl.scope_logs {
-            let scope = sl
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
+            let scope = scope_name(&sl.scope);
             for l in &sl.log_records {
                 // OTLP: when time_unix_nano is unset, observed time stands in.
                 let time = [l.time_unix_nano, l.observed_time_unix_nano, received_at]
@@ -190,13 +187,7 @@ fn temporality(n: i32) -> Temporality {
 fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
     let mut out = Vec::new();
     for rm in &r.resource_metrics {
-        let resource = Arc::new(
-            rm.resource
-                .as_ref()
-                .map(|r| attributes(&r.attributes))
-                .unwrap_or_default(),
-        );
-        let service = component_name(&resource).to_string();
+        let (resource, service) = resource_and_component(&rm.resource);
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
                 let point =
