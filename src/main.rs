@@ -39,6 +39,43 @@ enum LogFormat {
 enum Command {
     /// Receive OTLP, store it, and serve the API and dashboard.
     Serve(ServeArgs),
+    /// Work with alert rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate rule files; non-zero exit and line-numbered errors when wrong.
+    Check {
+        /// Rule files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Checks each file; prints `file: ok` or `file:line: problem` lines.
+fn check_rules(files: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut all_ok = true;
+    for path in files {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+        match weir_alerts::rules::parse(&text, &name) {
+            Ok(file) => {
+                let rules: usize = file.groups.iter().map(|g| g.rules.len()).sum();
+                println!("{name}: ok ({} groups, {rules} rules)", file.groups.len());
+            }
+            Err(errors) => {
+                all_ok = false;
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    Ok(all_ok)
 }
 
 #[derive(clap::Args)]
@@ -99,6 +136,15 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Rules {
+        command: RulesCommand::Check { files },
+    } = &cli.command
+    {
+        if !check_rules(files)? {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,5 +157,6 @@ fn main() -> anyhow::Result<()> {
                 .context("invalid configuration")?;
             runtime.block_on(serve::run(config))
         }
+        Command::Rules { .. } => Ok(()),
     }
 }

@@ -6,9 +6,11 @@
 //! neither loses a firing alert nor notifies it twice. This crate does not
 //! ingest, index or render anything.
 //!
-//! The evaluator is not built yet; this crate currently owns only the shape of
-//! the `[alerts]` configuration section, so that weir.toml files written
-//! against the contract load today.
+//! Built so far: the `[alerts]` configuration section and rule files
+//! ([`rules`]: parsing and checking with line-numbered errors, behind
+//! `weir rules check`). The evaluator, state machine and delivery follow.
+
+pub mod rules;
 
 use serde::Deserialize;
 

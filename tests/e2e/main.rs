@@ -8,6 +8,7 @@ mod harness;
 mod otlp;
 mod pipeline_health;
 mod retention;
+mod rules_check;
 mod sdk_roundtrip;
 mod security;
 mod spec_examples;
