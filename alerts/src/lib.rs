@@ -6,11 +6,15 @@
 //! neither loses a firing alert nor notifies it twice. This crate does not
 //! ingest, index or render anything.
 //!
-//! Built so far: the `[alerts]` configuration section and rule files
+//! Built so far: the `[alerts]` configuration section; rule files
 //! ([`rules`]: parsing and checking with line-numbered errors, behind
-//! `weir rules check`). The evaluator, state machine and delivery follow.
+//! `weir rules check`); the pure evaluation of health rules over rollups
+//! ([`evaluate`]) and the alert state machine ([`state`]). Scheduling,
+//! persistence, silences and webhook delivery follow.
 
+pub mod evaluate;
 pub mod rules;
+pub mod state;
 
 use serde::Deserialize;
 
