@@ -39,7 +39,15 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     .await
     .context("cannot open the write-ahead log")?;
 
+    let groups = load_rule_groups(&config.alerts.rule_files)?;
+    let rule_count: usize = groups.iter().map(|g| g.rules.len()).sum();
+    let engine = weir_alerts::engine::Engine::load(store.clone(), groups)
+        .await
+        .context("cannot read alert states")?;
+    tracing::info!(rules = rule_count, "alert rules loaded");
+
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(engine.clone().run(stop_rx.clone()));
     tokio::spawn(enforce_retention(
         store.clone(),
         retention,
@@ -79,6 +87,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let protected = weir_query::router(store.clone())
+        .merge(weir_alerts::api::router(engine.clone()))
         .merge(weir_ui::router(weir_ui::Endpoints {
             otlp_grpc: config.listen.otlp_grpc.to_string(),
             otlp_http: config.listen.otlp_http.to_string(),
@@ -123,6 +132,38 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     store.db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Reads every rule file named by `alerts.rule_files` (paths or globs);
+/// any error in any file stops the start, with every problem listed.
+fn load_rule_groups(patterns: &[String]) -> anyhow::Result<Vec<weir_alerts::rules::RuleGroup>> {
+    let mut paths = Vec::new();
+    for pattern in patterns {
+        if pattern.contains(['*', '?', '[']) {
+            for entry in glob::glob(pattern)
+                .with_context(|| format!("alerts.rule_files: bad glob `{pattern}`"))?
+            {
+                paths.push(entry.with_context(|| format!("alerts.rule_files: `{pattern}`"))?);
+            }
+        } else {
+            paths.push(std::path::PathBuf::from(pattern));
+        }
+    }
+    let mut groups = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("alerts.rule_files: cannot read {name}"))?;
+        match weir_alerts::rules::parse(&text, &name) {
+            Ok(file) => groups.extend(file.groups),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("invalid alert rules:\n{}", problems.join("\n"));
+    }
+    Ok(groups)
 }
 
 /// Runs retention at start and then every `every`, until shutdown.

@@ -9,9 +9,13 @@
 //! Built so far: the `[alerts]` configuration section; rule files
 //! ([`rules`]: parsing and checking with line-numbered errors, behind
 //! `weir rules check`); the pure evaluation of health rules over rollups
-//! ([`evaluate`]) and the alert state machine ([`state`]). Scheduling,
-//! persistence, silences and webhook delivery follow.
+//! ([`evaluate`]); the alert state machine ([`state`]); the evaluation loop
+//! with states persisted in the database ([`engine`]); and `/api/v1/rules`,
+//! `/api/v1/alerts` ([`api`]). Metric rules, silences and webhook delivery
+//! through the outbox follow.
 
+pub mod api;
+pub mod engine;
 pub mod evaluate;
 pub mod rules;
 pub mod state;

@@ -22,6 +22,19 @@ pub enum RuleKind {
     Absent,
 }
 
+impl RuleKind {
+    /// The word used in rule files and the `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Lag => "lag",
+            RuleKind::ErrorRate => "error_rate",
+            RuleKind::ColdStartRate => "cold_start_rate",
+            RuleKind::Metric => "metric",
+            RuleKind::Absent => "absent",
+        }
+    }
+}
+
 /// How a window's values are reduced to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

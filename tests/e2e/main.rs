@@ -2,6 +2,7 @@
 //! drive it — OpenTelemetry SDK exporters, hand-written OTLP bodies, the JSON
 //! API, kill -9 and restart, SQLite and PostgreSQL.
 
+mod alerting;
 mod bad_input;
 mod durability;
 mod harness;

@@ -4,9 +4,11 @@
 //! differs only where bulk writes need it (PostgreSQL takes arrays through
 //! `UNNEST`, SQLite prepared inserts inside one transaction).
 
+mod alerts;
 mod metrics;
 mod rollups;
 
+pub use alerts::{AlertChange, AlertRow};
 pub use metrics::MetricQuery;
 pub use rollups::{EdgeDeltas, RollupDeltas};
 

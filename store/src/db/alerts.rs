@@ -1,0 +1,141 @@
+//! Alert state and history rows. The alerts crate owns their meaning; the
+//! store keeps the state as the JSON it is given.
+
+use super::Database;
+use crate::StoreError;
+
+/// One (rule, component) alert as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    /// Rule key (`group/alert`).
+    pub rule: String,
+    /// Component.
+    pub component: String,
+    /// The state, as JSON.
+    pub state: String,
+    /// The last value compared.
+    pub value: Option<f64>,
+    /// When it was last evaluated, Unix nanoseconds.
+    pub evaluated_at: u64,
+}
+
+/// A state change worth keeping in history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    /// Rule key.
+    pub rule: String,
+    /// Component.
+    pub component: String,
+    /// `pending`, `firing`, `resolved`.
+    pub transition: String,
+    /// The value when it changed.
+    pub value: Option<f64>,
+    /// When, Unix nanoseconds.
+    pub at: u64,
+}
+
+impl Database {
+    /// Every stored alert state.
+    pub async fn alert_states(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let rows: Vec<(String, String, String, Option<f64>, i64)> = match self {
+            Database::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT rule, component, state, value, evaluated_at FROM alert_states",
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Database::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT rule, component, state, value, evaluated_at FROM alert_states",
+                )
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(rule, component, state, value, at)| AlertRow {
+                rule,
+                component,
+                state,
+                value,
+                evaluated_at: at as u64,
+            })
+            .collect())
+    }
+
+    /// Saves states and appends history in one transaction.
+    pub async fn save_alerts(
+        &self,
+        rows: &[AlertRow],
+        changes: &[AlertChange],
+    ) -> Result<(), StoreError> {
+        macro_rules! save {
+            ($tx:expr, $upsert:literal, $history:literal) => {{
+                let mut tx = $tx;
+                for r in rows {
+                    sqlx::query($upsert)
+                        .bind(&r.rule)
+                        .bind(&r.component)
+                        .bind(&r.state)
+                        .bind(r.value)
+                        .bind(r.evaluated_at.min(i64::MAX as u64) as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for c in changes {
+                    sqlx::query($history)
+                        .bind(&c.rule)
+                        .bind(&c.component)
+                        .bind(&c.transition)
+                        .bind(c.value)
+                        .bind(c.at.min(i64::MAX as u64) as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match self {
+            Database::Sqlite(p) => save!(
+                p.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
+                "INSERT INTO alert_states (rule, component, state, value, evaluated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (rule, component) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
+                "INSERT INTO alert_history (rule, component, transition, value, at) VALUES (?, ?, ?, ?, ?)"
+            ),
+            Database::Postgres(p) => save!(
+                p.begin().await?,
+                "INSERT INTO alert_states (rule, component, state, value, evaluated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (rule, component) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
+                "INSERT INTO alert_history (rule, component, transition, value, at) VALUES ($1, $2, $3, $4, $5)"
+            ),
+        }
+        Ok(())
+    }
+
+    /// The newest history entries, newest first.
+    pub async fn alert_history(&self, limit: usize) -> Result<Vec<AlertChange>, StoreError> {
+        let limit = limit.clamp(1, 10_000) as i64;
+        let rows: Vec<(String, String, String, Option<f64>, i64)> = match self {
+            Database::Sqlite(p) => sqlx::query_as("SELECT rule, component, transition, value, at FROM alert_history ORDER BY at DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(p)
+                .await?,
+            Database::Postgres(p) => sqlx::query_as("SELECT rule, component, transition, value, at FROM alert_history ORDER BY at DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(p)
+                .await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(rule, component, transition, value, at)| AlertChange {
+                rule,
+                component,
+                transition,
+                value,
+                at: at as u64,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,115 @@
+//! Rules load at start, evaluate on their interval, and their states survive
+//! a crash: an error burst fires an alert that is still the same firing alert
+//! after kill -9 and restart.
+
+use crate::harness::{Weir, wait_for};
+use crate::otlp::{span, spans_request, trace_id};
+use opentelemetry_proto::tonic::trace::v1::Status;
+use prost::Message;
+use std::time::Duration;
+
+const RULES: &str = r#"groups:
+  - name: orders
+    interval: 1s
+    rules:
+      - alert: ErrorsRising
+        kind: error_rate
+        component: orders
+        window: 5m
+        op: ">"
+        threshold: 0.4
+        min_invocations: 2
+        labels: {severity: page}
+"#;
+
+fn firing(weir: &Weir) -> Option<serde_json::Value> {
+    let v = weir.get_json("/api/v1/alerts");
+    v["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["component"] == "orders" && a["state"] == "firing")
+        .cloned()
+}
+
+#[test]
+fn an_error_burst_fires_and_the_firing_alert_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let mut weir = Weir::start(&format!(
+        "[alerts]\nrule_files = [{:?}]",
+        rules.display().to_string()
+    ));
+
+    let spans = (0..4)
+        .map(|n| {
+            let mut s = span(trace_id(100 + n), 1, "POST /orders");
+            if n < 3 {
+                s.status = Some(Status {
+                    code: 2,
+                    message: "boom".into(),
+                });
+            }
+            s
+        })
+        .collect();
+    let body = spans_request("orders", spans).encode_to_vec();
+    assert_eq!(
+        weir.post_otlp("/v1/traces", "application/x-protobuf", &[], body)
+            .status(),
+        200
+    );
+
+    let alert = wait_for(
+        "the error-rate alert to fire",
+        Duration::from_secs(30),
+        || firing(&weir),
+    );
+    assert_eq!(alert["alertname"], "ErrorsRising");
+    assert_eq!(alert["value"], 0.75);
+    assert_eq!(alert["labels"]["severity"], "page");
+    assert_eq!(alert["labels"]["kind"], "error_rate");
+    let since = alert["since"].as_u64().unwrap();
+    let rules_view = weir.get_json("/api/v1/rules");
+    let rule = &rules_view["groups"][0]["rules"][0];
+    assert_eq!(rule["state"], "firing");
+    assert!(rule["last_evaluation_unix_nano"].as_u64().unwrap() > 0);
+    assert!(rule["last_error"].is_null());
+
+    weir.kill9();
+    weir.restart();
+    let after = wait_for("the alert after restart", Duration::from_secs(30), || {
+        firing(&weir)
+    });
+    assert_eq!(
+        after["since"].as_u64().unwrap(),
+        since,
+        "the same firing alert, not a new one"
+    );
+}
+
+#[test]
+fn broken_rule_files_stop_the_start_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("broken.yaml");
+    std::fs::write(&rules, RULES.replace("kind: error_rate", "kind: eror_rate")).unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[alerts]\nrule_files = [{:?}]\n",
+            dir.path().join("data").display().to_string(),
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.yaml:6:"), "{err}");
+    assert!(err.contains("eror_rate"), "{err}");
+}
