@@ -2,7 +2,7 @@
 //! component) stepped through the state machine and persisted, so a restart
 //! resumes where it stopped.
 
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, evaluate_points};
 use crate::rules::{RuleGroup, RuleKind};
 use crate::state::{AlertState, Transition};
 use parking_lot::Mutex;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_core::pipeline::minute_of;
 use weir_store::Store;
-use weir_store::db::{AlertChange, AlertRow};
+use weir_store::db::{AlertChange, AlertRow, MetricQuery};
 
 /// How far back a component counts as known, so `absent` sees it go silent.
 const KNOWN_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -152,19 +152,37 @@ impl Engine {
             let started = Instant::now();
             let key = rule_key(&group.name, &rule.alert);
             let from = minute_of(now.saturating_sub(rule.window.0.as_nanos() as u64));
-            let result = if rule.kind == RuleKind::Metric {
-                Err("metric rules are not evaluated yet".to_string())
+            let from_points = rule.kind == RuleKind::Metric
+                || (rule.kind == RuleKind::Lag && rule.metric.is_some());
+            let result = if from_points {
+                let start = now.saturating_sub(rule.window.0.as_nanos() as u64);
+                let query = MetricQuery {
+                    name: rule.metric.clone().unwrap_or_default(),
+                    service: None,
+                    from: start,
+                    to: now,
+                    limit: 100_000,
+                };
+                self.store
+                    .db
+                    .metric_points(&query)
+                    .await
+                    .map(|points| {
+                        evaluate_points(rule, &points, start, rule.window.0.as_nanos() as u64 + 1)
+                    })
+                    .map_err(|e| e.to_string())
             } else {
                 self.store
                     .db
                     .component_health(from, minute_of(now) + MINUTE)
                     .await
+                    .map(|window| evaluate(rule, &window, &known))
                     .map_err(|e| e.to_string())
             };
             let error = match result {
-                Ok(window) => {
+                Ok(verdicts) => {
                     let mut states = self.states.lock();
-                    for verdict in evaluate(rule, &window, &known) {
+                    for verdict in verdicts {
                         let entry = states
                             .entry((key.clone(), verdict.component.clone()))
                             .or_insert((AlertState::Inactive, None));

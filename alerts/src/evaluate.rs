@@ -3,7 +3,9 @@
 
 use crate::rules::{Op, Rule, RuleKind};
 use std::collections::BTreeMap;
-use weir_core::HealthRollup;
+use weir_core::pipeline::lag_reading;
+use weir_core::series::{Aggregate, aggregate};
+use weir_core::{HealthRollup, MetricPoint, MetricValue};
 
 /// One (rule, component) evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +91,68 @@ pub fn evaluate(
         .collect()
 }
 
+/// How a rule's aggregate maps onto the series aggregation.
+fn series_aggregate(a: Option<crate::rules::Aggregate>) -> Aggregate {
+    use crate::rules::Aggregate as A;
+    match a.unwrap_or(A::Max) {
+        A::Max => Aggregate::Max,
+        A::Min => Aggregate::Min,
+        A::Avg => Aggregate::Avg,
+        A::Sum => Aggregate::Sum,
+        A::Count => Aggregate::Count,
+        A::Rate => Aggregate::Rate,
+        A::P50 => Aggregate::Quantile(0.5),
+        A::P95 => Aggregate::Quantile(0.95),
+        A::P99 => Aggregate::Quantile(0.99),
+    }
+}
+
+/// Evaluates a rule over metric points (kind `metric`, or `lag` naming its
+/// metric): per component, the window's points reduced by `aggregate`
+/// (default max). Lag readings in time units are compared in milliseconds.
+pub fn evaluate_points(
+    rule: &Rule,
+    points: &[MetricPoint],
+    window_start: u64,
+    window: u64,
+) -> Vec<Verdict> {
+    let mut by_component: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+    for p in points {
+        if rule
+            .component
+            .as_deref()
+            .is_none_or(|g| glob_matches(g, &p.service))
+        {
+            let mut p = p.clone();
+            if rule.kind == RuleKind::Lag
+                && let MetricValue::Number { value } = p.value
+            {
+                p.value = MetricValue::Number {
+                    value: lag_reading(&p.name, &p.unit, value).1,
+                };
+            }
+            by_component.entry(p.service.clone()).or_default().push(p);
+        }
+    }
+    let agg = series_aggregate(rule.aggregate);
+    by_component
+        .into_iter()
+        .map(|(component, mut pts)| {
+            pts.sort_by_key(|p| p.time_unix_nano);
+            // Every series of the component in one bucket spanning the window.
+            let value = aggregate(&pts, window_start, window.max(1), agg)
+                .first()
+                .map(|(_, v)| *v);
+            let holds = value.map(|v| compare(rule.op, v, rule.threshold));
+            Verdict {
+                component,
+                value,
+                holds,
+            }
+        })
+        .collect()
+}
+
 fn compare(op: Option<Op>, value: f64, threshold: Option<f64>) -> bool {
     match (op, threshold) {
         (Some(op), Some(t)) => op.holds(value, t),
@@ -121,6 +185,39 @@ mod tests {
             r.add_lag(LagUnit::Ms, l, 1);
         }
         r
+    }
+
+    #[test]
+    fn metric_rules_aggregate_points_per_component() {
+        use weir_core::{Attributes, MetricKind, Temporality};
+        let r = rule(
+            "      - alert: GroupBehind\n        kind: metric\n        metric: kafka.consumer_group.lag\n        aggregate: max\n        window: 5m\n        op: \">\"\n        threshold: 1000\n",
+        );
+        let p = |service: &str, t: u64, v: f64| MetricPoint {
+            name: "kafka.consumer_group.lag".into(),
+            description: String::new(),
+            unit: "{records}".into(),
+            kind: MetricKind::Gauge,
+            temporality: Temporality::Unspecified,
+            monotonic: false,
+            service: service.into(),
+            attributes: Attributes::default(),
+            resource: Default::default(),
+            start_time_unix_nano: 0,
+            time_unix_nano: t,
+            value: MetricValue::Number { value: v },
+        };
+        let pts = vec![p("a", 10, 500.0), p("a", 20, 1500.0), p("b", 15, 10.0)];
+        let v = evaluate_points(&r, &pts, 0, 300_000_000_000);
+        assert_eq!(
+            v[0],
+            Verdict {
+                component: "a".into(),
+                value: Some(1500.0),
+                holds: Some(true)
+            }
+        );
+        assert_eq!(v[1].holds, Some(false));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! `weir rules check`); the pure evaluation of health rules over rollups
 //! ([`evaluate`]); the alert state machine ([`state`]); the evaluation loop
 //! with states persisted in the database ([`engine`]); and `/api/v1/rules`,
-//! `/api/v1/alerts` ([`api`]). Metric rules, silences and webhook delivery
-//! through the outbox follow.
+//! `/api/v1/alerts` ([`api`]). Silences and webhook delivery through the
+//! outbox follow.
 
 pub mod api;
 pub mod engine;

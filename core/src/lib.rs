@@ -16,6 +16,7 @@ mod log;
 mod metric;
 pub mod pipeline;
 pub mod rollup;
+pub mod series;
 mod span;
 mod time;
 

@@ -1,7 +1,6 @@
 //! `/api/v1/...` routes: search, traces and metric points.
 
 use crate::error::ApiError;
-use crate::series;
 use crate::trace::assemble;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -9,6 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use weir_core::series;
 use weir_core::{LogRecord, Span, TraceId, parse_time};
 use weir_store::db::MetricQuery;
 use weir_store::{SearchRequest, SearchSignal, Store, StoredRecord};

@@ -12,7 +12,6 @@ mod auth;
 mod correlate;
 mod error;
 mod health;
-mod series;
 mod topology;
 pub mod trace;
 

@@ -20,6 +20,13 @@ const RULES: &str = r#"groups:
         threshold: 0.4
         min_invocations: 2
         labels: {severity: page}
+      - alert: GroupBehind
+        kind: metric
+        metric: kafka.consumer_group.lag
+        aggregate: max
+        window: 5m
+        op: ">"
+        threshold: 1000
 "#;
 
 fn firing(weir: &Weir) -> Option<serde_json::Value> {

@@ -1,10 +1,8 @@
 //! Metric series over time: grouping points into series, bucketing them by
 //! step, and aggregating each bucket. Pure, unit-tested.
 
+use crate::{Attributes, ExponentialHistogram, Histogram, MetricPoint, MetricValue, Temporality};
 use std::collections::BTreeMap;
-use weir_core::{
-    Attributes, ExponentialHistogram, Histogram, MetricPoint, MetricValue, Temporality,
-};
 
 /// How a bucket's points become one value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -237,7 +235,7 @@ pub fn key_attributes(key: &SeriesKey) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::{AttrValue, MetricKind};
+    use crate::{AttrValue, MetricKind};
 
     fn point(t: u64, value: MetricValue, temporality: Temporality, shard: &str) -> MetricPoint {
         MetricPoint {
@@ -331,7 +329,7 @@ mod tests {
 
     #[test]
     fn exponential_histogram_quantile_lands_in_its_bucket() {
-        use weir_core::BucketCounts;
+        use crate::BucketCounts;
         let e = point(
             0,
             MetricValue::ExponentialHistogram(ExponentialHistogram {
