@@ -19,6 +19,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod rules;
 pub mod state;
+pub mod webhook;
 
 use serde::Deserialize;
 
