@@ -261,20 +261,25 @@ fn as_postgres_user(bin: &Path, program: &str, args: &[&str]) -> std::process::O
     cmd.args(args).output().expect("PostgreSQL tools run")
 }
 
+/// Creates database `db` on the server `base` (a URL to any database on it).
+fn create_database(base: &str, db: &str) {
+    let out = Command::new("psql")
+        .args([base, "-qc", &format!("CREATE DATABASE {db}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "createdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Postgres {
     /// A fresh database for one test.
     pub fn start() -> Postgres {
         let db = format!("weir_test_{}_{}", std::process::id(), rand_suffix());
         if let Ok(base) = std::env::var("WEIR_TEST_DATABASE_URL") {
-            let out = Command::new("psql")
-                .args([&base, "-qc", &format!("CREATE DATABASE {db}")])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "createdb: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            create_database(&base, &db);
             let (server, _) = base.rsplit_once('/').unwrap();
             return Postgres {
                 url: format!("{server}/{db}"),
@@ -330,15 +335,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let base = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        let out = Command::new("psql")
-            .args([&base, "-qc", &format!("CREATE DATABASE {db}")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "createdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        create_database(&base, &db);
         Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/{db}"),
             data: Some(dir),
