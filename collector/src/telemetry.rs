@@ -55,11 +55,13 @@ impl Telemetry {
 
     /// Appends the Prometheus text exposition of every counter to `out`.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        header(
             out,
-            "# HELP weir_accepted_records_total Records durably accepted, per signal."
+            "weir_accepted_records_total",
+            "counter",
+            "Records durably accepted, per signal.",
         );
-        let _ = writeln!(out, "# TYPE weir_accepted_records_total counter");
         for s in SignalKind::ALL {
             let _ = writeln!(
                 out,
@@ -68,78 +70,77 @@ impl Telemetry {
                 self.accepted_total(s)
             );
         }
-        let _ = writeln!(
+        header(
             out,
-            "# HELP weir_rejected_records_total Records dropped by validation, per signal and reason."
+            "weir_rejected_records_total",
+            "counter",
+            "Records dropped by validation, per signal and reason.",
         );
-        let _ = writeln!(out, "# TYPE weir_rejected_records_total counter");
         for ((signal, reason), n) in self.rejected.lock().iter() {
             let _ = writeln!(
                 out,
                 "weir_rejected_records_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
             );
         }
-        let _ = writeln!(
+        header(
             out,
-            "# HELP weir_refused_requests_total Export requests refused whole, per signal and reason."
+            "weir_refused_requests_total",
+            "counter",
+            "Export requests refused whole, per signal and reason.",
         );
-        let _ = writeln!(out, "# TYPE weir_refused_requests_total counter");
         for ((signal, reason), n) in self.refused.lock().iter() {
             let _ = writeln!(
                 out,
                 "weir_refused_requests_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
             );
         }
-        let _ = writeln!(
+        header(
             out,
-            "# HELP weir_ingest_queue_bytes Accepted bytes not yet handed to storage."
+            "weir_ingest_queue_bytes",
+            "gauge",
+            "Accepted bytes not yet handed to storage.",
         );
-        let _ = writeln!(out, "# TYPE weir_ingest_queue_bytes gauge");
-        let _ = writeln!(
+        let _ = writeln!(out, "weir_ingest_queue_bytes {}", load(&self.pending_bytes));
+        header(
             out,
-            "weir_ingest_queue_bytes {}",
-            self.pending_bytes.load(Ordering::Relaxed)
+            "weir_ingest_queue_records",
+            "gauge",
+            "WAL records not yet committed to storage, per signal.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP weir_ingest_queue_records WAL records not yet committed to storage, per signal."
-        );
-        let _ = writeln!(out, "# TYPE weir_ingest_queue_records gauge");
         for s in SignalKind::ALL {
             let _ = writeln!(
                 out,
                 "weir_ingest_queue_records{{signal=\"{}\"}} {}",
                 s.as_str(),
-                self.queued_records[s.index()].load(Ordering::Relaxed)
+                load(&self.queued_records[s.index()])
             );
         }
-        let _ = writeln!(
+        header(
             out,
-            "# HELP weir_wal_bytes Bytes of write-ahead log on disk."
+            "weir_wal_bytes",
+            "gauge",
+            "Bytes of write-ahead log on disk.",
         );
-        let _ = writeln!(out, "# TYPE weir_wal_bytes gauge");
-        let _ = writeln!(
+        let _ = writeln!(out, "weir_wal_bytes {}", load(&self.wal_bytes));
+        header(
             out,
-            "weir_wal_bytes {}",
-            self.wal_bytes.load(Ordering::Relaxed)
+            "weir_storage_commit_failures_total",
+            "counter",
+            "Storage commits that failed; the data stays in the WAL.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP weir_storage_commit_failures_total Storage commits that failed; the data stays in the WAL."
-        );
-        let _ = writeln!(out, "# TYPE weir_storage_commit_failures_total counter");
         let _ = writeln!(
             out,
             "weir_storage_commit_failures_total {}",
-            self.commit_failures.load(Ordering::Relaxed)
+            load(&self.commit_failures)
         );
-        let _ = writeln!(
+        header(
             out,
-            "# HELP weir_last_commit_timestamp_seconds When each signal's data last became searchable (index freshness)."
+            "weir_last_commit_timestamp_seconds",
+            "gauge",
+            "When each signal's data last became searchable (index freshness).",
         );
-        let _ = writeln!(out, "# TYPE weir_last_commit_timestamp_seconds gauge");
         for s in SignalKind::ALL {
-            let t = self.last_commit_nanos[s.index()].load(Ordering::Relaxed) as f64 / 1e9;
+            let t = load(&self.last_commit_nanos[s.index()]) as f64 / 1e9;
             let _ = writeln!(
                 out,
                 "weir_last_commit_timestamp_seconds{{signal=\"{}\"}} {t:.3}",
@@ -147,4 +148,10 @@ impl Telemetry {
             );
         }
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of one metric family.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
