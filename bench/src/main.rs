@@ -552,11 +552,59 @@ async fn main() -> Result<()> {
         args.batch,
         m(|r| r.spans_per_s)
     );
-    println!(
-        "| acknowledgement latency p50 / p99 (ms, saturating load, including retries after 429) | {:.1} / {:.1} |",
-        m(|r| r.ack_p50_ms),
-        m(|r| r.ack_p99_ms)
-    );
+    // Latency rows: label, decimals, p50 and p99 of each run.
+    type Pick = fn(&RunResult) -> f64;
+    let latencies: [(&str, usize, Pick, Pick); 7] = [
+        (
+            "acknowledgement latency p50 / p99 (ms, saturating load, including retries after 429)",
+            1,
+            |r| r.ack_p50_ms,
+            |r| r.ack_p99_ms,
+        ),
+        (
+            "ingest → searchable p50 / p99 (ms, under span load)",
+            0,
+            |r| r.searchable_p50_ms,
+            |r| r.searchable_p99_ms,
+        ),
+        (
+            "ingest → searchable p50 / p99 (ms, no other load)",
+            0,
+            |r| r.searchable_idle_p50_ms,
+            |r| r.searchable_idle_p99_ms,
+        ),
+        (
+            "acknowledgement latency of a single export p50 / p99 (ms, no other load)",
+            2,
+            |r| r.ack_idle_p50_ms,
+            |r| r.ack_idle_p99_ms,
+        ),
+        (
+            "correlate p50 / p99 (ms, by a record key)",
+            2,
+            |r| r.correlate_p50_ms,
+            |r| r.correlate_p99_ms,
+        ),
+        (
+            "components p50 / p99 (ms, 15-minute window)",
+            2,
+            |r| r.components_p50_ms,
+            |r| r.components_p99_ms,
+        ),
+        (
+            "topology p50 / p99 (ms, 15-minute window)",
+            2,
+            |r| r.topology_p50_ms,
+            |r| r.topology_p99_ms,
+        ),
+    ];
+    for (label, decimals, p50, p99) in latencies {
+        println!(
+            "| {label} | {:.decimals$} / {:.decimals$} |",
+            m(p50),
+            m(p99)
+        );
+    }
     println!(
         "| spans/s acknowledged (OTLP/JSON over HTTP) | {:.0} |",
         m(|r| r.json_spans_per_s)
@@ -564,40 +612,10 @@ async fn main() -> Result<()> {
     println!("| log records/s (gRPC) | {:.0} |", m(|r| r.logs_per_s));
     println!("| metric points/s (gRPC) | {:.0} |", m(|r| r.points_per_s));
     println!(
-        "| ingest → searchable p50 / p99 (ms, under span load) | {:.0} / {:.0} |",
-        m(|r| r.searchable_p50_ms),
-        m(|r| r.searchable_p99_ms)
-    );
-    println!(
-        "| ingest → searchable p50 / p99 (ms, no other load) | {:.0} / {:.0} |",
-        m(|r| r.searchable_idle_p50_ms),
-        m(|r| r.searchable_idle_p99_ms)
-    );
-    println!(
-        "| acknowledgement latency of a single export p50 / p99 (ms, no other load) | {:.2} / {:.2} |",
-        m(|r| r.ack_idle_p50_ms),
-        m(|r| r.ack_idle_p99_ms)
-    );
-    println!(
         "| trace-id lookup p50 / p99 (ms, HTTP API, {:.0} spans stored) | {:.2} / {:.2} |",
         m(|r| r.spans_stored as f64),
         m(|r| r.lookup_p50_ms),
         m(|r| r.lookup_p99_ms)
-    );
-    println!(
-        "| correlate p50 / p99 (ms, by a record key) | {:.2} / {:.2} |",
-        m(|r| r.correlate_p50_ms),
-        m(|r| r.correlate_p99_ms)
-    );
-    println!(
-        "| components p50 / p99 (ms, 15-minute window) | {:.2} / {:.2} |",
-        m(|r| r.components_p50_ms),
-        m(|r| r.components_p99_ms)
-    );
-    println!(
-        "| topology p50 / p99 (ms, 15-minute window) | {:.2} / {:.2} |",
-        m(|r| r.topology_p50_ms),
-        m(|r| r.topology_p99_ms)
     );
     println!("| peak RSS (MiB) | {:.0} |", m(|r| r.peak_rss_mib));
     println!(
