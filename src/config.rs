@@ -11,7 +11,6 @@ use weir_store::config::DatabaseConfig;
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // receivers and routes are parsed and validated at start; delivery is not built yet
 pub struct WeirConfig {
     pub data_dir: PathBuf,
     pub listen: ListenConfig,

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use std::fmt::Write;
 use std::sync::Arc;
+use weir_alerts::notifier::Notifier;
 use weir_collector::Ingest;
 use weir_store::Store;
 
@@ -14,16 +15,21 @@ use weir_store::Store;
 struct Ops {
     store: Arc<Store>,
     ingest: Arc<Ingest>,
+    notifier: Arc<Notifier>,
 }
 
 /// Operational routes; open even when read tokens are set, so probes and
 /// scrapers need no secret.
-pub fn router(store: Arc<Store>, ingest: Arc<Ingest>) -> Router {
+pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Notifier>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Ops { store, ingest })
+        .with_state(Ops {
+            store,
+            ingest,
+            notifier,
+        })
 }
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
@@ -61,5 +67,55 @@ async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
     );
     let _ = writeln!(out, "# TYPE weir_ready gauge");
     let _ = writeln!(out, "weir_ready {}", u8::from(ops.ingest.replay_done()));
+    render_alert_delivery(&ops, &mut out).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Webhook delivery: what each receiver was sent, what failed, and what
+/// waits in the outbox.
+async fn render_alert_delivery(ops: &Ops, out: &mut String) {
+    let stats = ops.notifier.stats();
+    type Field = fn(&weir_alerts::notifier::ReceiverStats) -> u64;
+    let counters: [(&str, &str, Field); 3] = [
+        (
+            "weir_alert_notifications_delivered_total",
+            "Notifications a receiver answered with 2xx.",
+            |s| s.delivered,
+        ),
+        (
+            "weir_alert_notification_failures_total",
+            "Delivery attempts that failed (non-2xx, timeout, unreachable); each is retried.",
+            |s| s.failed_attempts,
+        ),
+        (
+            "weir_alert_notifications_given_up_total",
+            "Notifications still undelivered after the receiver's max_age, recorded as failed.",
+            |s| s.gave_up,
+        ),
+    ];
+    for (name, help, field) in counters {
+        family(out, name, "counter", help);
+        for (receiver, s) in &stats {
+            let _ = writeln!(out, "{name}{{receiver=\"{receiver}\"}} {}", field(s));
+        }
+    }
+    if let Ok(counts) = ops.store.db.outbox_counts().await {
+        family(
+            out,
+            "weir_alert_outbox",
+            "gauge",
+            "Notifications in the outbox, per receiver and state (pending, delivered, failed).",
+        );
+        for (receiver, state, n) in counts {
+            let _ = writeln!(
+                out,
+                "weir_alert_outbox{{receiver=\"{receiver}\",state=\"{state}\"}} {n}"
+            );
+        }
+    }
 }

@@ -41,13 +41,32 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
 
     let groups = load_rule_groups(&config.alerts.rule_files)?;
     let rule_count: usize = groups.iter().map(|g| g.rules.len()).sum();
-    let engine = weir_alerts::engine::Engine::load(store.clone(), groups)
+    let routing = weir_alerts::routing::Routing::from_config(&config.alerts)
+        .context("invalid [alerts] receivers or routes in the configuration")?;
+    let external_url = if config.alerts.external_url.trim().is_empty() {
+        format!("http://{}", config.listen.web)
+    } else {
+        config.alerts.external_url.trim().to_string()
+    };
+    let notifier = weir_alerts::notifier::Notifier::load(store.clone(), routing, external_url)
+        .await
+        .context("cannot read the notification log and silences")?;
+    let engine = weir_alerts::engine::Engine::load(store.clone(), groups, notifier.clone())
         .await
         .context("cannot read alert states")?;
     tracing::info!(rules = rule_count, "alert rules loaded");
+    let rule_files = config.alerts.rule_files.clone();
+    let rule_loader: weir_alerts::engine::RuleLoader =
+        Arc::new(move || load_rule_groups(&rule_files).map_err(|e| format!("{e:#}")));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(engine.clone().run(stop_rx.clone()));
+    tokio::spawn(notifier.clone().deliver(stop_rx.clone()));
+    tokio::spawn(reload_on_sighup(
+        engine.clone(),
+        rule_loader.clone(),
+        stop_rx.clone(),
+    ));
     tokio::spawn(enforce_retention(
         store.clone(),
         retention,
@@ -87,7 +106,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let protected = weir_query::router(store.clone())
-        .merge(weir_alerts::api::router(engine.clone()))
+        .merge(weir_alerts::api::router(engine.clone(), rule_loader))
         .merge(weir_ui::router(weir_ui::Endpoints {
             otlp_grpc: config.listen.otlp_grpc.to_string(),
             otlp_http: config.listen.otlp_http.to_string(),
@@ -98,7 +117,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
         ));
     let web = axum::serve(
         web_listener,
-        crate::ops::router(store.clone(), ingest.clone()).merge(protected),
+        crate::ops::router(store.clone(), ingest.clone(), notifier).merge(protected),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
 
@@ -164,6 +183,35 @@ fn load_rule_groups(patterns: &[String]) -> anyhow::Result<Vec<weir_alerts::rule
         anyhow::bail!("invalid alert rules:\n{}", problems.join("\n"));
     }
     Ok(groups)
+}
+
+/// Reloads the rule files on SIGHUP, as Prometheus does.
+async fn reload_on_sighup(
+    engine: Arc<weir_alerts::engine::Engine>,
+    loader: weir_alerts::engine::RuleLoader,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload rules with POST /api/v1/rules/reload");
+            return;
+        };
+        loop {
+            let hung_up = tokio::select! {
+                signal = hup.recv() => signal.is_some(),
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            if !hung_up {
+                return;
+            }
+            // The outcome is logged and shown by /api/v1/rules.
+            let _ = engine.reload_with(&loader).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (engine, loader, stop.wait_for(|s| *s).await);
 }
 
 /// Runs retention at start and then every `every`, until shutdown.

@@ -3,7 +3,7 @@
 
 use crate::rules::{Op, Rule, RuleKind};
 use std::collections::BTreeMap;
-use weir_core::pipeline::lag_reading;
+use weir_core::pipeline::{lag_reading, partition_of};
 use weir_core::series::{Aggregate, aggregate};
 use weir_core::{HealthRollup, MetricPoint, MetricValue};
 
@@ -12,6 +12,8 @@ use weir_core::{HealthRollup, MetricPoint, MetricValue};
 pub struct Verdict {
     /// The component.
     pub component: String,
+    /// The shard or partition, for metric series that have one.
+    pub partition: Option<String>,
     /// The value compared, when there is one.
     pub value: Option<f64>,
     /// Whether the condition holds; `None` gives no verdict.
@@ -84,6 +86,7 @@ pub fn evaluate(
             };
             Verdict {
                 component: c.clone(),
+                partition: None,
                 value,
                 holds,
             }
@@ -109,14 +112,15 @@ fn series_aggregate(a: Option<crate::rules::Aggregate>) -> Aggregate {
 
 /// Evaluates a rule over metric points (kind `metric`, or `lag` naming its
 /// metric): per component, the window's points reduced by `aggregate`
-/// (default max). Lag readings in time units are compared in milliseconds.
+/// (default max), one verdict per partition where the series name one.
+/// Lag readings in time units are compared in milliseconds.
 pub fn evaluate_points(
     rule: &Rule,
     points: &[MetricPoint],
     window_start: u64,
     window: u64,
 ) -> Vec<Verdict> {
-    let mut by_component: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+    let mut by_series: BTreeMap<(String, Option<String>), Vec<MetricPoint>> = BTreeMap::new();
     for p in points {
         if rule
             .component
@@ -131,21 +135,26 @@ pub fn evaluate_points(
                     value: lag_reading(&p.name, &p.unit, value).1,
                 };
             }
-            by_component.entry(p.service.clone()).or_default().push(p);
+            let partition = partition_of(&p.attributes);
+            by_series
+                .entry((p.service.clone(), partition))
+                .or_default()
+                .push(p);
         }
     }
     let agg = series_aggregate(rule.aggregate);
-    by_component
+    by_series
         .into_iter()
-        .map(|(component, mut pts)| {
+        .map(|((component, partition), mut pts)| {
             pts.sort_by_key(|p| p.time_unix_nano);
-            // Every series of the component in one bucket spanning the window.
+            // Every series of the partition in one bucket spanning the window.
             let value = aggregate(&pts, window_start, window.max(1), agg)
                 .first()
                 .map(|(_, v)| *v);
             let holds = value.map(|v| compare(rule.op, v, rule.threshold));
             Verdict {
                 component,
+                partition,
                 value,
                 holds,
             }
@@ -213,11 +222,36 @@ mod tests {
             v[0],
             Verdict {
                 component: "a".into(),
+                partition: None,
                 value: Some(1500.0),
                 holds: Some(true)
             }
         );
         assert_eq!(v[1].holds, Some(false));
+
+        let shard = |s: &str, v: f64| {
+            let mut point = p("a", 30, v);
+            point.attributes = Attributes(vec![(
+                "messaging.destination.partition.id".into(),
+                weir_core::AttrValue::Str(s.into()),
+            )]);
+            point
+        };
+        let v = evaluate_points(
+            &r,
+            &[shard("0", 5.0), shard("1", 5000.0)],
+            0,
+            300_000_000_000,
+        );
+        let per_partition: Vec<_> = v
+            .iter()
+            .map(|v| (v.partition.as_deref(), v.holds))
+            .collect();
+        assert_eq!(
+            per_partition,
+            [(Some("0"), Some(false)), (Some("1"), Some(true))],
+            "one verdict per partition"
+        );
     }
 
     #[test]
@@ -245,6 +279,7 @@ mod tests {
             v[0],
             Verdict {
                 component: "busy".into(),
+                partition: None,
                 value: Some(0.2),
                 holds: Some(true)
             }

@@ -6,18 +6,21 @@
 //! neither loses a firing alert nor notifies it twice. This crate does not
 //! ingest, index or render anything.
 //!
-//! Built so far: the `[alerts]` configuration section; rule files
-//! ([`rules`]: parsing and checking with line-numbered errors, behind
-//! `weir rules check`); the pure evaluation of health rules over rollups
-//! ([`evaluate`]); the alert state machine ([`state`]); the evaluation loop
-//! with states persisted in the database ([`engine`]); and `/api/v1/rules`,
-//! `/api/v1/alerts` ([`api`]). Silences and webhook delivery through the
-//! outbox follow.
+//! Pure parts: rule files ([`rules`], behind `weir rules check`), evaluation
+//! ([`evaluate`]), the state machine ([`state`]), receivers and routes
+//! ([`routing`]), silences ([`silence`]), deciding notifications
+//! ([`notify`]) and the webhook body ([`webhook`]). I/O at the edges: the
+//! evaluation loop ([`engine`]), recording and delivering notifications
+//! ([`notifier`]), and the HTTP API ([`api`]).
 
 pub mod api;
 pub mod engine;
 pub mod evaluate;
+pub mod notifier;
+pub mod notify;
+pub mod routing;
 pub mod rules;
+pub mod silence;
 pub mod state;
 pub mod webhook;
 
@@ -45,14 +48,16 @@ pub struct ReceiverConfig {
     pub name: String,
     /// Webhook URL.
     pub url: String,
-    /// Whether resolved alerts are sent.
-    pub send_resolved: bool,
+    /// Whether resolved alerts are sent (default true).
+    pub send_resolved: Option<bool>,
     /// How often a still-firing alert is sent again.
     pub repeat_interval: String,
     /// When set, bodies are signed with HMAC-SHA256.
     pub hmac_secret: String,
     /// Request timeout.
     pub timeout: String,
+    /// How long a notification is retried before it is recorded as failed.
+    pub max_age: String,
 }
 
 /// One `[[alerts.routes]]` entry.
@@ -63,8 +68,8 @@ pub struct RouteConfig {
     pub receiver: String,
     /// Label matchers.
     pub matchers: std::collections::BTreeMap<String, String>,
-    /// Grouping labels.
-    pub group_by: Vec<String>,
+    /// Grouping labels; `["..."]` groups by every label.
+    pub group_by: Option<Vec<String>>,
     /// Wait before the first notification of a group.
     pub group_wait: String,
     /// Wait between notifications of a changing group.

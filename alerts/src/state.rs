@@ -26,6 +26,9 @@ pub enum AlertState {
     },
     /// It fired and then stopped holding.
     Resolved {
+        /// When it had started firing.
+        #[serde(default)]
+        since: u64,
         /// When it resolved.
         at: u64,
     },
@@ -96,9 +99,12 @@ impl AlertState {
                 },
                 Transition::None,
             ),
-            (AlertState::Firing { last_held, .. }, false) => {
+            (AlertState::Firing { since, last_held }, false) => {
                 if now.saturating_sub(last_held) >= nanos(keep_firing_for) {
-                    (AlertState::Resolved { at: now }, Transition::Resolved)
+                    (
+                        AlertState::Resolved { since, at: now },
+                        Transition::Resolved,
+                    )
                 } else {
                     (self, Transition::None)
                 }
@@ -152,7 +158,13 @@ mod tests {
         let (s, t) = s.step(Some(false), 40 * S, FOR, keep);
         assert_eq!(
             (s, t),
-            (AlertState::Resolved { at: 40 * S }, Transition::Resolved)
+            (
+                AlertState::Resolved {
+                    since: 0,
+                    at: 40 * S
+                },
+                Transition::Resolved
+            )
         );
         let (_, t) = s.step(Some(false), 50 * S, FOR, keep);
         assert_eq!(t, Transition::None, "resolved is told once");

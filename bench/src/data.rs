@@ -20,7 +20,7 @@ pub fn now_nanos() -> u64 {
         .as_nanos() as u64
 }
 
-fn s(key: &str, v: impl Into<String>) -> KeyValue {
+pub(crate) fn s(key: &str, v: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
@@ -38,7 +38,7 @@ fn i(key: &str, v: i64) -> KeyValue {
         ..Default::default()
     }
 }
-fn b(key: &str, v: bool) -> KeyValue {
+pub(crate) fn b(key: &str, v: bool) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
@@ -60,7 +60,7 @@ const SERVICES: [&str; 8] = [
 ];
 const ROUTES: [&str; 4] = ["/orders/{id}", "/cart", "/checkout", "/events"];
 
-fn resource(service: &str) -> Option<Resource> {
+pub(crate) fn resource(service: &str) -> Option<Resource> {
     Some(Resource {
         attributes: vec![
             s("service.name", service),

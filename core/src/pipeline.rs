@@ -62,6 +62,29 @@ pub fn destination(span: &Span) -> Option<&str> {
         .filter(|d| !d.is_empty())
 }
 
+/// Attribute keys that name the shard or partition a series belongs to, in
+/// the order they are looked up: the messaging semantic conventions first,
+/// then the spellings stream and Kafka exporters use.
+pub const PARTITION_KEYS: [&str; 6] = [
+    "messaging.destination.partition.id",
+    "messaging.kafka.destination.partition",
+    "partition",
+    "shard",
+    "shard_id",
+    "aws.kinesis.shard_id",
+];
+
+/// The shard or partition a metric series belongs to, so alerts can be
+/// raised per partition where the series has one.
+pub fn partition_of(attributes: &crate::Attributes) -> Option<String> {
+    PARTITION_KEYS.iter().find_map(|key| {
+        attributes
+            .get(key)
+            .map(crate::AttrValue::to_text)
+            .filter(|p| !p.is_empty())
+    })
+}
+
 /// What a lag series measures. Time lag and record lag are never mixed.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -214,6 +237,30 @@ mod tests {
             (LagUnit::Records, 42.0)
         );
         assert_eq!(lag_reading("OffsetLag", "", 3.0), (LagUnit::Records, 3.0));
+    }
+
+    #[test]
+    fn partitions_by_convention_or_common_spelling() {
+        let attrs = |k: &str, v: AttrValue| Attributes(vec![(k.to_string(), v)]);
+        assert_eq!(
+            partition_of(&attrs(
+                "messaging.destination.partition.id",
+                AttrValue::Str("2".into())
+            )),
+            Some("2".into())
+        );
+        assert_eq!(
+            partition_of(&attrs("shard", AttrValue::Int(7))),
+            Some("7".into())
+        );
+        assert_eq!(
+            partition_of(&attrs("group", AttrValue::Str("g".into()))),
+            None
+        );
+        assert_eq!(
+            partition_of(&attrs("shard", AttrValue::Str(String::new()))),
+            None
+        );
     }
 
     #[test]

@@ -139,6 +139,38 @@ impl Weir {
         })
     }
 
+    /// Sends a signal (`HUP`, `TERM`, ...) to the running weir.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("weir is running").id();
+        let status = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Sends `method` with an optional JSON body to the web listener; returns
+    /// the status and the JSON answer.
+    pub fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::blocking::Client::new()
+            .request(method, format!("http://{}{}", self.web, path));
+        if let Some(t) = &self.read_token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
     /// Starts the same configuration and data directory again.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop weir before restarting it");

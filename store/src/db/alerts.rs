@@ -4,13 +4,15 @@
 use super::Database;
 use crate::StoreError;
 
-/// One (rule, component) alert as stored.
+/// One (rule, component, partition) alert as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
     /// Rule key (`group/alert`).
     pub rule: String,
     /// Component.
     pub component: String,
+    /// Shard or partition; empty for series without one.
+    pub partition: String,
     /// The state, as JSON.
     pub state: String,
     /// The last value compared.
@@ -26,6 +28,8 @@ pub struct AlertChange {
     pub rule: String,
     /// Component.
     pub component: String,
+    /// Shard or partition; empty for series without one.
+    pub partition: String,
     /// `pending`, `firing`, `resolved`.
     pub transition: String,
     /// The value when it changed.
@@ -37,27 +41,18 @@ pub struct AlertChange {
 impl Database {
     /// Every stored alert state.
     pub async fn alert_states(&self) -> Result<Vec<AlertRow>, StoreError> {
-        let rows: Vec<(String, String, String, Option<f64>, i64)> = match self {
-            Database::Sqlite(p) => {
-                sqlx::query_as(
-                    "SELECT rule, component, state, value, evaluated_at FROM alert_states",
-                )
-                .fetch_all(p)
-                .await?
-            }
-            Database::Postgres(p) => {
-                sqlx::query_as(
-                    "SELECT rule, component, state, value, evaluated_at FROM alert_states",
-                )
-                .fetch_all(p)
-                .await?
-            }
+        const SELECT: &str =
+            "SELECT rule, component, partition_id, state, value, evaluated_at FROM alert_states";
+        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = match self {
+            Database::Sqlite(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
+            Database::Postgres(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
         };
         Ok(rows
             .into_iter()
-            .map(|(rule, component, state, value, at)| AlertRow {
+            .map(|(rule, component, partition, state, value, at)| AlertRow {
                 rule,
                 component,
+                partition,
                 state,
                 value,
                 evaluated_at: at as u64,
@@ -78,6 +73,7 @@ impl Database {
                     sqlx::query($upsert)
                         .bind(&r.rule)
                         .bind(&r.component)
+                        .bind(&r.partition)
                         .bind(&r.state)
                         .bind(r.value)
                         .bind(r.evaluated_at.min(i64::MAX as u64) as i64)
@@ -88,6 +84,7 @@ impl Database {
                     sqlx::query($history)
                         .bind(&c.rule)
                         .bind(&c.component)
+                        .bind(&c.partition)
                         .bind(&c.transition)
                         .bind(c.value)
                         .bind(c.at.min(i64::MAX as u64) as i64)
@@ -100,15 +97,15 @@ impl Database {
         match self {
             Database::Sqlite(p) => save!(
                 p.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
-                "INSERT INTO alert_states (rule, component, state, value, evaluated_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (rule, component) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
-                "INSERT INTO alert_history (rule, component, transition, value, at) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO alert_states (rule, component, partition_id, state, value, evaluated_at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (rule, component, partition_id) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
+                "INSERT INTO alert_history (rule, component, partition_id, transition, value, at) VALUES (?, ?, ?, ?, ?, ?)"
             ),
             Database::Postgres(p) => save!(
                 p.begin().await?,
-                "INSERT INTO alert_states (rule, component, state, value, evaluated_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (rule, component) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
-                "INSERT INTO alert_history (rule, component, transition, value, at) VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO alert_states (rule, component, partition_id, state, value, evaluated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (rule, component, partition_id) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
+                "INSERT INTO alert_history (rule, component, partition_id, transition, value, at) VALUES ($1, $2, $3, $4, $5, $6)"
             ),
         }
         Ok(())
@@ -117,25 +114,28 @@ impl Database {
     /// The newest history entries, newest first.
     pub async fn alert_history(&self, limit: usize) -> Result<Vec<AlertChange>, StoreError> {
         let limit = limit.clamp(1, 10_000) as i64;
-        let rows: Vec<(String, String, String, Option<f64>, i64)> = match self {
-            Database::Sqlite(p) => sqlx::query_as("SELECT rule, component, transition, value, at FROM alert_history ORDER BY at DESC LIMIT ?")
+        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = match self {
+            Database::Sqlite(p) => sqlx::query_as("SELECT rule, component, partition_id, transition, value, at FROM alert_history ORDER BY at DESC LIMIT ?")
                 .bind(limit)
                 .fetch_all(p)
                 .await?,
-            Database::Postgres(p) => sqlx::query_as("SELECT rule, component, transition, value, at FROM alert_history ORDER BY at DESC LIMIT $1")
+            Database::Postgres(p) => sqlx::query_as("SELECT rule, component, partition_id, transition, value, at FROM alert_history ORDER BY at DESC LIMIT $1")
                 .bind(limit)
                 .fetch_all(p)
                 .await?,
         };
         Ok(rows
             .into_iter()
-            .map(|(rule, component, transition, value, at)| AlertChange {
-                rule,
-                component,
-                transition,
-                value,
-                at: at as u64,
-            })
+            .map(
+                |(rule, component, partition, transition, value, at)| AlertChange {
+                    rule,
+                    component,
+                    partition,
+                    transition,
+                    value,
+                    at: at as u64,
+                },
+            )
             .collect())
     }
 }

@@ -6,11 +6,15 @@
 
 mod alerts;
 mod metrics;
+mod outbox;
 mod rollups;
+mod silences;
 
 pub use alerts::{AlertChange, AlertRow};
 pub use metrics::MetricQuery;
+pub use outbox::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};
+pub use silences::SilenceRow;
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;

@@ -1,0 +1,337 @@
+//! Alerting figures: detection latency (a lag reading over the threshold is
+//! acknowledged → the webhook receives the alert) with a 5 s evaluation
+//! interval, and how long one evaluation of 1,000 rules over 100 components
+//! takes.
+
+use crate::data::{b, now_nanos, resource, s};
+use crate::{Weir, start_weir};
+use anyhow::{Context, Result, bail};
+use axum::body::Bytes;
+use hdrhistogram::Histogram;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What one alerting run measured.
+#[derive(Debug, Default, Clone)]
+pub struct AlertFigures {
+    pub detection_p50_ms: f64,
+    pub detection_p99_ms: f64,
+    pub eval_p50_ms: f64,
+    pub eval_p99_ms: f64,
+    pub eval_first_ms: f64,
+}
+
+/// A webhook receiver that reports each alert's component as it arrives.
+async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let at = Instant::now();
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                    for a in v["alerts"].as_array().into_iter().flatten() {
+                        if a["status"] == "firing"
+                            && let Some(c) = a["labels"]["component"].as_str()
+                        {
+                            let _ = tx.send((c.to_string(), at));
+                        }
+                    }
+                }
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, rx))
+}
+
+fn config(root: &Path, rules: &str, receiver_url: &str) -> Result<std::path::PathBuf> {
+    let rules_path = root.join("rules.yaml");
+    std::fs::write(&rules_path, rules)?;
+    let config = root.join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alerts]\nrule_files = [{:?}]\n[[alerts.receivers]]\nname = \"bench\"\nurl = \"{receiver_url}\"\n\
+             [[alerts.routes]]\nreceiver = \"bench\"\ngroup_wait = \"0s\"\ngroup_interval = \"5s\"\n",
+            rules_path.display().to_string()
+        ),
+    )?;
+    Ok(config)
+}
+
+fn gauge(
+    service: &str,
+    name: &str,
+    unit: &str,
+    partition: &str,
+    value: f64,
+) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: resource(service),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: name.into(),
+                    unit: unit.into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            attributes: vec![s("messaging.destination.partition.id", partition)],
+                            time_unix_nano: now_nanos(),
+                            value: Some(number_data_point::Value::AsDouble(value)),
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// `n` invocations of `service`: the first `errors` fail, the first `cold`
+/// are cold starts.
+fn invocations(
+    service: &str,
+    index: u64,
+    n: u64,
+    errors: u64,
+    cold: u64,
+) -> ExportTraceServiceRequest {
+    let now = now_nanos();
+    let spans = (0..n)
+        .map(|k| {
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&(index + 1).to_be_bytes());
+            trace_id[8..].copy_from_slice(&(k + 1).to_be_bytes());
+            Span {
+                trace_id: trace_id.to_vec(),
+                span_id: (k + 1).to_be_bytes().to_vec(),
+                name: "handle".into(),
+                kind: span::SpanKind::Server as i32,
+                start_time_unix_nano: now - 1_000_000_000 + k,
+                end_time_unix_nano: now - 900_000_000 + k,
+                attributes: vec![b("faas.coldstart", k < cold)],
+                status: Some(Status {
+                    code: if k < errors { 2 } else { 0 },
+                    message: String::new(),
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(service),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+const DETECTION_RULES: &str = r#"groups:
+  - name: detection
+    interval: 5s
+    rules:
+      - alert: ConsumerLagging
+        kind: lag
+        metric: pipeline.iterator_age
+        component: bench-consumer-*
+        window: 1m
+        op: ">"
+        threshold: 60000
+"#;
+
+/// Sends a lag reading over the threshold for a new component each time, at
+/// a random phase of the evaluation interval, and times the webhook.
+async fn detection(binary: &Path, samples: usize) -> Result<Histogram<u64>> {
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench-alerts")
+        .tempdir()?;
+    let (url, mut told) = receiver().await?;
+    let config = config(root.path(), DETECTION_RULES, &url)?;
+    let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
+    let mut client = MetricsServiceClient::connect(format!("http://{}", weir.grpc)).await?;
+    let mut latencies = Histogram::<u64>::new(3)?;
+    for i in 0..samples {
+        // A uniformly random phase against the 5 s evaluation ticks.
+        tokio::time::sleep(Duration::from_millis(fastrand_ms(i))).await;
+        let component = format!("bench-consumer-{i}");
+        let sent = Instant::now();
+        client
+            .export(gauge(
+                &component,
+                "pipeline.iterator_age",
+                "ms",
+                "shard-0",
+                120_000.0,
+            ))
+            .await
+            .context("export the lag reading")?;
+        let deadline = sent + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, told.recv()).await {
+                Ok(Some((c, at))) if c == component => {
+                    latencies.record(at.duration_since(sent).as_micros() as u64)?;
+                    break;
+                }
+                Ok(Some(_)) => continue,
+                _ => bail!("no webhook for {component} within 30 s"),
+            }
+        }
+    }
+    stop(weir).await;
+    Ok(latencies)
+}
+
+/// A pseudo-random pause in [0, 5000) ms, different for each sample.
+fn fastrand_ms(i: usize) -> u64 {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_nanos();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x % 5000
+}
+
+/// 1,000 rules of every kind, with thresholds spread so some fire.
+fn load_rules() -> String {
+    let mut out = String::from("groups:\n  - name: load\n    interval: 1s\n    rules:\n");
+    for r in 0..1000u32 {
+        let window = if r % 2 == 0 { "5m" } else { "15m" };
+        let body = match r % 5 {
+            0 => format!(
+                "kind: error_rate\n        op: \">\"\n        threshold: {}\n        min_invocations: 20",
+                0.5 + f64::from(r % 50) / 100.0
+            ),
+            1 => format!(
+                "kind: cold_start_rate\n        op: \">\"\n        threshold: {}\n        min_invocations: 20",
+                0.02 + f64::from(r % 40) / 100.0
+            ),
+            2 => format!(
+                "kind: lag\n        op: \">\"\n        threshold: {}",
+                500 + r * 10
+            ),
+            3 => "kind: absent\n        for: 1m".to_string(),
+            _ => format!(
+                "kind: metric\n        metric: kafka.consumer_group.lag\n        aggregate: {}\n        op: \">\"\n        threshold: {}",
+                ["max", "avg", "p99"][r as usize % 3],
+                100 + r * 10
+            ),
+        };
+        out.push_str(&format!(
+            "      - alert: Load{r}\n        window: {window}\n        {body}\n"
+        ));
+    }
+    out
+}
+
+/// Feeds 100 components and reads the group's evaluation time as reported
+/// by `/api/v1/rules`.
+async fn evaluation(binary: &Path, evaluations: usize) -> Result<(Vec<f64>, f64)> {
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench-alerts")
+        .tempdir()?;
+    let (url, _told) = receiver().await?;
+    let config = config(root.path(), &load_rules(), &url)?;
+    let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
+    let endpoint = format!("http://{}", weir.grpc);
+    let mut traces = TraceServiceClient::connect(endpoint.clone()).await?;
+    let mut metrics = MetricsServiceClient::connect(endpoint).await?;
+    for i in 0..100u64 {
+        let service = format!("svc-{i:03}");
+        traces
+            .export(invocations(&service, i, 100, i, i % 10))
+            .await?;
+        for p in 0..3 {
+            metrics
+                .export(gauge(
+                    &service,
+                    "kafka.consumer_group.lag",
+                    "{records}",
+                    &p.to_string(),
+                    (i * 100 + p) as f64,
+                ))
+                .await?;
+        }
+    }
+    let http = reqwest::Client::new();
+    let components = format!("http://{}/api/v1/components?window=15m", weir.web);
+    let started = Instant::now();
+    loop {
+        let v: serde_json::Value = http.get(&components).send().await?.json().await?;
+        if v["components"].as_array().map_or(0, Vec::len) >= 100 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the 100 components did not appear within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rules = format!("http://{}/api/v1/rules", weir.web);
+    let mut seen = 0u64;
+    let mut times = Vec::new();
+    let mut first = None;
+    let started = Instant::now();
+    while times.len() < evaluations {
+        let v: serde_json::Value = http.get(&rules).send().await?.json().await?;
+        let group = &v["groups"][0];
+        let at = group["last_evaluation_unix_nano"].as_u64().unwrap_or(0);
+        if at > seen && seen != 0 {
+            let ms = group["evaluation_ms"].as_f64().unwrap_or(0.0);
+            // The first evaluation after the data arrives also writes every
+            // alert that changed state; the rest are the steady state.
+            if first.is_none() {
+                first = Some(ms);
+            } else {
+                times.push(ms);
+            }
+        }
+        if at > seen {
+            seen = at;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("too few evaluations within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop(weir).await;
+    Ok((times, first.unwrap_or(0.0)))
+}
+
+async fn stop(mut weir: Weir) {
+    let _ = weir.child.kill().await;
+}
+
+/// One alerting run.
+pub async fn run(binary: &Path, samples: usize) -> Result<AlertFigures> {
+    let latencies = detection(binary, samples).await?;
+    let (mut evals, first) = evaluation(binary, 20).await?;
+    evals.sort_by(f64::total_cmp);
+    let q = |p: f64| evals[((evals.len() as f64 - 1.0) * p).round() as usize];
+    Ok(AlertFigures {
+        detection_p50_ms: latencies.value_at_quantile(0.5) as f64 / 1e3,
+        detection_p99_ms: latencies.value_at_quantile(0.99) as f64 / 1e3,
+        eval_p50_ms: q(0.5),
+        eval_p99_ms: q(0.99),
+        eval_first_ms: first,
+    })
+}

@@ -1,0 +1,588 @@
+//! Alerts from telemetry sent through the OpenTelemetry SDK to a real
+//! webhook receiver: every kind fires and resolves, each told once; `for`
+//! holds; a receiver that is down gets the notification once it is back,
+//! once, signed; a crash while firing notifies nobody twice; silences mute
+//! until they end; rules reload on request and on SIGHUP.
+
+use crate::harness::{Weir, wait_for};
+use crate::receiver::Receiver;
+use hmac::{KeyInit, Mac};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _, TracerProvider as _};
+use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Sends `n` invocations of `service` through the SDK: the first `errors`
+/// fail, the first `cold` are cold starts; all start at `at`.
+fn invocations(weir: &Weir, service: &str, n: usize, errors: usize, cold: usize, at: SystemTime) {
+    let runtime = runtime();
+    let _guard = runtime.enter();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_string())
+                .build(),
+        )
+        .with_batch_exporter(
+            SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(format!("http://{}", weir.grpc))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let tracer = provider.tracer("e2e");
+    for i in 0..n {
+        let mut span = tracer
+            .span_builder("handle")
+            .with_kind(SpanKind::Server)
+            .with_start_time(at)
+            .with_attributes([KeyValue::new("faas.coldstart", i < cold)])
+            .start(&tracer);
+        if i < errors {
+            span.set_status(Status::error("downstream timed out"));
+        }
+        span.end_with_timestamp(at + Duration::from_millis(20));
+    }
+    provider.force_flush().expect("spans acknowledged");
+    provider.shutdown().unwrap();
+}
+
+/// Records gauge values (`(partition, value)`) for `service` through the SDK.
+fn gauge(weir: &Weir, service: &str, name: &str, unit: &str, values: &[(&str, u64)]) {
+    let runtime = runtime();
+    let _guard = runtime.enter();
+    let meters = SdkMeterProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_string())
+                .build(),
+        )
+        .with_periodic_exporter(
+            MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(format!("http://{}", weir.grpc))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let g = meters
+        .meter("e2e")
+        .u64_gauge(name.to_string())
+        .with_unit(unit.to_string())
+        .build();
+    for (partition, value) in values {
+        g.record(
+            *value,
+            &[KeyValue::new(
+                "messaging.destination.partition.id",
+                partition.to_string(),
+            )],
+        );
+    }
+    meters.force_flush().expect("metrics acknowledged");
+    meters.shutdown().unwrap();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(rules: &std::path::Path, receivers: &str) -> String {
+    format!(
+        "[alerts]\nrule_files = [{:?}]\nexternal_url = \"http://weir.example:8080\"\n{receivers}",
+        rules.display().to_string()
+    )
+}
+
+fn receiver_toml(name: &str, url: &str, extra: &str) -> String {
+    format!("[[alerts.receivers]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+const FAST_ROUTE: &str = "group_wait = \"0s\"\ngroup_interval = \"1s\"\n";
+
+/// The newest evaluation of any rule, Unix nanoseconds.
+fn last_evaluation(weir: &Weir) -> u64 {
+    weir.get_json("/api/v1/rules")["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .filter_map(|r| r["last_evaluation_unix_nano"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Waits until the rules have been evaluated `n` more times (interval 1 s),
+/// so a notification that was going to be sent has had every chance.
+fn let_rules_run(weir: &Weir, n: u64) {
+    let from = last_evaluation(weir);
+    wait_for("rules to evaluate again", LIMIT, || {
+        (last_evaluation(weir) >= from + n * 1_000_000_000).then_some(())
+    });
+}
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+const EVERY_KIND: &str = r#"groups:
+  - name: pipeline
+    interval: 1s
+    rules:
+      - alert: ErrorsRising
+        kind: error_rate
+        component: checkout
+        window: 10m
+        op: ">"
+        threshold: 0.2
+        min_invocations: 5
+        labels: {severity: page}
+        annotations:
+          summary: "{{ component }} fails {{ $value }} of its invocations"
+      - alert: ColdStarts
+        kind: cold_start_rate
+        component: resize-images
+        window: 10m
+        op: ">"
+        threshold: 0.5
+        min_invocations: 4
+      - alert: ShardBehind
+        kind: lag
+        metric: pipeline.iterator_age
+        component: page-view-counter
+        window: 3s
+        op: ">"
+        threshold: 60000
+      - alert: GroupBehind
+        kind: metric
+        metric: kafka.consumer_group.lag
+        aggregate: max
+        window: 3s
+        op: ">"
+        threshold: 1000
+      - alert: Stalled
+        kind: absent
+        component: stalled-*
+        window: 2m
+        for: 2s
+"#;
+
+const KINDS: [&str; 5] = [
+    "ErrorsRising",
+    "ColdStarts",
+    "ShardBehind",
+    "GroupBehind",
+    "Stalled",
+];
+
+#[test]
+fn every_kind_fires_and_resolves_and_each_is_told_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, EVERY_KIND).unwrap();
+    let hook = Receiver::start();
+    let weir = Weir::start(&config(
+        &rules,
+        &format!(
+            "{}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            receiver_toml("ops", &hook.url, "send_resolved = true")
+        ),
+    ));
+    let now = SystemTime::now();
+
+    invocations(&weir, "checkout", 10, 5, 0, now);
+    invocations(&weir, "resize-images", 4, 4, 4, now);
+    // Seen ten minutes ago, silent since: a stalled consumer.
+    invocations(
+        &weir,
+        "stalled-consumer",
+        1,
+        0,
+        0,
+        now - Duration::from_secs(600),
+    );
+    let behind = || {
+        gauge(
+            &weir,
+            "page-view-counter",
+            "pipeline.iterator_age",
+            "ms",
+            &[("shard-0", 1_000), ("shard-1", 90_000)],
+        );
+        gauge(
+            &weir,
+            "orders-consumer",
+            "kafka.consumer_group.lag",
+            "{records}",
+            &[("0", 5_000)],
+        );
+    };
+    behind();
+    wait_for("every kind to be told firing", LIMIT, || {
+        // Gauges stop counting 3 s after their last point: keep them up.
+        behind();
+        KINDS
+            .iter()
+            .all(|k| !hook.told(k, "firing").is_empty())
+            .then_some(())
+    });
+
+    let errors = &hook.told("ErrorsRising", "firing")[0];
+    assert_eq!(errors["labels"]["component"], "checkout");
+    assert_eq!(errors["labels"]["kind"], "error_rate");
+    assert_eq!(errors["labels"]["severity"], "page");
+    assert_eq!(
+        errors["annotations"]["summary"],
+        "checkout fails 0.5 of its invocations"
+    );
+    assert_eq!(errors["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(errors["fingerprint"].as_str().unwrap().len(), 16);
+    assert!(
+        errors["generatorURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://weir.example:8080/")
+    );
+    let shards: Vec<Value> = hook
+        .told("ShardBehind", "firing")
+        .iter()
+        .map(|a| a["labels"]["partition"].clone())
+        .collect();
+    assert_eq!(
+        shards,
+        [json!("shard-1")],
+        "one alert per partition, only the one behind"
+    );
+    assert_eq!(
+        hook.told("GroupBehind", "firing")[0]["labels"]["component"],
+        "orders-consumer"
+    );
+    let body = hook
+        .received()
+        .into_iter()
+        .find(|r| r.answered == 200)
+        .unwrap()
+        .json;
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["receiver"], "ops");
+    assert_eq!(body["externalURL"], "http://weir.example:8080");
+    for key in [
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "truncatedAlerts",
+        "status",
+        "notification_reason",
+    ] {
+        assert!(body.get(key).is_some(), "{key} in {body}");
+    }
+
+    // `for: 2s` held the stalled consumer in pending before it fired.
+    let history = weir.get_json("/api/v1/alerts/history?limit=100");
+    let at = |transition: &str| {
+        history["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["rule"] == "pipeline/Stalled" && h["transition"] == transition)
+            .map(|h| h["at_unix_nano"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("no {transition} in {history}"))
+    };
+    assert!(at("firing") >= at("pending") + 2_000_000_000, "{history}");
+
+    // Everything recovers.
+    invocations(&weir, "checkout", 40, 0, 0, SystemTime::now());
+    invocations(&weir, "resize-images", 12, 0, 0, SystemTime::now());
+    invocations(&weir, "stalled-consumer", 1, 0, 0, SystemTime::now());
+    wait_for("every kind to be told resolved", LIMIT, || {
+        gauge(
+            &weir,
+            "page-view-counter",
+            "pipeline.iterator_age",
+            "ms",
+            &[("shard-0", 900), ("shard-1", 1_200)],
+        );
+        gauge(
+            &weir,
+            "orders-consumer",
+            "kafka.consumer_group.lag",
+            "{records}",
+            &[("0", 12)],
+        );
+        KINDS
+            .iter()
+            .all(|k| !hook.told(k, "resolved").is_empty())
+            .then_some(())
+    });
+    let_rules_run(&weir, 3);
+    for kind in KINDS {
+        assert_eq!(
+            hook.told(kind, "firing").len(),
+            1,
+            "{kind} told firing once"
+        );
+        assert_eq!(
+            hook.told(kind, "resolved").len(),
+            1,
+            "{kind} told resolved once"
+        );
+    }
+    let resolved = &hook.told("ErrorsRising", "resolved")[0];
+    assert_ne!(resolved["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(resolved["startsAt"], errors["startsAt"]);
+    assert!(
+        weir.get_json("/api/v1/alerts")["alerts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+const CHECKOUT: &str = r#"groups:
+  - name: shop
+    interval: 1s
+    rules:
+      - alert: ErrorsRising
+        kind: error_rate
+        component: checkout
+        window: 10m
+        op: ">"
+        threshold: 0.2
+        min_invocations: 5
+"#;
+
+#[test]
+fn a_receiver_that_is_down_gets_it_once_back_signed_and_a_crash_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!("{CHECKOUT}        labels: {{team: payments}}\n      - alert: NobodyListens\n        kind: error_rate\n        component: checkout\n        window: 10m\n        op: \">\"\n        threshold: 0.2\n        labels: {{team: nobody}}\n"),
+    )
+    .unwrap();
+    let hook = Receiver::start();
+    hook.answer(503);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut weir = Weir::start(&config(
+        &rules,
+        &format!(
+            "{}{}[[alerts.routes]]\nreceiver = \"void\"\nmatchers = {{ team = \"nobody\" }}\n{FAST_ROUTE}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            receiver_toml(
+                "ops",
+                &hook.url,
+                "hmac_secret = \"s3cret\"\ntimeout = \"2s\""
+            ),
+            receiver_toml("void", &format!("http://{closed}/hook"), "max_age = \"2s\""),
+        ),
+    ));
+
+    invocations(&weir, "checkout", 10, 5, 0, SystemTime::now());
+    wait_for("the down receiver to be tried and retried", LIMIT, || {
+        (weir.metric("weir_alert_notification_failures_total{receiver=\"ops\"}") >= 2.0)
+            .then_some(())
+    });
+    let receivers = weir.get_json("/api/v1/alerts")["receivers"].clone();
+    let ops = receivers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "ops")
+        .unwrap();
+    assert!(ops["last_error"].as_str().unwrap().contains("503"), "{ops}");
+
+    // A receiver that never answers: given up after max_age, and recorded.
+    let failed = wait_for(
+        "the unreachable receiver's notification to be given up",
+        LIMIT,
+        || {
+            let v = weir.get_json("/api/v1/notifications?state=failed");
+            v["notifications"].as_array().unwrap().first().cloned()
+        },
+    );
+    assert_eq!(failed["receiver"], "void");
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("gave up"),
+        "{failed}"
+    );
+    assert_eq!(
+        weir.metric("weir_alert_notifications_given_up_total{receiver=\"void\"}"),
+        1.0
+    );
+
+    hook.answer(200);
+    wait_for("the notification once the receiver is back", LIMIT, || {
+        (!hook.told("ErrorsRising", "firing").is_empty()).then_some(())
+    });
+    let delivered: Vec<_> = hook
+        .received()
+        .into_iter()
+        .filter(|r| r.answered == 200)
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(&delivered[0].body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(delivered[0].signature.as_deref(), Some(expected.as_str()));
+    assert!(
+        hook.received()
+            .iter()
+            .filter(|r| r.answered == 503)
+            .all(|r| r.body == delivered[0].body),
+        "every retry carries the same notification"
+    );
+
+    // kill -9 while firing: after restart the alert is the same and nobody
+    // is told again.
+    let since = weir.get_json("/api/v1/alerts")["alerts"][0]["since"].clone();
+    weir.kill9();
+    weir.restart();
+    let_rules_run(&weir, 3);
+    assert_eq!(weir.get_json("/api/v1/alerts")["alerts"][0]["since"], since);
+    let accepted = hook
+        .received()
+        .into_iter()
+        .filter(|r| r.answered == 200)
+        .count();
+    assert_eq!(accepted, 1, "no duplicate after the crash");
+    assert_eq!(hook.told("NobodyListens", "firing").len(), 0);
+}
+
+#[test]
+fn silences_mute_until_they_end_and_rules_reload_without_losing_the_old_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, CHECKOUT).unwrap();
+    let hook = Receiver::start();
+    let weir = Weir::start(&config(
+        &rules,
+        &format!(
+            "{}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            receiver_toml("ops", &hook.url, "")
+        ),
+    ));
+
+    // Bad silences are refused with a reason.
+    let (status, err) = weir.send_json(
+        "POST",
+        "/api/v1/silences",
+        Some(json!({
+            "matchers": [], "duration": "1h", "createdBy": "e2e", "comment": "x"
+        })),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("matcher"));
+
+    // One silence ends on its own in 8 s; another is expired by hand.
+    let silence_end = nanos(SystemTime::now()) + 8_000_000_000;
+    let (status, made) = weir.send_json(
+        "POST",
+        "/api/v1/silences",
+        Some(json!({
+            "matchers": [{"name": "component", "value": "checkout"}],
+            "duration": "8s", "createdBy": "e2e", "comment": "deploying checkout"
+        })),
+    );
+    assert_eq!(status, 200, "{made}");
+    let short = made["silenceID"].as_str().unwrap().to_string();
+    let (_, other) = weir.send_json(
+        "POST",
+        "/api/v1/silences",
+        Some(json!({
+            "matchers": [{"name": "alertname", "value": "Err.*", "isRegex": true}],
+            "duration": "1h", "createdBy": "e2e", "comment": "expired by hand"
+        })),
+    );
+    let long = other["silenceID"].as_str().unwrap().to_string();
+    let (status, _) = weir.send_json("DELETE", &format!("/api/v1/silences/{long}"), None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        weir.send_json("DELETE", "/api/v1/silences/nope", None).0,
+        404
+    );
+    let states: Vec<(String, String)> = weir.get_json("/api/v1/silences")["silences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["status"]["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&(long.clone(), "expired".into())),
+        "{states:?}"
+    );
+
+    let started = SystemTime::now();
+    invocations(&weir, "checkout", 10, 5, 0, started);
+    let alert = wait_for("the silenced alert to fire", LIMIT, || {
+        weir.get_json("/api/v1/alerts")["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["state"] == "firing")
+            .cloned()
+    });
+    if nanos(SystemTime::now()) < silence_end {
+        assert_eq!(alert["silenced"], true, "{alert}");
+        assert_eq!(alert["silenced_by"], json!([short]));
+        assert!(hook.received().is_empty(), "muted while the silence lasts");
+    }
+    let told = wait_for("the notification once the silence ends", LIMIT, || {
+        hook.told("ErrorsRising", "firing").first().cloned()
+    });
+    assert!(nanos(SystemTime::now()) >= silence_end);
+    assert_eq!(told["labels"]["component"], "checkout");
+
+    // A broken file is refused and the running rules stay.
+    std::fs::write(&rules, CHECKOUT.replace("op: \">\"", "op: \"~\"")).unwrap();
+    let (status, err) = weir.send_json("POST", "/api/v1/rules/reload", None);
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("rules.yaml:9:"),
+        "{err}"
+    );
+    let view = weir.get_json("/api/v1/rules");
+    assert_eq!(view["groups"][0]["rules"][0]["name"], "ErrorsRising");
+    assert!(
+        view["last_reload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("rules.yaml:9:")
+    );
+    let_rules_run(&weir, 2);
+
+    // A good file on SIGHUP: the new rule runs; the removed rule's alert resolves.
+    std::fs::write(&rules, CHECKOUT.replace("ErrorsRising", "CheckoutFailing")).unwrap();
+    weir.signal("HUP");
+    wait_for("the new rule to fire after SIGHUP", LIMIT, || {
+        (!hook.told("CheckoutFailing", "firing").is_empty()).then_some(())
+    });
+    assert_eq!(
+        weir.get_json("/api/v1/rules")["last_reload"]["error"],
+        Value::Null
+    );
+    wait_for(
+        "the removed rule's alert to be told resolved",
+        LIMIT,
+        || (!hook.told("ErrorsRising", "resolved").is_empty()).then_some(()),
+    );
+}
