@@ -41,7 +41,7 @@ async fn rules(State(api): State<Api>) -> Json<Value> {
     let engine = &api.engine;
     let status = engine.status();
     let group_status = engine.group_status();
-    let active = engine.active();
+    let counts = engine.counts_by_rule();
     let groups: Vec<Value> = engine
         .groups()
         .iter()
@@ -52,14 +52,7 @@ async fn rules(State(api): State<Api>) -> Json<Value> {
                 .map(|r| {
                     let key = format!("{}/{}", g.name, r.alert);
                     let s = status.get(&key).cloned().unwrap_or_default();
-                    let firing = active
-                        .iter()
-                        .filter(|a| a.rule == key && a.state.is_firing())
-                        .count();
-                    let pending = active
-                        .iter()
-                        .filter(|a| a.rule == key && !a.state.is_firing())
-                        .count();
+                    let (firing, pending) = counts.get(&key).copied().unwrap_or_default();
                     let state = if firing > 0 {
                         "firing"
                     } else if pending > 0 {

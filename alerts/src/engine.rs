@@ -2,18 +2,17 @@
 //! component, partition) stepped through the state machine and persisted,
 //! then handed to the notifier; rules can be swapped while it runs.
 
-use crate::evaluate::{Verdict, evaluate, evaluate_points};
+use crate::evaluate::{HealthWindow, SeriesWindow, Verdict, evaluate, evaluate_points};
 use crate::notifier::{Notifier, now_nanos};
 use crate::notify::AlertInstance;
 use crate::rules::{Rule, RuleGroup, RuleKind};
 use crate::state::{AlertState, Transition};
 use crate::webhook::{LabelSet, render};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_core::pipeline::minute_of;
-use weir_core::{HealthRollup, MetricPoint};
 use weir_store::Store;
 use weir_store::db::{AlertChange, AlertRow, MetricQuery};
 
@@ -72,12 +71,54 @@ pub struct ReloadStatus {
 /// Reads the rule files: the groups, or every problem found.
 pub type RuleLoader = Arc<dyn Fn() -> Result<Vec<RuleGroup>, String> + Send + Sync>;
 
-/// One alert's identity.
+/// One alert of a rule: its component and partition ('' when none), kept
+/// in one string so the evaluation loop can look alerts up by borrowed
+/// names without allocating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct AlertKey {
-    rule: String,
-    component: String,
-    partition: String,
+struct Series(String);
+
+/// Separates component and partition; neither contains it in practice.
+const SERIES_SEPARATOR: char = '\u{0}';
+
+impl Series {
+    fn new(component: &str, partition: &str) -> Self {
+        let mut key = String::with_capacity(component.len() + partition.len() + 1);
+        Self::write_key(&mut key, component, partition);
+        Series(key)
+    }
+
+    fn write_key(buf: &mut String, component: &str, partition: &str) {
+        buf.clear();
+        buf.push_str(component);
+        buf.push(SERIES_SEPARATOR);
+        buf.push_str(partition);
+    }
+
+    fn component(&self) -> &str {
+        self.0.split(SERIES_SEPARATOR).next().unwrap_or_default()
+    }
+
+    fn partition(&self) -> &str {
+        self.0.split_once(SERIES_SEPARATOR).map_or("", |(_, p)| p)
+    }
+}
+
+impl std::borrow::Borrow<str> for Series {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+type Entry = (AlertState, Option<f64>);
+
+/// Alerts by rule key, then by series. Inactive alerts are not kept, so
+/// the map holds only what is pending, firing or resolved.
+type States = HashMap<String, HashMap<Series, Entry>>;
+
+fn each(states: &States) -> impl Iterator<Item = (&String, &Series, &Entry)> {
+    states
+        .iter()
+        .flat_map(|(rule, alerts)| alerts.iter().map(move |(series, e)| (rule, series, e)))
 }
 
 /// Rules, their states and their evaluation status.
@@ -85,7 +126,7 @@ pub struct Engine {
     store: Arc<Store>,
     notifier: Arc<Notifier>,
     groups: RwLock<Arc<Vec<RuleGroup>>>,
-    states: Mutex<HashMap<AlertKey, (AlertState, Option<f64>)>>,
+    states: Mutex<States>,
     status: Mutex<HashMap<String, RuleStatus>>,
     group_status: Mutex<HashMap<String, RuleStatus>>,
     reload: Mutex<ReloadStatus>,
@@ -102,13 +143,13 @@ fn rule_key(group: &str, alert: &str) -> String {
     format!("{group}/{alert}")
 }
 
-fn labels_of(rule: &Rule, key: &AlertKey) -> LabelSet {
+fn labels_of(rule: &Rule, key: &Series) -> LabelSet {
     let mut labels = rule.labels.clone();
     labels.insert("alertname".into(), rule.alert.clone());
-    labels.insert("component".into(), key.component.clone());
+    labels.insert("component".into(), key.component().to_string());
     labels.insert("kind".into(), rule.kind.as_str().to_string());
-    if !key.partition.is_empty() {
-        labels.insert("partition".into(), key.partition.clone());
+    if !key.partition().is_empty() {
+        labels.insert("partition".into(), key.partition().to_string());
     }
     labels
 }
@@ -127,15 +168,16 @@ impl Engine {
         groups: Vec<RuleGroup>,
         notifier: Arc<Notifier>,
     ) -> Result<Arc<Self>, weir_store::StoreError> {
-        let mut states = HashMap::new();
+        let mut states = States::new();
         for row in store.db.alert_states().await? {
-            if let Ok(state) = serde_json::from_str::<AlertState>(&row.state) {
-                let key = AlertKey {
-                    rule: row.rule,
-                    component: row.component,
-                    partition: row.partition,
-                };
-                states.insert(key, (state, row.value));
+            if let Ok(state) = serde_json::from_str::<AlertState>(&row.state)
+                && state != AlertState::Inactive
+            {
+                let series = Series::new(&row.component, &row.partition);
+                states
+                    .entry(row.rule)
+                    .or_default()
+                    .insert(series, (state, row.value));
             }
         }
         Ok(Arc::new(Engine {
@@ -189,26 +231,41 @@ impl Engine {
             .collect()
     }
 
+    /// How many alerts of each rule fire and how many are pending.
+    pub fn counts_by_rule(&self) -> HashMap<String, (usize, usize)> {
+        let states = self.states.lock();
+        states
+            .iter()
+            .map(|(rule, alerts)| {
+                let firing = alerts.values().filter(|(s, _)| s.is_firing()).count();
+                let pending = alerts
+                    .values()
+                    .filter(|(s, _)| matches!(s, AlertState::Pending { .. }))
+                    .count();
+                (rule.clone(), (firing, pending))
+            })
+            .collect()
+    }
+
     /// Pending and firing alerts.
     pub fn active(&self) -> Vec<ActiveAlert> {
         let groups = self.groups();
         let rules = Self::rules_by_key(&groups);
         let now = now_nanos();
         let states = self.states.lock();
-        let mut out: Vec<ActiveAlert> = states
-            .iter()
-            .filter(|(_, (s, _))| {
+        let mut out: Vec<ActiveAlert> = each(&states)
+            .filter(|(_, _, (s, _))| {
                 matches!(s, AlertState::Pending { .. } | AlertState::Firing { .. })
             })
-            .filter_map(|(key, (state, value))| {
-                let rule = rules.get(&key.rule)?;
+            .filter_map(|(rule_key, key, (state, value))| {
+                let rule = rules.get(rule_key)?;
                 let labels = labels_of(rule, key);
                 let silenced_by = self.notifier.silenced_by(&labels, now);
                 Some(ActiveAlert {
-                    rule: key.rule.clone(),
+                    rule: rule_key.clone(),
                     alertname: rule.alert.clone(),
-                    component: key.component.clone(),
-                    partition: Some(key.partition.clone()).filter(|p| !p.is_empty()),
+                    component: key.component().to_string(),
+                    partition: Some(key.partition().to_string()).filter(|p| !p.is_empty()),
                     state: *state,
                     value: *value,
                     annotations: annotations_of(rule, &labels, *value),
@@ -242,8 +299,8 @@ impl Engine {
         let mut out: Vec<AlertInstance> = retired.iter().map(|(a, _)| a.clone()).collect();
         drop(retired);
         let states = self.states.lock();
-        out.extend(states.iter().filter_map(|(key, (state, value))| {
-            instance(rules.get(&key.rule)?, key, state, *value, &generator_url)
+        out.extend(each(&states).filter_map(|(rule_key, key, (state, value))| {
+            instance(rules.get(rule_key)?, key, state, *value, &generator_url)
         }));
         out
     }
@@ -258,20 +315,23 @@ impl Engine {
         let mut changes = Vec::new();
         {
             let mut states = self.states.lock();
-            for (key, (state, value)) in states.iter_mut() {
-                if keep.contains(&key.rule) {
+            for (rule_key, alerts) in states.iter_mut() {
+                if keep.contains(rule_key) {
                     continue;
                 }
-                let next = match *state {
-                    AlertState::Firing { since, .. } => AlertState::Resolved { since, at: now },
-                    AlertState::Pending { .. } => AlertState::Inactive,
-                    _ => continue,
-                };
-                if next != AlertState::Inactive {
-                    changes.push(change(key, "resolved", *value, now));
+                for (key, (state, value)) in alerts.iter_mut() {
+                    let next = match *state {
+                        AlertState::Firing { since, .. } => AlertState::Resolved { since, at: now },
+                        AlertState::Pending { .. } => AlertState::Inactive,
+                        _ => continue,
+                    };
+                    if next != AlertState::Inactive {
+                        changes.push(change(rule_key, key, "resolved", *value, now));
+                    }
+                    *state = next;
+                    rows.push(row(rule_key, key, &next, *value, now));
                 }
-                *state = next;
-                rows.push(row(key, &next, *value, now));
+                alerts.retain(|_, (s, _)| *s != AlertState::Inactive);
             }
         }
         // Receivers hear of the resolutions of removed rules: they stay
@@ -280,14 +340,12 @@ impl Engine {
             let old = self.groups();
             let rules = Self::rules_by_key(&old);
             let states = self.states.lock();
-            states
-                .iter()
-                .filter(|(k, (s, _))| {
-                    !keep.contains(&k.rule)
-                        && matches!(s, AlertState::Resolved { at, .. } if *at == now)
+            each(&states)
+                .filter(|(r, _, (s, _))| {
+                    !keep.contains(*r) && matches!(s, AlertState::Resolved { at, .. } if *at == now)
                 })
-                .filter_map(|(k, (s, v))| {
-                    instance(rules.get(&k.rule)?, k, s, *v, &self.generator_url())
+                .filter_map(|(r, k, (s, v))| {
+                    instance(rules.get(r)?, k, s, *v, &self.generator_url())
                 })
                 .collect()
         };
@@ -348,8 +406,8 @@ impl Engine {
         };
         // Rules of a group usually share a few windows and metrics: read
         // each once per evaluation.
-        let mut rollups: HashMap<u64, Arc<BTreeMap<String, HealthRollup>>> = HashMap::new();
-        let mut points: HashMap<(String, u64), Arc<Vec<MetricPoint>>> = HashMap::new();
+        let mut rollups: HashMap<u64, Arc<HealthWindow>> = HashMap::new();
+        let mut points: HashMap<(String, u64), Arc<SeriesWindow>> = HashMap::new();
         let mut rows = Vec::new();
         let mut changes = Vec::new();
         for rule in &group.rules {
@@ -372,15 +430,13 @@ impl Engine {
                             limit: 100_000,
                         };
                         self.store.db.metric_points(&query).await.map(|p| {
-                            let p = Arc::new(p);
+                            let p = Arc::new(SeriesWindow::new(p, start, window + 1));
                             points.insert((name, window), p.clone());
                             p
                         })
                     }
                 };
-                cached
-                    .map(|points| evaluate_points(rule, &points, start, window + 1))
-                    .map_err(|e| e.to_string())
+                cached.map(Source::Points).map_err(|e| e.to_string())
             } else {
                 let cached = match rollups.get(&window) {
                     Some(r) => Ok(r.clone()),
@@ -393,74 +449,68 @@ impl Engine {
                         )
                         .await
                         .map(|r| {
-                            let r = Arc::new(r);
+                            let r = Arc::new(HealthWindow::new(r, &known));
                             rollups.insert(window, r.clone());
                             r
                         }),
                 };
-                cached
-                    .map(|window| evaluate(rule, &window, &known))
-                    .map_err(|e| e.to_string())
+                cached.map(Source::Health).map_err(|e| e.to_string())
             };
             let error = match result {
-                Ok(mut verdicts) => {
+                Ok(source) => {
+                    let verdicts: Box<dyn Iterator<Item = Verdict<'_>>> = match &source {
+                        Source::Points(series) => Box::new(evaluate_points(rule, series)),
+                        Source::Health(health) => Box::new(evaluate(rule, health)),
+                    };
                     let mut states = self.states.lock();
+                    let alerts = states.entry(key.clone()).or_default();
+                    let mut seen: std::collections::HashSet<Series> = Default::default();
+                    let mut lookup = String::new();
+                    for verdict in verdicts {
+                        Series::write_key(
+                            &mut lookup,
+                            verdict.component,
+                            verdict.partition.unwrap_or(""),
+                        );
+                        let current = alerts.get(lookup.as_str()).copied();
+                        // Inactive and staying inactive: nothing to do.
+                        if current.is_none() && verdict.holds != Some(true) {
+                            continue;
+                        }
+                        if from_points {
+                            seen.insert(Series(lookup.clone()));
+                        }
+                        step_alert(
+                            alerts,
+                            Series(lookup.clone()),
+                            current,
+                            verdict.holds,
+                            verdict.value,
+                            (rule, &key, now),
+                            (&mut rows, &mut changes),
+                        );
+                    }
                     if from_points {
                         // A series that stopped reporting no longer holds,
                         // as in Prometheus: its alert resolves.
-                        let seen: std::collections::HashSet<(&str, &str)> = verdicts
-                            .iter()
-                            .map(|v| (v.component.as_str(), v.partition.as_deref().unwrap_or("")))
-                            .collect();
-                        let gone: Vec<Verdict> = states
+                        let gone: Vec<(Series, Entry)> = alerts
                             .iter()
                             .filter(|(k, (s, _))| {
-                                k.rule == key
-                                    && matches!(
-                                        s,
-                                        AlertState::Pending { .. } | AlertState::Firing { .. }
-                                    )
-                                    && !seen.contains(&(k.component.as_str(), k.partition.as_str()))
+                                matches!(s, AlertState::Pending { .. } | AlertState::Firing { .. })
+                                    && !seen.contains(*k)
                             })
-                            .map(|(k, _)| Verdict {
-                                component: k.component.clone(),
-                                partition: Some(k.partition.clone()).filter(|p| !p.is_empty()),
-                                value: None,
-                                holds: Some(false),
-                            })
+                            .map(|(k, e)| (k.clone(), *e))
                             .collect();
-                        verdicts.extend(gone);
-                    }
-                    for verdict in verdicts {
-                        let alert = AlertKey {
-                            rule: key.clone(),
-                            component: verdict.component,
-                            partition: verdict.partition.unwrap_or_default(),
-                        };
-                        let entry = states
-                            .entry(alert.clone())
-                            .or_insert((AlertState::Inactive, None));
-                        let (next, transition) =
-                            entry
-                                .0
-                                .step(verdict.holds, now, rule.for_.0, rule.keep_firing_for.0);
-                        // Written when its meaning changed: the state, or the
-                        // last hold while keep_firing_for depends on it.
-                        let persist = transition != Transition::None
-                            || std::mem::discriminant(&next) != std::mem::discriminant(&entry.0)
-                            || (next != entry.0 && !rule.keep_firing_for.0.is_zero());
-                        *entry = (next, verdict.value.or(entry.1));
-                        let told = match transition {
-                            Transition::None => None,
-                            Transition::Pending => Some("pending"),
-                            Transition::Fired => Some("firing"),
-                            Transition::Resolved => Some("resolved"),
-                        };
-                        if let Some(t) = told {
-                            changes.push(change(&alert, t, verdict.value, now));
-                        }
-                        if persist {
-                            rows.push(row(&alert, &next, entry.1, now));
+                        for (series, entry) in gone {
+                            step_alert(
+                                alerts,
+                                series,
+                                Some(entry),
+                                Some(false),
+                                None,
+                                (rule, &key, now),
+                                (&mut rows, &mut changes),
+                            );
                         }
                     }
                     None
@@ -489,7 +539,12 @@ impl Engine {
             tracing::warn!(error = %e, group = %group.name, "cannot save alert states; the next evaluation saves them");
             return;
         }
-        self.notifier.dispatch(&self.instances(), now_nanos()).await;
+        if !changes.is_empty() {
+            self.notifier.mark_changed();
+        }
+        self.notifier
+            .dispatch(|| self.instances(), now_nanos())
+            .await;
     }
 
     /// Runs every group on its interval, and the notifier's timers between
@@ -509,7 +564,9 @@ impl Engine {
                     self.evaluate_group(group, now_nanos()).await;
                 }
             }
-            self.notifier.dispatch(&self.instances(), now_nanos()).await;
+            self.notifier
+                .dispatch(|| self.instances(), now_nanos())
+                .await;
             if last_prune.elapsed() >= Duration::from_secs(3600) {
                 last_prune = Instant::now();
                 self.notifier.prune(now_nanos()).await;
@@ -529,10 +586,57 @@ impl Engine {
     }
 }
 
+/// What a rule reads: one window of health rollups or of metric points,
+/// shared by the rules of a group that ask for the same.
+enum Source {
+    Health(Arc<HealthWindow>),
+    Points(Arc<SeriesWindow>),
+}
+
+/// Steps one alert through the state machine, keeps what it became (inactive
+/// alerts are dropped), and records the rows and history to write.
+fn step_alert(
+    alerts: &mut HashMap<Series, Entry>,
+    series: Series,
+    current: Option<Entry>,
+    holds: Option<bool>,
+    value: Option<f64>,
+    (rule, rule_key, now): (&Rule, &str, u64),
+    (rows, changes): (&mut Vec<AlertRow>, &mut Vec<AlertChange>),
+) {
+    let current = current.unwrap_or((AlertState::Inactive, None));
+    let (next, transition) = current
+        .0
+        .step(holds, now, rule.for_.0, rule.keep_firing_for.0);
+    // Written when its meaning changed: the state, or the last hold while
+    // keep_firing_for depends on it.
+    let persist = transition != Transition::None
+        || std::mem::discriminant(&next) != std::mem::discriminant(&current.0)
+        || (next != current.0 && !rule.keep_firing_for.0.is_zero());
+    let kept_value = value.or(current.1);
+    let told = match transition {
+        Transition::None => None,
+        Transition::Pending => Some("pending"),
+        Transition::Fired => Some("firing"),
+        Transition::Resolved => Some("resolved"),
+    };
+    if let Some(t) = told {
+        changes.push(change(rule_key, &series, t, value, now));
+    }
+    if persist {
+        rows.push(row(rule_key, &series, &next, kept_value, now));
+    }
+    if next == AlertState::Inactive {
+        alerts.remove(&series);
+    } else {
+        alerts.insert(series, (next, kept_value));
+    }
+}
+
 /// A firing or resolved alert as receivers see it; `None` otherwise.
 fn instance(
     rule: &Rule,
-    key: &AlertKey,
+    key: &Series,
     state: &AlertState,
     value: Option<f64>,
     generator_url: &str,
@@ -553,22 +657,22 @@ fn instance(
     })
 }
 
-fn row(key: &AlertKey, state: &AlertState, value: Option<f64>, now: u64) -> AlertRow {
+fn row(rule: &str, key: &Series, state: &AlertState, value: Option<f64>, now: u64) -> AlertRow {
     AlertRow {
-        rule: key.rule.clone(),
-        component: key.component.clone(),
-        partition: key.partition.clone(),
+        rule: rule.to_string(),
+        component: key.component().to_string(),
+        partition: key.partition().to_string(),
         state: serde_json::to_string(state).expect("states serialize"),
         value,
         evaluated_at: now,
     }
 }
 
-fn change(key: &AlertKey, transition: &str, value: Option<f64>, now: u64) -> AlertChange {
+fn change(rule: &str, key: &Series, transition: &str, value: Option<f64>, now: u64) -> AlertChange {
     AlertChange {
-        rule: key.rule.clone(),
-        component: key.component.clone(),
-        partition: key.partition.clone(),
+        rule: rule.to_string(),
+        component: key.component().to_string(),
+        partition: key.partition().to_string(),
         transition: transition.into(),
         value,
         at: now,

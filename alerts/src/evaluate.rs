@@ -5,15 +5,16 @@ use crate::rules::{Op, Rule, RuleKind};
 use std::collections::BTreeMap;
 use weir_core::pipeline::{lag_reading, partition_of};
 use weir_core::series::{Aggregate, aggregate};
-use weir_core::{HealthRollup, MetricPoint, MetricValue};
+use weir_core::{HealthRollup, MetricPoint};
 
-/// One (rule, component) evaluation.
+/// One (rule, component, partition) evaluation, borrowing the names from
+/// the window it was read from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub struct Verdict<'a> {
     /// The component.
-    pub component: String,
+    pub component: &'a str,
     /// The shard or partition, for metric series that have one.
-    pub partition: Option<String>,
+    pub partition: Option<&'a str>,
     /// The value compared, when there is one.
     pub value: Option<f64>,
     /// Whether the condition holds; `None` gives no verdict.
@@ -45,24 +46,43 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// One window of health rollups, read once for every rule that uses it:
+/// each component's rollup, and every component to evaluate (seen in the
+/// window or known recently, so one that went silent is still evaluated).
+#[derive(Debug, Clone, Default)]
+pub struct HealthWindow {
+    rollups: BTreeMap<String, HealthRollup>,
+    components: Vec<String>,
+    /// What a silent component reads as.
+    empty: HealthRollup,
+}
+
+impl HealthWindow {
+    /// `rollups` over the window; `known` lists components seen recently.
+    pub fn new(rollups: BTreeMap<String, HealthRollup>, known: &[String]) -> Self {
+        let mut components: Vec<String> = known.iter().chain(rollups.keys()).cloned().collect();
+        components.sort();
+        components.dedup();
+        HealthWindow {
+            rollups,
+            components,
+            empty: HealthRollup::default(),
+        }
+    }
+}
+
 /// Evaluates a health rule (`lag`, `error_rate`, `cold_start_rate`,
-/// `absent`) for every known component it selects. `window` holds each
-/// component's rollup over the rule's window; `known` lists the components
-/// seen recently, so a component that went silent is still evaluated.
-pub fn evaluate(
-    rule: &Rule,
-    window: &BTreeMap<String, HealthRollup>,
-    known: &[String],
-) -> Vec<Verdict> {
-    let empty = HealthRollup::default();
-    let mut components: Vec<&String> = known.iter().chain(window.keys()).collect();
-    components.sort();
-    components.dedup();
-    components
-        .into_iter()
+/// `absent`) for every component of the window it selects.
+pub fn evaluate<'a>(
+    rule: &'a Rule,
+    window: &'a HealthWindow,
+) -> impl Iterator<Item = Verdict<'a>> + 'a {
+    window
+        .components
+        .iter()
         .filter(|c| rule.component.as_deref().is_none_or(|p| glob_matches(p, c)))
         .map(|c| {
-            let r = window.get(c).unwrap_or(&empty);
+            let r = window.rollups.get(c).unwrap_or(&window.empty);
             let (value, holds) = match rule.kind {
                 RuleKind::Absent => (Some(r.invocations as f64), Some(r.invocations == 0)),
                 RuleKind::ErrorRate | RuleKind::ColdStartRate => {
@@ -85,13 +105,12 @@ pub fn evaluate(
                 RuleKind::Metric => (None, None),
             };
             Verdict {
-                component: c.clone(),
+                component: c,
                 partition: None,
                 value,
                 holds,
             }
         })
-        .collect()
 }
 
 /// How a rule's aggregate maps onto the series aggregation.
@@ -110,56 +129,75 @@ fn series_aggregate(a: Option<crate::rules::Aggregate>) -> Aggregate {
     }
 }
 
-/// Evaluates a rule over metric points (kind `metric`, or `lag` naming its
-/// metric): per component, the window's points reduced by `aggregate`
-/// (default max), one verdict per partition where the series name one.
-/// Lag readings in time units are compared in milliseconds.
-pub fn evaluate_points(
-    rule: &Rule,
-    points: &[MetricPoint],
-    window_start: u64,
-    window: u64,
-) -> Vec<Verdict> {
-    let mut by_series: BTreeMap<(String, Option<String>), Vec<MetricPoint>> = BTreeMap::new();
-    for p in points {
-        if rule
-            .component
-            .as_deref()
-            .is_none_or(|g| glob_matches(g, &p.service))
-        {
-            let mut p = p.clone();
-            if rule.kind == RuleKind::Lag
-                && let MetricValue::Number { value } = p.value
-            {
-                p.value = MetricValue::Number {
-                    value: lag_reading(&p.name, &p.unit, value).1,
-                };
-            }
+/// One metric's points over a window, read once for every rule that uses
+/// it, split by (component, partition) and sorted by time.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesWindow {
+    series: BTreeMap<(String, Option<String>), Vec<MetricPoint>>,
+    start: u64,
+    len: u64,
+}
+
+impl SeriesWindow {
+    /// The points of `[start, start + len)`.
+    pub fn new(points: Vec<MetricPoint>, start: u64, len: u64) -> Self {
+        let mut series: BTreeMap<(String, Option<String>), Vec<MetricPoint>> = BTreeMap::new();
+        for p in points {
             let partition = partition_of(&p.attributes);
-            by_series
+            series
                 .entry((p.service.clone(), partition))
                 .or_default()
                 .push(p);
         }
-    }
-    let agg = series_aggregate(rule.aggregate);
-    by_series
-        .into_iter()
-        .map(|((component, partition), mut pts)| {
+        for pts in series.values_mut() {
             pts.sort_by_key(|p| p.time_unix_nano);
-            // Every series of the partition in one bucket spanning the window.
-            let value = aggregate(&pts, window_start, window.max(1), agg)
+        }
+        SeriesWindow {
+            series,
+            start,
+            len: len.max(1),
+        }
+    }
+}
+
+/// Evaluates a rule over metric points (kind `metric`, or `lag` naming its
+/// metric): per component, the window's points reduced by `aggregate`
+/// (default max), one verdict per partition where the series name one.
+/// Lag readings in time units are compared in milliseconds.
+pub fn evaluate_points<'a>(
+    rule: &'a Rule,
+    window: &'a SeriesWindow,
+) -> impl Iterator<Item = Verdict<'a>> + 'a {
+    let agg = series_aggregate(rule.aggregate);
+    window
+        .series
+        .iter()
+        .filter(|((component, _), _)| {
+            rule.component
+                .as_deref()
+                .is_none_or(|g| glob_matches(g, component))
+        })
+        .map(move |((component, partition), pts)| {
+            // Every point of the partition in one bucket spanning the window.
+            let mut value = aggregate(pts, window.start, window.len, agg)
                 .first()
                 .map(|(_, v)| *v);
+            // Time lag compares in milliseconds; scaling commutes with every
+            // aggregate but a count.
+            if rule.kind == RuleKind::Lag
+                && agg != Aggregate::Count
+                && let (Some(v), Some(first)) = (value.as_mut(), pts.first())
+            {
+                *v *= lag_reading(&first.name, &first.unit, 1.0).1;
+            }
             let holds = value.map(|v| compare(rule.op, v, rule.threshold));
             Verdict {
                 component,
-                partition,
+                partition: partition.as_deref(),
                 value,
                 holds,
             }
         })
-        .collect()
 }
 
 fn compare(op: Option<Op>, value: f64, threshold: Option<f64>) -> bool {
@@ -214,14 +252,15 @@ mod tests {
             resource: Default::default(),
             start_time_unix_nano: 0,
             time_unix_nano: t,
-            value: MetricValue::Number { value: v },
+            value: weir_core::MetricValue::Number { value: v },
         };
         let pts = vec![p("a", 10, 500.0), p("a", 20, 1500.0), p("b", 15, 10.0)];
-        let v = evaluate_points(&r, &pts, 0, 300_000_000_000);
+        let series = SeriesWindow::new(pts, 0, 300_000_000_000);
+        let v: Vec<_> = evaluate_points(&r, &series).collect();
         assert_eq!(
             v[0],
             Verdict {
-                component: "a".into(),
+                component: "a",
                 partition: None,
                 value: Some(1500.0),
                 holds: Some(true)
@@ -237,15 +276,13 @@ mod tests {
             )]);
             point
         };
-        let v = evaluate_points(
-            &r,
-            &[shard("0", 5.0), shard("1", 5000.0)],
+        let series = SeriesWindow::new(
+            vec![shard("0", 5.0), shard("1", 5000.0)],
             0,
             300_000_000_000,
         );
-        let per_partition: Vec<_> = v
-            .iter()
-            .map(|v| (v.partition.as_deref(), v.holds))
+        let per_partition: Vec<_> = evaluate_points(&r, &series)
+            .map(|v| (v.partition, v.holds))
             .collect();
         assert_eq!(
             per_partition,
@@ -274,11 +311,12 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let v = evaluate(&r, &window, &[]);
+        let health = HealthWindow::new(window, &[]);
+        let v: Vec<_> = evaluate(&r, &health).collect();
         assert_eq!(
             v[0],
             Verdict {
-                component: "busy".into(),
+                component: "busy",
                 partition: None,
                 value: Some(0.2),
                 holds: Some(true)
@@ -301,12 +339,14 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let v = evaluate(&lag, &window, &[]);
+        let health = HealthWindow::new(window.clone(), &[]);
+        let v: Vec<_> = evaluate(&lag, &health).collect();
         assert_eq!(v.len(), 1, "the glob selects one component");
         assert_eq!(v[0].holds, Some(true));
 
         let absent = rule("      - alert: Stalled\n        kind: absent\n        window: 2m\n");
-        let v = evaluate(&absent, &window, &["stalled-consumer".to_string()]);
+        let health = HealthWindow::new(window, &["stalled-consumer".to_string()]);
+        let v: Vec<_> = evaluate(&absent, &health).collect();
         let stalled = v
             .iter()
             .find(|v| v.component == "stalled-consumer")

@@ -9,6 +9,7 @@ use crate::webhook::signature;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use weir_store::Store;
 use weir_store::db::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow, SilenceRow};
@@ -68,6 +69,10 @@ pub struct Notifier {
     silences: RwLock<Vec<Silence>>,
     stats: Mutex<BTreeMap<String, ReceiverStats>>,
     dispatching: tokio::sync::Mutex<()>,
+    /// Set when alerts, silences or rules changed since the last plan.
+    changed: AtomicBool,
+    /// When the next group timer falls due, Unix nanoseconds.
+    next_due: AtomicU64,
     wake: tokio::sync::Notify,
     client: reqwest::Client,
 }
@@ -129,6 +134,8 @@ impl Notifier {
             silences: RwLock::new(silences),
             stats: Mutex::new(stats),
             dispatching: tokio::sync::Mutex::new(()),
+            changed: AtomicBool::new(true),
+            next_due: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             client: reqwest::Client::new(),
         }))
@@ -144,19 +151,32 @@ impl Notifier {
         &self.routing
     }
 
+    /// Tells the notifier that alerts changed state (or rules changed), so
+    /// the next [`Notifier::dispatch`] plans even if no timer is due.
+    pub fn mark_changed(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+    }
+
     /// Decides what is due at `now`, records it durably, and wakes delivery.
-    /// When the database refuses, nothing is marked as told and the same
-    /// decision is made again at the next call.
-    pub async fn dispatch(&self, alerts: &[AlertInstance], now: u64) {
+    /// `alerts` is only called when something changed or a group timer is
+    /// due, so calling this often is cheap. When the database refuses,
+    /// nothing is marked as told and the same decision is made again at the
+    /// next call.
+    pub async fn dispatch(&self, alerts: impl FnOnce() -> Vec<AlertInstance>, now: u64) {
         if self.routing.receivers.is_empty() {
             return;
         }
         let _one_at_a_time = self.dispatching.lock().await;
-        let planned = {
+        if !self.changed.swap(false, Ordering::SeqCst) && now < self.next_due.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        let alerts = alerts();
+        let plan = {
             let logs = self.logs.lock();
             let silences = self.silences.read();
             plan(
-                alerts,
+                &alerts,
                 &silences,
                 &self.routing,
                 &logs,
@@ -164,6 +184,18 @@ impl Notifier {
                 now,
             )
         };
+        // A silence that ends or starts changes what is muted.
+        let silence_edges = self
+            .silences
+            .read()
+            .iter()
+            .flat_map(|s| [s.starts_at, s.ends_at])
+            .filter(|t| *t > now)
+            .min();
+        let next = [plan.next_due, silence_edges].into_iter().flatten().min();
+        self.next_due
+            .store(next.unwrap_or(u64::MAX), Ordering::SeqCst);
+        let planned = plan.notifications;
         if planned.is_empty() {
             return;
         }
@@ -184,6 +216,7 @@ impl Notifier {
             .collect();
         if let Err(e) = self.store.db.record_notifications(&notifications).await {
             tracing::warn!(error = %e, "cannot record notifications; they will be decided again");
+            self.mark_changed();
             return;
         }
         let mut logs = self.logs.lock();
@@ -377,6 +410,8 @@ impl Notifier {
         let mut all = self.silences.write();
         all.retain(|s| s.id != silence.id);
         all.push(silence.clone());
+        drop(all);
+        self.mark_changed();
         Ok(silence)
     }
 
@@ -397,6 +432,8 @@ impl Notifier {
             let mut all = self.silences.write();
             all.retain(|s| s.id != silence.id);
             all.push(silence.clone());
+            drop(all);
+            self.mark_changed();
         }
         Ok(silence)
     }

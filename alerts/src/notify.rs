@@ -65,10 +65,20 @@ pub struct Planned {
 /// (receiver, group key).
 pub type GroupId = (String, String);
 
+/// What [`plan`] decided.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The notifications due now.
+    pub notifications: Vec<Planned>,
+    /// The earliest time a group timer (group_wait, group_interval,
+    /// repeat_interval) falls due, if nothing else changes before it.
+    pub next_due: Option<u64>,
+}
+
 struct Group<'a> {
     route: &'a crate::routing::Route,
     labels: LabelSet,
-    alerts: Vec<&'a AlertInstance>,
+    alerts: Vec<(&'a AlertInstance, String)>,
 }
 
 /// Decides every notification due at `now`.
@@ -79,8 +89,10 @@ pub fn plan(
     logs: &HashMap<GroupId, GroupLog>,
     external_url: &str,
     now: u64,
-) -> Vec<Planned> {
+) -> Plan {
     let mut groups: BTreeMap<GroupId, Group<'_>> = BTreeMap::new();
+    let mut next_due: Option<u64> = None;
+    let mut due_at = |t: u64| next_due = Some(next_due.map_or(t, |n| n.min(t)));
     for alert in alerts {
         if silences.iter().any(|s| s.mutes(&alert.labels, now)) {
             continue;
@@ -106,7 +118,7 @@ pub fn plan(
                 alerts: Vec::new(),
             })
             .alerts
-            .push(alert);
+            .push((alert, alert.fingerprint()));
     }
 
     let mut planned = Vec::new();
@@ -115,40 +127,46 @@ pub fn plan(
         let last = logs
             .get(&(receiver_name.clone(), key.clone()))
             .filter(|l| !l.firing.is_empty());
-        let firing: Vec<&AlertInstance> =
-            group.alerts.iter().copied().filter(|a| a.firing).collect();
-        let resolved: Vec<&AlertInstance> = group
+        let firing: Vec<&(&AlertInstance, String)> =
+            group.alerts.iter().filter(|(a, _)| a.firing).collect();
+        let resolved: Vec<&(&AlertInstance, String)> = group
             .alerts
             .iter()
-            .copied()
-            .filter(|a| !a.firing && last.is_some_and(|l| l.firing.contains(&a.fingerprint())))
+            .filter(|(a, fp)| !a.firing && last.is_some_and(|l| l.firing.contains(fp)))
             .collect();
-        let due = match last {
-            None => firing
-                .iter()
-                .map(|a| a.starts_at)
-                .min()
-                .is_some_and(|first| now >= first.saturating_add(nanos(group.route.group_wait))),
-            Some(l) => now >= l.sent_at.saturating_add(nanos(group.route.group_interval)),
+        let opens_at = match last {
+            None => match firing.iter().map(|(a, _)| a.starts_at).min() {
+                Some(first) => first.saturating_add(nanos(group.route.group_wait)),
+                None => continue,
+            },
+            Some(l) => l.sent_at.saturating_add(nanos(group.route.group_interval)),
         };
-        if !due {
+        if now < opens_at {
+            due_at(opens_at);
             continue;
         }
-        let firing_set: BTreeSet<String> = firing.iter().map(|a| a.fingerprint()).collect();
-        let resolved_set: BTreeSet<String> = resolved.iter().map(|a| a.fingerprint()).collect();
+        let firing_set: BTreeSet<String> = firing.iter().map(|(_, fp)| fp.clone()).collect();
+        let resolved_set: BTreeSet<String> = resolved.iter().map(|(_, fp)| fp.clone()).collect();
+        let repeat = nanos(receiver.repeat_interval);
         let Some(reason) = needs_update(
             last,
             &firing_set,
             &resolved_set,
             receiver.send_resolved,
-            nanos(receiver.repeat_interval),
+            repeat,
             now,
         ) else {
+            if let Some(l) = last {
+                due_at(l.sent_at.saturating_add(repeat).max(opens_at));
+            }
             continue;
         };
-        let mut told: Vec<&AlertInstance> = firing.clone();
+        if !firing_set.is_empty() {
+            due_at(now.saturating_add(repeat));
+        }
+        let mut told: Vec<&AlertInstance> = firing.iter().map(|(a, _)| *a).collect();
         if receiver.send_resolved {
-            told.extend(&resolved);
+            told.extend(resolved.iter().map(|(a, _)| *a));
         }
         told.sort_by(|a, b| a.labels.cmp(&b.labels));
         let body = (!told.is_empty()).then(|| {
@@ -176,7 +194,10 @@ pub fn plan(
             body,
         });
     }
-    planned
+    Plan {
+        notifications: planned,
+        next_due,
+    }
 }
 
 fn nanos(d: std::time::Duration) -> u64 {
@@ -306,7 +327,7 @@ mod tests {
     ) -> Vec<WebhookBody> {
         let planned = plan(alerts, silences, routing, logs, "http://weir", now);
         let mut bodies = Vec::new();
-        for p in planned {
+        for p in planned.notifications {
             logs.insert((p.receiver, p.group_key), p.log);
             bodies.extend(p.body);
         }
@@ -322,6 +343,7 @@ mod tests {
             step(&a, &[], &r, &mut logs, 5 * S).is_empty(),
             "group_wait holds"
         );
+        assert_eq!(plan(&a, &[], &r, &logs, "", 5 * S).next_due, Some(10 * S));
         let sent = step(&a, &[], &r, &mut logs, 10 * S);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].notification_reason, "firing");
@@ -412,6 +434,12 @@ mod tests {
                 (k.clone(), serde_json::from_str(&text).unwrap())
             })
             .collect();
-        assert!(plan(&a, &[], &r, &stored, "", 120 * S).is_empty());
+        let again = plan(&a, &[], &r, &stored, "", 120 * S);
+        assert!(again.notifications.is_empty());
+        assert_eq!(
+            again.next_due,
+            Some(S + 3600 * S),
+            "the repeat is the next timer"
+        );
     }
 }
