@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use shared_gauge::SharedGauge;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -28,10 +29,17 @@ pub struct AlertFigures {
     pub eval_p50_ms: f64,
     pub eval_p99_ms: f64,
     pub eval_settling_ms: f64,
+    pub like_prometheus_fire_p50_ms: f64,
+    pub like_prometheus_fire_p99_ms: f64,
+    pub like_prometheus_resolve_p50_ms: f64,
+    pub like_prometheus_resolve_p99_ms: f64,
 }
 
-/// A webhook receiver that reports each alert's component as it arrives.
-async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)>)> {
+/// What the receiver saw: component, `firing` or `resolved`, when.
+type Told = (String, String, Instant);
+
+/// A webhook receiver that reports each alert as it arrives.
+async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<Told>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
@@ -43,10 +51,10 @@ async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)
                 let at = Instant::now();
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
                     for a in v["alerts"].as_array().into_iter().flatten() {
-                        if a["status"] == "firing"
-                            && let Some(c) = a["labels"]["component"].as_str()
+                        if let (Some(c), Some(status)) =
+                            (a["labels"]["component"].as_str(), a["status"].as_str())
                         {
-                            let _ = tx.send((c.to_string(), at));
+                            let _ = tx.send((c.to_string(), status.to_string(), at));
                         }
                     }
                 }
@@ -58,7 +66,12 @@ async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)
     Ok((url, rx))
 }
 
-fn config(root: &Path, rules: &str, receiver_url: &str) -> Result<std::path::PathBuf> {
+fn config(
+    root: &Path,
+    rules: &str,
+    receiver_url: &str,
+    group_interval: &str,
+) -> Result<std::path::PathBuf> {
     let rules_path = root.join("rules.yaml");
     std::fs::write(&rules_path, rules)?;
     let config = root.join("weir.toml");
@@ -66,7 +79,7 @@ fn config(root: &Path, rules: &str, receiver_url: &str) -> Result<std::path::Pat
         &config,
         format!(
             "[alerts]\nrule_files = [{:?}]\n[[alerts.receivers]]\nname = \"bench\"\nurl = \"{receiver_url}\"\n\
-             [[alerts.routes]]\nreceiver = \"bench\"\ngroup_wait = \"0s\"\ngroup_interval = \"5s\"\n",
+             [[alerts.routes]]\nreceiver = \"bench\"\ngroup_wait = \"0s\"\ngroup_interval = \"{group_interval}\"\n",
             rules_path.display().to_string()
         ),
     )?;
@@ -167,7 +180,7 @@ async fn detection(binary: &Path, samples: usize) -> Result<Histogram<u64>> {
         .prefix("weir-bench-alerts")
         .tempdir()?;
     let (url, mut told) = receiver().await?;
-    let config = config(root.path(), DETECTION_RULES, &url)?;
+    let config = config(root.path(), DETECTION_RULES, &url, "5s")?;
     let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
     let mut client = MetricsServiceClient::connect(format!("http://{}", weir.grpc)).await?;
     let mut latencies = Histogram::<u64>::new(3)?;
@@ -186,21 +199,118 @@ async fn detection(binary: &Path, samples: usize) -> Result<Histogram<u64>> {
             ))
             .await
             .context("export the lag reading")?;
-        let deadline = sent + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, told.recv()).await {
-                Ok(Some((c, at))) if c == component => {
-                    latencies.record(at.duration_since(sent).as_micros() as u64)?;
-                    break;
-                }
-                Ok(Some(_)) => continue,
-                _ => bail!("no webhook for {component} within 30 s"),
-            }
-        }
+        let at = wait_told(&mut told, &component, "firing").await?;
+        latencies.record(at.duration_since(sent).as_micros() as u64)?;
     }
     stop(weir).await;
     Ok(latencies)
+}
+
+/// Waits up to 30 s for the receiver to be told `status` for `component`.
+async fn wait_told(
+    told: &mut mpsc::UnboundedReceiver<Told>,
+    component: &str,
+    status: &str,
+) -> Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, told.recv()).await {
+            Ok(Some((c, s, at))) if c == component && s == status => return Ok(at),
+            Ok(Some(_)) => continue,
+            _ => bail!("no {status} webhook for {component} within 30 s"),
+        }
+    }
+}
+
+const PROMETHEUS_LIKE_RULES: &str = r#"groups:
+  - name: like-prometheus
+    interval: 1s
+    rules:
+      - alert: ConsumerLagging
+        kind: lag
+        metric: pipeline.iterator_age
+        component: gauge-*
+        window: 5s
+        aggregate: max
+        op: ">"
+        threshold: 60000
+        for: 2s
+"#;
+
+/// The settings PERFORMANCE.md measured Prometheus and Alertmanager with: a
+/// lag gauge reported every second, `max` over 5 s above 60000 for 2 s,
+/// evaluated every second, group_wait 0s. Times the lag jump → firing
+/// webhook and the recovery → resolved webhook, one component per cycle.
+async fn like_prometheus(binary: &Path, cycles: usize) -> Result<(Histogram<u64>, Histogram<u64>)> {
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench-alerts")
+        .tempdir()?;
+    let (url, mut told) = receiver().await?;
+    let config = config(root.path(), PROMETHEUS_LIKE_RULES, &url, "1s")?;
+    let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
+    let gauge_now = std::sync::Arc::new(SharedGauge::default());
+    let reporter = {
+        let gauge_now = gauge_now.clone();
+        let mut client = MetricsServiceClient::connect(format!("http://{}", weir.grpc)).await?;
+        tokio::spawn(async move {
+            // A periodic reader, as the SDK's: one report a second.
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let (component, value) = gauge_now.get();
+                if component.is_empty() {
+                    continue;
+                }
+                let _ = client
+                    .export(gauge(
+                        &component,
+                        "pipeline.iterator_age",
+                        "ms",
+                        "shard-0",
+                        value,
+                    ))
+                    .await;
+            }
+        })
+    };
+    let mut fire = Histogram::<u64>::new(3)?;
+    let mut resolve = Histogram::<u64>::new(3)?;
+    for i in 0..cycles {
+        let component = format!("gauge-{i}");
+        gauge_now.set(&component, 1_000.0);
+        tokio::time::sleep(Duration::from_millis(2_000 + fastrand_ms(i) % 1000)).await;
+        let jumped = Instant::now();
+        gauge_now.set(&component, 120_000.0);
+        let at = wait_told(&mut told, &component, "firing").await?;
+        fire.record(at.duration_since(jumped).as_micros() as u64)?;
+        tokio::time::sleep(Duration::from_millis(fastrand_ms(i + 7) % 1000)).await;
+        let recovered = Instant::now();
+        gauge_now.set(&component, 1_000.0);
+        let at = wait_told(&mut told, &component, "resolved").await?;
+        resolve.record(at.duration_since(recovered).as_micros() as u64)?;
+    }
+    reporter.abort();
+    stop(weir).await;
+    Ok((fire, resolve))
+}
+
+/// The gauge's current component and value, shared with the reporter.
+mod shared_gauge {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct SharedGauge(Mutex<(String, f64)>);
+
+    impl SharedGauge {
+        pub fn set(&self, component: &str, value: f64) {
+            *self.0.lock().unwrap() = (component.to_string(), value);
+        }
+
+        pub fn get(&self) -> (String, f64) {
+            self.0.lock().unwrap().clone()
+        }
+    }
 }
 
 /// A pseudo-random pause in [0, 5000) ms, different for each sample.
@@ -252,7 +362,7 @@ async fn evaluation(binary: &Path, evaluations: usize) -> Result<(Vec<f64>, f64)
         .prefix("weir-bench-alerts")
         .tempdir()?;
     let (url, _told) = receiver().await?;
-    let config = config(root.path(), &load_rules(), &url)?;
+    let config = config(root.path(), &load_rules(), &url, "5s")?;
     let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
     let endpoint = format!("http://{}", weir.grpc);
     let mut traces = TraceServiceClient::connect(endpoint.clone()).await?;
@@ -344,6 +454,7 @@ async fn stop(mut weir: Weir) {
 /// One alerting run.
 pub async fn run(binary: &Path, samples: usize) -> Result<AlertFigures> {
     let latencies = detection(binary, samples).await?;
+    let (fire, resolve) = like_prometheus(binary, samples.div_ceil(2)).await?;
     let (mut evals, first) = evaluation(binary, 20).await?;
     evals.sort_by(f64::total_cmp);
     let q = |p: f64| evals[((evals.len() as f64 - 1.0) * p).round() as usize];
@@ -353,5 +464,9 @@ pub async fn run(binary: &Path, samples: usize) -> Result<AlertFigures> {
         eval_p50_ms: q(0.5),
         eval_p99_ms: q(0.99),
         eval_settling_ms: first,
+        like_prometheus_fire_p50_ms: fire.value_at_quantile(0.5) as f64 / 1e3,
+        like_prometheus_fire_p99_ms: fire.value_at_quantile(0.99) as f64 / 1e3,
+        like_prometheus_resolve_p50_ms: resolve.value_at_quantile(0.5) as f64 / 1e3,
+        like_prometheus_resolve_p99_ms: resolve.value_at_quantile(0.99) as f64 / 1e3,
     })
 }

@@ -4,7 +4,7 @@
 //! once, signed; a crash while firing notifies nobody twice; silences mute
 //! until they end; rules reload on request and on SIGHUP.
 
-use crate::harness::{Weir, wait_for};
+use crate::harness::{Postgres, Weir, wait_for};
 use crate::receiver::Receiver;
 use hmac::{KeyInit, Mac};
 use opentelemetry::KeyValue;
@@ -366,6 +366,17 @@ const CHECKOUT: &str = r#"groups:
 
 #[test]
 fn a_receiver_that_is_down_gets_it_once_back_signed_and_a_crash_repeats_nothing() {
+    receiver_down_then_crash("");
+}
+
+#[test]
+fn the_outbox_and_notification_log_hold_on_postgres_too() {
+    let pg = Postgres::start();
+    receiver_down_then_crash(&format!("[database]\nurl = \"{}\"\n", pg.url));
+}
+
+/// `database` is extra weir.toml naming the database ("" for SQLite).
+fn receiver_down_then_crash(database: &str) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yaml");
     std::fs::write(
@@ -382,7 +393,7 @@ fn a_receiver_that_is_down_gets_it_once_back_signed_and_a_crash_repeats_nothing(
     let mut weir = Weir::start(&config(
         &rules,
         &format!(
-            "{}{}[[alerts.routes]]\nreceiver = \"void\"\nmatchers = {{ team = \"nobody\" }}\n{FAST_ROUTE}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            "{database}{}{}[[alerts.routes]]\nreceiver = \"void\"\nmatchers = {{ team = \"nobody\" }}\n{FAST_ROUTE}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
             receiver_toml(
                 "ops",
                 &hook.url,
