@@ -7,8 +7,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config;
+mod demo;
 mod ops;
 mod serve;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +41,11 @@ enum LogFormat {
 enum Command {
     /// Receive OTLP, store it, and serve the API and dashboard.
     Serve(ServeArgs),
+    /// Serve, and drive weir with every simulated pipeline and a schedule of
+    /// faults, so alerts fire and resolve; prints the dashboard URL.
+    Demo(demo::DemoArgs),
+    /// Send the telemetry of simulated pipelines to an OTLP endpoint.
+    Simulate(simulate::SimulateArgs),
     /// Work with alert rule files.
     Rules {
         #[command(subcommand)]
@@ -157,6 +164,8 @@ fn main() -> anyhow::Result<()> {
                 .context("invalid configuration")?;
             runtime.block_on(serve::run(config))
         }
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Simulate(args) => runtime.block_on(simulate::run(args)),
         Command::Rules { .. } => Ok(()),
     }
 }

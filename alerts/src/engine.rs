@@ -550,18 +550,32 @@ impl Engine {
     /// Runs every group on its interval, and the notifier's timers between
     /// evaluations, until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut next_due: HashMap<String, Instant> = HashMap::new();
+        // Each group runs on a grid: (monotonic due time, its wall-clock
+        // timestamp). Evaluating at the grid's timestamps, as Prometheus
+        // does, keeps `for` exact: timer jitter cannot make a 2s `for`
+        // take a third interval.
+        let mut next_due: HashMap<String, (Instant, u64)> = HashMap::new();
         let mut last_prune = Instant::now() - Duration::from_secs(3600);
         loop {
             let groups = self.groups();
             next_due.retain(|name, _| groups.iter().any(|g| &g.name == name));
             for group in groups.iter() {
-                let due = next_due
+                let interval = group.interval.0.max(Duration::from_secs(1));
+                let (due, at) = next_due
                     .entry(group.name.clone())
-                    .or_insert_with(Instant::now);
+                    .or_insert_with(|| (Instant::now(), now_nanos()));
                 if Instant::now() >= *due {
-                    *due = Instant::now() + group.interval.0.max(Duration::from_secs(1));
-                    self.evaluate_group(group, now_nanos()).await;
+                    let evaluate_at = *at;
+                    let mut next = *due + interval;
+                    let mut next_at = *at + interval.as_nanos() as u64;
+                    // Fallen behind by whole intervals: skip them.
+                    while next <= Instant::now() {
+                        next += interval;
+                        next_at += interval.as_nanos() as u64;
+                    }
+                    *due = next;
+                    *at = next_at;
+                    self.evaluate_group(group, evaluate_at).await;
                 }
             }
             self.notifier
@@ -573,8 +587,8 @@ impl Engine {
             }
             let wake = next_due
                 .values()
+                .map(|(due, _)| *due)
                 .min()
-                .copied()
                 .unwrap_or_else(|| Instant::now() + DISPATCH_EVERY)
                 .min(Instant::now() + DISPATCH_EVERY);
             tokio::select! {
