@@ -14,4 +14,5 @@ mod retention;
 mod rules_check;
 mod sdk_roundtrip;
 mod security;
+mod simulator;
 mod spec_examples;
