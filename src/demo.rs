@@ -142,19 +142,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
         stop_rx,
     ));
-    tokio::select! {
-        // weir stops on Ctrl-C itself; stop the simulation with it.
-        result = server => {
-            let _ = stop_tx.send(true);
-            let _ = simulation.await;
-            result.context("weir stopped")?
-        }
-        result = tokio::signal::ctrl_c() => {
-            result.context("waiting for Ctrl-C")?;
-            let _ = stop_tx.send(true);
-            Ok(())
-        }
-    }
+    // weir shuts down gracefully on Ctrl-C or SIGTERM by itself; the
+    // simulation stops with it.
+    let result = server.await;
+    let _ = stop_tx.send(true);
+    let _ = simulation.await;
+    result.context("weir stopped")?
 }
 
 async fn wait_ready(web: SocketAddr) -> anyhow::Result<()> {

@@ -105,11 +105,17 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     .with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
+    let read_auth_enabled = read_auth.enabled();
     let protected = weir_query::router(store.clone())
         .merge(weir_alerts::api::router(engine.clone(), rule_loader))
-        .merge(weir_ui::router(weir_ui::Endpoints {
-            otlp_grpc: config.listen.otlp_grpc.to_string(),
-            otlp_http: config.listen.otlp_http.to_string(),
+        .merge(weir_ui::router(weir_ui::Dashboard {
+            store: store.clone(),
+            alerts: Arc::new(crate::dashboard::EngineView(engine.clone())),
+            endpoints: weir_ui::Endpoints {
+                otlp_grpc: config.listen.otlp_grpc.to_string(),
+                otlp_http: config.listen.otlp_http.to_string(),
+            },
+            lag_metrics: config.pipeline.lag_metrics.clone(),
         }))
         .layer(axum::middleware::from_fn_with_state(
             read_auth,
@@ -117,7 +123,9 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
         ));
     let web = axum::serve(
         web_listener,
-        crate::ops::router(store.clone(), ingest.clone(), notifier).merge(protected),
+        crate::ops::router(store.clone(), ingest.clone(), notifier)
+            .merge(weir_ui::public_router(read_auth_enabled))
+            .merge(protected),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
 

@@ -113,11 +113,14 @@ pub fn render(template: &str, labels: &LabelSet, value: Option<f64>) -> String {
     out
 }
 
+/// Whole numbers as such; others to four decimals, trailing zeros dropped
+/// (0.6666… reads 0.6667).
 fn format_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
-        format!("{v}")
+        let text = format!("{v:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -168,6 +171,7 @@ mod tests {
             "page-view-counter: 0.25"
         );
         assert_eq!(render("no {{ placeholders", &l, None), "no {{ placeholders");
+        assert_eq!(render("{{ value }}", &l, Some(2.0 / 3.0)), "0.6667");
     }
 
     #[test]

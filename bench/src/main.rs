@@ -85,6 +85,8 @@ struct RunResult {
     components_p99_ms: f64,
     topology_p50_ms: f64,
     topology_p99_ms: f64,
+    /// Dashboard pages: (p50, p99) ms, in the order of `PAGES`.
+    pages: Vec<(f64, f64)>,
     peak_rss_mib: f64,
     span_index_bytes_per_span: f64,
     spans_stored: u64,
@@ -495,6 +497,14 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     )
     .await?;
     (r.topology_p50_ms, r.topology_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
+    // Dashboard pages, rendered on the server, with everything above stored.
+    let trace = hex::encode(data::trace_id(0, 1));
+    let record = urls[0].rsplit('/').next().unwrap_or_default().to_string();
+    for (_, path) in PAGES {
+        let path = path.replace("{trace}", &trace).replace("{record}", &record);
+        let h = timed_gets(&http, &vec![format!("http://{}{path}", weir.web); 100]).await?;
+        r.pages.push((ms(&h, 0.5), ms(&h, 0.99)));
+    }
     r.peak_rss_mib = peak_rss_mib(pid);
     r.span_index_bytes_per_span =
         dir_bytes(&weir.data_dir.join("index/spans")) as f64 / r.spans_stored.max(1) as f64;
@@ -507,6 +517,16 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
     Ok(r)
 }
+
+/// The dashboard pages the benchmark times.
+const PAGES: [(&str, &str); 6] = [
+    ("overview", "/?window=15m"),
+    ("component", "/components/page-view-counter?window=1h"),
+    ("search", "/search?q=status:error&window=24h"),
+    ("correlate", "/correlate?id={record}"),
+    ("trace", "/traces/{trace}"),
+    ("alerts", "/alerts"),
+];
 
 /// GETs each URL in turn; the latency histogram (µs). Any non-2xx fails the run.
 async fn timed_gets(http: &reqwest::Client, urls: &[String]) -> Result<Histogram<u64>> {
@@ -632,6 +652,13 @@ async fn main() -> Result<()> {
         m(|r| r.lookup_p50_ms),
         m(|r| r.lookup_p99_ms)
     );
+    for (i, (page, path)) in PAGES.iter().enumerate() {
+        let p50 = median(runs.iter().map(|r| r.pages[i].0).collect());
+        let p99 = median(runs.iter().map(|r| r.pages[i].1).collect());
+        println!(
+            "| dashboard {page} page `{path}` p50 / p99 (ms, server-side) | {p50:.1} / {p99:.1} |"
+        );
+    }
     println!("| peak RSS (MiB) | {:.0} |", m(|r| r.peak_rss_mib));
     println!(
         "| span index bytes on disk per span | {:.0} |",

@@ -9,7 +9,7 @@ use crate::otlp::convert::convert;
 use crate::telemetry::Telemetry;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 use weir_core::MetricPoint;
 use weir_store::db::Database;
@@ -17,6 +17,11 @@ use weir_store::index::SignalIndex;
 
 /// How soon a failed commit is tried again.
 const COMMIT_RETRY: Duration = Duration::from_secs(1);
+/// Metric points commit as soon as nothing more is queued, but no more often
+/// than this: a SQL transaction is cheap and alert rules read the points, so
+/// light traffic should not wait a whole commit interval; under load the
+/// queue never drains and the interval batches as before.
+const METRICS_MIN_COMMIT: Duration = Duration::from_millis(100);
 
 /// Where a signal's records go.
 pub enum Sink {
@@ -130,21 +135,39 @@ impl StorageWorker {
         let mut uncommitted_records = 0u64;
         let mut unreleased_bytes = 0u64;
         let mut next_commit = Instant::now() + self.commit_interval;
+        let is_metrics = matches!(self.sink, Sink::Metrics { .. });
+        let mut last_commit = Instant::now();
+        let mut carried: Option<Work> = None;
         loop {
             let wait = if uncommitted_records > 0 {
-                next_commit.saturating_duration_since(Instant::now())
+                let deadline = if is_metrics {
+                    next_commit.min(last_commit + METRICS_MIN_COMMIT)
+                } else {
+                    next_commit
+                };
+                deadline.saturating_duration_since(Instant::now())
             } else {
                 Duration::from_secs(3600)
             };
             let mut disconnected = false;
-            match rx.recv_timeout(wait) {
+            let mut queue_empty = false;
+            let received = match carried.take() {
+                Some(work) => Ok(work),
+                None => rx.recv_timeout(wait),
+            };
+            match received {
                 Ok(work) => {
                     last_seq = work.seq;
                     uncommitted_records += 1;
                     let bytes = work.bytes;
                     self.apply(work);
-                    if matches!(self.sink, Sink::Metrics { .. }) {
+                    if is_metrics {
                         unreleased_bytes += bytes;
+                        match rx.try_recv() {
+                            Ok(next) => carried = Some(next),
+                            Err(TryRecvError::Empty) => queue_empty = true,
+                            Err(TryRecvError::Disconnected) => disconnected = true,
+                        }
                     } else {
                         // The index's own heap bounds what it holds from here on.
                         self.telemetry
@@ -152,14 +175,16 @@ impl StorageWorker {
                             .fetch_sub(bytes, Ordering::AcqRel);
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => queue_empty = true,
                 Err(RecvTimeoutError::Disconnected) => disconnected = true,
             }
             // Replayed data is committed as soon as the worker reaches its end,
             // so readiness does not wait for the commit interval.
             let replay_end =
                 last_seq > 0 && last_seq == self.progress.replayed[i].load(Ordering::Acquire);
-            let due = Instant::now() >= next_commit || replay_end;
+            let drained =
+                is_metrics && queue_empty && Instant::now() >= last_commit + METRICS_MIN_COMMIT;
+            let due = Instant::now() >= next_commit || replay_end || drained;
             if uncommitted_records > 0 && (due || disconnected) {
                 let now = now_nanos();
                 match self.commit(last_seq, now) {
@@ -182,7 +207,10 @@ impl StorageWorker {
                     }
                 }
                 next_commit = Instant::now() + self.commit_interval;
+                last_commit = Instant::now();
                 if uncommitted_records > 0 {
+                    // Not even a drained queue retries sooner than this.
+                    last_commit += COMMIT_RETRY;
                     // A failed commit is retried soon, whatever the interval.
                     next_commit = next_commit.min(Instant::now() + COMMIT_RETRY);
                 }

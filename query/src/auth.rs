@@ -60,7 +60,8 @@ impl ReadAuth {
     }
 }
 
-/// Middleware: 401 with a JSON error unless the request carries a read token.
+/// Middleware: unless the request carries a read token, 401 with a JSON
+/// error for the API, and a redirect to the login form for dashboard pages.
 pub async fn require_read_token(
     State(auth): State<ReadAuth>,
     request: Request,
@@ -68,6 +69,33 @@ pub async fn require_read_token(
 ) -> Response {
     if auth.allows(request.headers()) {
         next.run(request).await
+    } else if !request.uri().path().starts_with("/api/") {
+        let had_cookie = request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains(TOKEN_COOKIE));
+        let next_path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let encoded: String = next_path
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let location = format!(
+            "/login?next={encoded}{}",
+            if had_cookie { "&failed=true" } else { "" }
+        );
+        (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
     } else {
         (
             StatusCode::UNAUTHORIZED,

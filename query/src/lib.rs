@@ -16,5 +16,5 @@ mod topology;
 pub mod trace;
 
 pub use api::router;
-pub use auth::{ReadAuth, require_read_token};
+pub use auth::{ReadAuth, TOKEN_COOKIE, require_read_token};
 pub use error::ApiError;

@@ -4,6 +4,8 @@
 
 mod alerting;
 mod bad_input;
+mod browser;
+mod dashboard;
 mod durability;
 mod harness;
 mod notifications;

@@ -436,6 +436,9 @@ fn receiver_down_then_crash(database: &str) {
         1.0
     );
 
+    // kill -9 while the notification waits in the outbox: it is kept.
+    weir.kill9();
+    weir.restart();
     hook.answer(200);
     wait_for("the notification once the receiver is back", LIMIT, || {
         (!hook.told("ErrorsRising", "firing").is_empty()).then_some(())

@@ -8,8 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn simulate(weir: &Weir, args: &[&str]) -> Child {
+    simulate_to(&format!("http://{}", weir.grpc), args)
+}
+
+fn simulate_to(endpoint: &str, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["simulate", "--endpoint", &format!("http://{}", weir.grpc)])
+        .args(["simulate", "--endpoint", endpoint])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -260,4 +264,68 @@ fn each_fault_trips_its_alert_kind_and_then_resolves() {
         let _ = child.wait();
     }
     let _: Value = weir.get_json("/api/v1/alerts");
+}
+
+#[test]
+fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
+    use crate::harness::free_port;
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (web, grpc, http) = (free_port(), free_port(), free_port());
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["demo", "--no-faults", "--rate", "5", "--data-dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--web", &web.to_string(), "--otlp-grpc", &grpc.to_string()])
+        .args(["--otlp-http", &http.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let url = format!("http://{web}/");
+    let printed = (&mut lines)
+        .take(20)
+        .map_while(Result::ok)
+        .find(|l| l.contains("dashboard"));
+    assert!(
+        printed.as_deref().is_some_and(|l| l.contains(&url)),
+        "{printed:?}"
+    );
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| -> Option<Value> {
+        client
+            .get(format!("http://{web}{path}"))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    };
+    let components = wait_for(
+        "every pipeline's components",
+        Duration::from_secs(60),
+        || {
+            let v = get("/api/v1/components?window=15m")?;
+            let n = v["components"].as_array()?.len();
+            (n >= 25).then_some(n)
+        },
+    );
+    assert!(components >= 25);
+    let rules = get("/api/v1/rules").unwrap();
+    let kinds: Vec<&str> = rules["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["lag", "error_rate", "cold_start_rate", "absent"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_for("the demo to stop", Duration::from_secs(60), || {
+        demo.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status}");
 }

@@ -1,15 +1,27 @@
-//! The dashboard: server-rendered pages (askama templates), static assets and
-//! server-side SVG charts, calling the query side in-process.
+//! The dashboard: server-rendered pages (askama templates), server-side SVG
+//! charts, a stylesheet and a few lines of optional JavaScript for live
+//! refresh. It reads the store in-process; alert state comes through the
+//! [`AlertsView`] the binary hands it, so this crate depends on no other
+//! feature crate. HTML is written here and nowhere else.
 //!
-//! Only the landing page exists so far: it tells a new user how to point an
-//! exporter at weir and links to the JSON API. HTML is written here and
-//! nowhere else.
+//! Pages: overview (`/`), component (`/components/{name}`), search
+//! (`/search`), correlate (`/correlate`), trace (`/traces/{id}`), alerts
+//! (`/alerts`) and, when read tokens are set, a login form (`/login`).
+
+pub mod alerts_view;
+mod assets;
+pub mod charts;
+mod format;
+mod pages;
+
+pub use alerts_view::AlertsView;
 
 use axum::Router;
-use axum::response::Html;
-use axum::routing::get;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use weir_store::Store;
 
-/// Where the OTLP listeners are, for the instructions on the landing page.
+/// Where the OTLP listeners are, for the instructions in empty states.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// OTLP/gRPC address.
@@ -18,31 +30,42 @@ pub struct Endpoints {
     pub otlp_http: String,
 }
 
-/// The dashboard routes.
-pub fn router(endpoints: Endpoints) -> Router {
-    let page = landing_page(&endpoints);
-    Router::new().route("/", get(move || async move { Html(page) }))
+/// What the dashboard needs besides the store.
+#[derive(Clone)]
+pub struct Dashboard {
+    /// The store it reads.
+    pub store: Arc<Store>,
+    /// Alert rules, states and silences.
+    pub alerts: Arc<dyn AlertsView>,
+    /// OTLP addresses for the empty states.
+    pub endpoints: Endpoints,
+    /// Metric names that are lag (`pipeline.lag_metrics`), for lag charts.
+    pub lag_metrics: Vec<String>,
 }
 
-fn landing_page(e: &Endpoints) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>weir</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#111}}code,pre{{background:#f3f3f3;padding:.1rem .3rem}}pre{{padding:1rem;overflow:auto}}</style>
-</head><body>
-<h1>weir</h1>
-<p>Point your OpenTelemetry exporters here:</p>
-<pre>OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}   # gRPC
-OTEL_EXPORTER_OTLP_PROTOCOL=grpc
-# or, over HTTP:
-OTEL_EXPORTER_OTLP_ENDPOINT=http://{http}
-OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf</pre>
-<p>Then search what arrived: <a href="/api/v1/search?q=&amp;limit=20">/api/v1/search</a>,
-look a trace up at <code>/api/v1/traces/&lt;trace id&gt;</code>, and watch
-<a href="/metrics">/metrics</a>.</p>
-</body></html>"#,
-        grpc = e.otlp_grpc,
-        http = e.otlp_http
-    )
+/// The pages behind the read-token check.
+pub fn router(dashboard: Dashboard) -> Router {
+    Router::new()
+        .route("/", get(pages::overview::page))
+        .route("/components/{name}", get(pages::component::page))
+        .route("/search", get(pages::search::page))
+        .route("/correlate", get(pages::correlate::page))
+        .route("/traces/{id}", get(pages::trace::page))
+        .route("/alerts", get(pages::alerts::page))
+        .route("/alerts/silences", post(pages::alerts::create_silence))
+        .route(
+            "/alerts/silences/{id}/expire",
+            post(pages::alerts::expire_silence),
+        )
+        .with_state(dashboard)
+}
+
+/// The pages open to everyone: the stylesheet, the script, and the login
+/// form that sets the token cookie.
+pub fn public_router(read_tokens_set: bool) -> Router {
+    Router::new()
+        .route("/ui/style.css", get(assets::style))
+        .route("/ui/live.js", get(assets::script))
+        .route("/login", get(pages::login::form).post(pages::login::submit))
+        .with_state(read_tokens_set)
 }

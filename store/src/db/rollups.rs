@@ -195,6 +195,54 @@ impl Database {
         Ok(out)
     }
 
+    /// Each minute's rollup of the components in `[from, to)`, optionally of
+    /// one component only: what sparklines and charts draw.
+    pub async fn component_minutes(
+        &self,
+        component: Option<&str>,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<String, BTreeMap<u64, HealthRollup>>, StoreError> {
+        let (from, to) = (
+            from.min(i64::MAX as u64) as i64,
+            to.min(i64::MAX as u64) as i64,
+        );
+        let only = component.unwrap_or("");
+        let rows: Vec<(String, i64, String)> = match self {
+            Database::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT component, minute, data FROM health_rollups \
+                 WHERE minute >= ?1 AND minute < ?2 AND (?3 = '' OR component = ?3)",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(only)
+                .fetch_all(p)
+                .await?
+            }
+            Database::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT component, minute, data FROM health_rollups \
+                 WHERE minute >= $1 AND minute < $2 AND ($3 = '' OR component = $3)",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(only)
+                .fetch_all(p)
+                .await?
+            }
+        };
+        let mut out: BTreeMap<String, BTreeMap<u64, HealthRollup>> = BTreeMap::new();
+        for (component, minute, data) in rows {
+            out.entry(component)
+                .or_default()
+                .entry(minute.max(0) as u64)
+                .or_default()
+                .merge(&decode(&data)?);
+        }
+        Ok(out)
+    }
+
     /// Every edge's traffic merged over minutes in `[from, to)`.
     pub async fn topology(
         &self,

@@ -1,0 +1,257 @@
+//! `/components/{name}`: one component over a window — charts, recent
+//! errors and cold starts, each linking to its trace.
+
+use super::overview::{FiringLine, firing, lag_text};
+use super::{problem, render, window, window_options};
+use crate::Dashboard;
+use crate::charts::graph::{Health, urlencode};
+use crate::charts::lines::{Series, line_chart};
+use crate::format::{ago, clock, millis, now_nanos, percent};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use weir_core::pipeline::{lag_reading, minute_of, partition_of};
+use weir_core::{HealthRollup, MetricValue, StatusCode as SpanStatus};
+use weir_store::db::MetricQuery;
+use weir_store::{SearchRequest, SearchSignal, StoredRecord};
+
+const MINUTE: u64 = 60_000_000_000;
+
+#[derive(Deserialize)]
+pub struct Params {
+    pub window: Option<String>,
+}
+
+pub struct Totals {
+    pub invocations: u64,
+    pub error_rate: String,
+    pub cold_starts: u64,
+    pub cold_rate: String,
+    pub durations: String,
+    pub lag: String,
+    pub last_seen: String,
+}
+
+pub struct SpanLine {
+    pub time: String,
+    pub name: String,
+    pub message: String,
+    pub init: String,
+    pub duration: String,
+    pub trace_id: String,
+    pub trace_short: String,
+}
+
+#[derive(Template)]
+#[template(path = "component.html")]
+struct ComponentPage {
+    nav: &'static str,
+    name: String,
+    href: String,
+    status: &'static str,
+    status_words: &'static str,
+    windows: Vec<(&'static str, bool)>,
+    firing: Vec<FiringLine>,
+    totals: Totals,
+    charts: Vec<String>,
+    errors: Vec<SpanLine>,
+    cold: Vec<SpanLine>,
+}
+
+fn span_lines(d: &Dashboard, query: String, from: u64, to: u64) -> Vec<SpanLine> {
+    let page = d.store.search(&SearchRequest {
+        query,
+        signal: SearchSignal::Spans,
+        from,
+        to,
+        limit: 20,
+        cursor: None,
+    });
+    page.map(|p| p.hits)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|h| match h {
+            StoredRecord::Span(s) => Some(s),
+            StoredRecord::Log(_) => None,
+        })
+        .map(|s| {
+            let trace = s.trace_id.to_hex();
+            let message = if s.status == SpanStatus::Error && !s.status_message.is_empty() {
+                s.status_message.clone()
+            } else {
+                s.events
+                    .iter()
+                    .find(|e| e.name == "exception")
+                    .and_then(|e| e.attributes.get_str("exception.message").map(String::from))
+                    .unwrap_or_default()
+            };
+            let init = s
+                .attributes
+                .get("faas.init_duration")
+                .map(|v| v.to_text())
+                .and_then(|t| t.parse::<f64>().ok());
+            SpanLine {
+                time: clock(s.start_time_unix_nano),
+                name: s.name.clone(),
+                message,
+                init: millis(init),
+                duration: millis(Some(
+                    s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) as f64 / 1e6,
+                )),
+                trace_short: trace[..8].to_string(),
+                trace_id: trace,
+            }
+        })
+        .collect()
+}
+
+fn quote(name: &str) -> String {
+    name.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+pub async fn page(
+    State(d): State<Dashboard>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    let (window_text, span) = match window(p.window.as_deref(), "1h") {
+        Ok(w) => w,
+        Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
+    };
+    let now = now_nanos();
+    let from = minute_of(now.saturating_sub(span));
+    let to = minute_of(now) + MINUTE;
+    let minutes: BTreeMap<u64, HealthRollup> =
+        match d.store.db.component_minutes(Some(&name), from, to).await {
+            Ok(mut m) => m.remove(&name).unwrap_or_default(),
+            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+    let mut total = HealthRollup::default();
+    for r in minutes.values() {
+        total.merge(r);
+    }
+    let series = |label: &str, f: &dyn Fn(&HealthRollup) -> Option<f64>| Series {
+        name: label.to_string(),
+        points: minutes
+            .iter()
+            .filter_map(|(m, r)| f(r).map(|v| (*m, v)))
+            .collect(),
+    };
+    let mut charts = vec![
+        line_chart(
+            "Invocations, errors and cold starts per minute",
+            "",
+            &[
+                series("invocations", &|r| Some(r.invocations as f64)),
+                series("errors", &|r| Some(r.errors as f64)),
+                series("cold starts", &|r| Some(r.cold_starts as f64)),
+            ],
+            from,
+            to,
+        ),
+        line_chart(
+            "Duration per minute",
+            " ms",
+            &[
+                series("p50", &|r| r.duration_ms.quantile(0.5)),
+                series("p95", &|r| r.duration_ms.quantile(0.95)),
+                series("p99", &|r| r.duration_ms.quantile(0.99)),
+            ],
+            from,
+            to,
+        ),
+        line_chart(
+            "Cold versus warm: init duration and invocation p50",
+            " ms",
+            &[
+                series("cold-start init p50", &|r| r.init_duration_ms.quantile(0.5)),
+                series("invocation p50", &|r| r.duration_ms.quantile(0.5)),
+            ],
+            from,
+            to,
+        ),
+    ];
+    // Lag per partition, from the lag metrics this component reports.
+    let mut lag_series: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    let mut unit = " ms";
+    for metric in &d.lag_metrics {
+        let points = d
+            .store
+            .db
+            .metric_points(&MetricQuery {
+                name: metric.clone(),
+                service: Some(name.clone()),
+                from,
+                to,
+                limit: 20_000,
+            })
+            .await
+            .unwrap_or_default();
+        for p in points {
+            if let MetricValue::Number { value } = p.value {
+                let (lag_unit, v) = lag_reading(&p.name, &p.unit, value);
+                if lag_unit == weir_core::pipeline::LagUnit::Records {
+                    unit = " records";
+                }
+                let partition = partition_of(&p.attributes).unwrap_or_else(|| "all".into());
+                lag_series
+                    .entry(format!("{metric} {partition}"))
+                    .or_default()
+                    .push((p.time_unix_nano, v));
+            }
+        }
+    }
+    if !lag_series.is_empty() {
+        let series: Vec<Series> = lag_series
+            .into_iter()
+            .map(|(name, mut points)| {
+                points.sort_by_key(|p| p.0);
+                Series { name, points }
+            })
+            .collect();
+        charts.push(line_chart("Lag per partition", unit, &series, from, to));
+    }
+    let quoted = quote(&name);
+    let errors = span_lines(
+        &d,
+        format!("service:\"{quoted}\" AND status:error"),
+        from,
+        now + MINUTE,
+    );
+    let cold = span_lines(
+        &d,
+        format!("service:\"{quoted}\" AND attributes.faas.coldstart:true"),
+        from,
+        now + MINUTE,
+    );
+    let health = Health::of(total.error_rate(), total.max_lag_ms);
+    render(&ComponentPage {
+        nav: "overview",
+        href: urlencode(&name),
+        status: health.class(),
+        status_words: health.words(),
+        windows: window_options(&window_text),
+        firing: firing(&d, Some(&name)),
+        totals: Totals {
+            invocations: total.invocations,
+            error_rate: percent(total.error_rate()),
+            cold_starts: total.cold_starts,
+            cold_rate: percent(total.cold_start_rate()),
+            durations: format!(
+                "{} / {} / {}",
+                millis(total.duration_ms.quantile(0.5)),
+                millis(total.duration_ms.quantile(0.95)),
+                millis(total.duration_ms.quantile(0.99))
+            ),
+            lag: lag_text(&total),
+            last_seen: ago(total.last_seen, now),
+        },
+        charts,
+        errors,
+        cold,
+        name,
+    })
+}

@@ -1,0 +1,135 @@
+//! `/correlate?id=`: one id across components on a timeline, following span
+//! links both ways.
+
+use super::render;
+use super::trace::{LogRow, log_row};
+use crate::Dashboard;
+use crate::charts::graph::urlencode;
+use crate::format::{clock, millis, timestamp};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use weir_store::StoredRecord;
+
+#[derive(Deserialize)]
+pub struct Params {
+    pub id: Option<String>,
+}
+
+pub struct TimelineSpan {
+    pub name: String,
+    pub service: String,
+    pub service_href: String,
+    pub error: bool,
+    pub matched: bool,
+    pub duration: String,
+    pub at: String,
+    pub left: String,
+    pub width: String,
+}
+
+pub struct TimelineTrace {
+    pub trace_id: String,
+    pub short: String,
+    pub linked: bool,
+    pub logs: usize,
+    pub spans: Vec<TimelineSpan>,
+}
+
+#[derive(Template)]
+#[template(path = "correlate.html")]
+struct CorrelatePage {
+    nav: &'static str,
+    id: String,
+    id_href: String,
+    error: Option<String>,
+    started: String,
+    components: Vec<(String, String, String)>,
+    traces: Vec<TimelineTrace>,
+    logs: Vec<LogRow>,
+}
+
+pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Response {
+    let id = p.id.unwrap_or_default().trim().to_string();
+    let mut page = CorrelatePage {
+        nav: "correlate",
+        id_href: urlencode(&id),
+        id: id.clone(),
+        error: None,
+        started: String::new(),
+        components: Vec::new(),
+        traces: Vec::new(),
+        logs: Vec::new(),
+    };
+    if id.is_empty() {
+        return render(&page);
+    }
+    let found = match d.store.correlate(&id, 0, u64::MAX) {
+        Ok(f) => f,
+        Err(e) => {
+            page.error = Some(e.to_string());
+            return render(&page);
+        }
+    };
+    let matched: HashSet<(String, String)> = found
+        .matches
+        .iter()
+        .filter_map(|m| match m {
+            StoredRecord::Span(s) => Some((s.trace_id.to_hex(), s.span_id.to_hex())),
+            StoredRecord::Log(_) => None,
+        })
+        .collect();
+    let all = found.traces.iter().flat_map(|t| &t.spans);
+    let start = all
+        .clone()
+        .map(|s| s.start_time_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let end = all.map(|s| s.end_time_unix_nano).max().unwrap_or(start);
+    let total = end.saturating_sub(start).max(1) as f64;
+    let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &found.traces {
+        let mut spans = t.spans.clone();
+        spans.sort_by_key(|s| s.start_time_unix_nano);
+        for s in &spans {
+            let seen = first_seen.entry(s.service.clone()).or_insert(u64::MAX);
+            *seen = (*seen).min(s.start_time_unix_nano);
+        }
+        let trace_hex = t.trace_id.to_hex();
+        page.traces.push(TimelineTrace {
+            short: trace_hex[..8].to_string(),
+            linked: t.linked,
+            logs: t.logs.len(),
+            spans: spans
+                .iter()
+                .map(|s| {
+                    let dur = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
+                    let offset = s.start_time_unix_nano.saturating_sub(start);
+                    TimelineSpan {
+                        name: s.name.clone(),
+                        service_href: urlencode(&s.service),
+                        service: s.service.clone(),
+                        error: s.status == weir_core::StatusCode::Error,
+                        matched: matched.contains(&(trace_hex.clone(), s.span_id.to_hex())),
+                        duration: millis(Some(dur as f64 / 1e6)),
+                        at: clock(s.start_time_unix_nano),
+                        left: format!("{:.2}", offset as f64 / total * 100.0),
+                        width: format!("{:.2}", (dur as f64 / total * 100.0).max(0.3)),
+                    }
+                })
+                .collect(),
+            trace_id: trace_hex,
+        });
+        page.logs.extend(t.logs.iter().map(log_row));
+    }
+    let mut order: Vec<(String, u64)> = first_seen.into_iter().collect();
+    order.sort_by_key(|(_, t)| *t);
+    page.components = order
+        .into_iter()
+        .map(|(c, t)| (c.clone(), urlencode(&c), clock(t)))
+        .collect();
+    page.started = timestamp(start);
+    render(&page)
+}

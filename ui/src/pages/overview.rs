@@ -1,0 +1,190 @@
+//! `/`: firing alerts, the pipeline graph and every component's health.
+
+use super::{render, window, window_options};
+use crate::charts::graph::{Edge, Health, Node, pipeline_graph, urlencode};
+use crate::charts::lines::sparkline;
+use crate::format::{ago, lag, millis, now_nanos, percent, timestamp};
+use crate::{Dashboard, Endpoints};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use weir_core::HealthRollup;
+use weir_core::pipeline::minute_of;
+
+const MINUTE: u64 = 60_000_000_000;
+
+#[derive(Deserialize)]
+pub struct Params {
+    window: Option<String>,
+}
+
+pub struct FiringLine {
+    pub name: String,
+    pub component: String,
+    pub component_href: String,
+    pub partition: Option<String>,
+    pub summary: String,
+    pub since: String,
+    pub silenced: bool,
+}
+
+pub struct ComponentLine {
+    pub name: String,
+    pub href: String,
+    pub status: &'static str,
+    pub status_words: &'static str,
+    pub invocations: u64,
+    pub spark: String,
+    pub error_rate: String,
+    pub cold_rate: String,
+    pub p99: String,
+    pub lag: String,
+    pub last_seen: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    nav: &'static str,
+    window: String,
+    windows: Vec<(&'static str, bool)>,
+    firing: Vec<FiringLine>,
+    graph: String,
+    components: Vec<ComponentLine>,
+    endpoints: Endpoints,
+}
+
+/// The firing alerts, as the overview and the component page list them.
+pub fn firing(d: &Dashboard, component: Option<&str>) -> Vec<FiringLine> {
+    let now = now_nanos();
+    d.alerts
+        .active()
+        .into_iter()
+        .filter(|a| a.state == "firing" && component.is_none_or(|c| c == a.component))
+        .map(|a| FiringLine {
+            component_href: urlencode(&a.component),
+            name: a.name,
+            component: a.component,
+            partition: a.partition,
+            summary: a.summary,
+            since: format!("{} ({})", timestamp(a.since), ago(a.since, now)),
+            silenced: a.silenced,
+        })
+        .collect()
+}
+
+/// The worst lag of a rollup in milliseconds, for colour; record lag does
+/// not colour (its scale is the user's).
+pub fn lag_text(r: &HealthRollup) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = r.max_lag_ms {
+        parts.push(lag(v, "ms"));
+    }
+    if let Some(v) = r.max_lag_records {
+        parts.push(lag(v, "records"));
+    }
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Response {
+    let (window_text, span) = match window(p.window.as_deref(), "15m") {
+        Ok(w) => w,
+        Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
+    };
+    let now = now_nanos();
+    let from = minute_of(now.saturating_sub(span));
+    let to = minute_of(now) + MINUTE;
+    let minutes = match d.store.db.component_minutes(None, from, to).await {
+        Ok(m) => m,
+        Err(e) => return super::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let edges = d.store.db.topology(from, to).await.unwrap_or_default();
+
+    let buckets = ((to - from) / MINUTE).clamp(1, 60);
+    let bucket = ((to - from) / buckets).max(MINUTE);
+    let mut components = Vec::new();
+    let mut nodes = Vec::new();
+    let mut merged: BTreeMap<&str, HealthRollup> = BTreeMap::new();
+    for (name, per_minute) in &minutes {
+        let mut total = HealthRollup::default();
+        let mut spark = vec![0.0; buckets as usize];
+        for (minute, r) in per_minute {
+            total.merge(r);
+            let i = ((minute.saturating_sub(from)) / bucket).min(buckets - 1) as usize;
+            spark[i] += r.invocations as f64;
+        }
+        let health = Health::of(total.error_rate(), total.max_lag_ms);
+        nodes.push(Node {
+            name: name.clone(),
+            component: true,
+            health,
+            detail: format!(
+                "{} inv · {} err",
+                crate::charts::compact(total.invocations as f64),
+                percent(total.error_rate())
+            ),
+        });
+        components.push(ComponentLine {
+            name: name.clone(),
+            href: urlencode(name),
+            status: health.class(),
+            status_words: health.words(),
+            invocations: total.invocations,
+            spark: sparkline(
+                &spark,
+                90,
+                22,
+                &format!("invocations of {name} per interval"),
+            ),
+            error_rate: percent(total.error_rate()),
+            cold_rate: percent(total.cold_start_rate()),
+            p99: millis(total.duration_ms.quantile(0.99)),
+            lag: lag_text(&total),
+            last_seen: ago(total.last_seen, now),
+        });
+        merged.insert(name, total);
+    }
+    let mut graph_edges = Vec::new();
+    for (edge, traffic) in &edges {
+        for (kind, name) in [
+            (edge.source_kind, &edge.source),
+            (edge.target_kind, &edge.target),
+        ] {
+            if kind != weir_core::NodeKind::Component && !nodes.iter().any(|n| &n.name == name) {
+                let p99 = traffic.delivery_lag_ms.quantile(0.99);
+                nodes.push(Node {
+                    name: name.clone(),
+                    component: false,
+                    health: Health::of(None, p99).max(Health::Ok),
+                    detail: format!(
+                        "{} · {}",
+                        kind.as_str(),
+                        crate::charts::compact(traffic.count as f64)
+                    ),
+                });
+            }
+        }
+        let rate = (traffic.count > 0).then(|| traffic.errors as f64 / traffic.count as f64);
+        graph_edges.push(Edge {
+            from: edge.source.clone(),
+            to: edge.target.clone(),
+            count: traffic.count,
+            health: Health::of(rate, traffic.delivery_lag_ms.quantile(0.99)),
+        });
+    }
+    render(&Overview {
+        nav: "overview",
+        windows: window_options(&window_text),
+        window: window_text,
+        firing: firing(&d, None),
+        graph: pipeline_graph(&nodes, &graph_edges),
+        components,
+        endpoints: d.endpoints.clone(),
+    })
+}

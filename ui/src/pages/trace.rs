@@ -1,0 +1,172 @@
+//! `/traces/{id}`: the waterfall, each span's attributes, events and links,
+//! and the trace's logs.
+
+use super::{problem, render};
+use crate::Dashboard;
+use crate::charts::graph::urlencode;
+use crate::format::{clock, millis, timestamp};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use weir_core::{Attributes, LogRecord, Span, TraceId};
+
+pub struct SpanRow {
+    pub span_id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub service: String,
+    pub service_href: String,
+    pub indent: usize,
+    pub error: bool,
+    pub status: String,
+    pub duration: String,
+    pub offset: String,
+    pub left: String,
+    pub width: String,
+    /// (key, value, correlatable, value url-encoded)
+    pub attributes: Vec<(String, String, bool, String)>,
+    pub events: Vec<(String, String)>,
+    pub links: Vec<(String, String)>,
+}
+
+pub struct LogRow {
+    pub time: String,
+    pub service: String,
+    pub severity: &'static str,
+    pub error: bool,
+    pub body: String,
+    pub ids: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "trace.html")]
+struct TracePage {
+    nav: &'static str,
+    trace_id: String,
+    short: String,
+    duration: String,
+    started: String,
+    spans: Vec<SpanRow>,
+    logs: Vec<LogRow>,
+}
+
+/// Attribute keys whose values are worth following to the correlate view.
+fn correlatable(key: &str) -> bool {
+    key.ends_with(".id") || key.ends_with("_id") || key.ends_with(".key") || key == "record.id"
+}
+
+fn attributes(a: &Attributes) -> Vec<(String, String, bool, String)> {
+    a.0.iter()
+        .map(|(k, v)| {
+            let text = v.to_text();
+            let follow = correlatable(k) && v.as_str().is_some();
+            (k.clone(), text.clone(), follow, urlencode(&text))
+        })
+        .collect()
+}
+
+pub fn log_row(l: &LogRecord) -> LogRow {
+    LogRow {
+        time: clock(l.time_unix_nano),
+        service: l.service.clone(),
+        severity: l.severity.as_str(),
+        error: matches!(
+            l.severity,
+            weir_core::Severity::Error | weir_core::Severity::Fatal
+        ),
+        body: l.body.to_text(),
+        ids: l
+            .attributes
+            .0
+            .iter()
+            .filter(|(k, v)| correlatable(k) && v.as_str().is_some())
+            .map(|(k, v)| (k.clone(), v.to_text()))
+            .collect(),
+    }
+}
+
+/// Waterfall rows for spans already ordered parent before child.
+pub fn rows(ordered: &[(usize, Span)]) -> (Vec<SpanRow>, u64, u64) {
+    let start = ordered
+        .iter()
+        .map(|(_, s)| s.start_time_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let end = ordered
+        .iter()
+        .map(|(_, s)| s.end_time_unix_nano)
+        .max()
+        .unwrap_or(start);
+    let total = end.saturating_sub(start).max(1) as f64;
+    let rows = ordered
+        .iter()
+        .map(|(depth, s)| {
+            let offset = s.start_time_unix_nano.saturating_sub(start);
+            let dur = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
+            SpanRow {
+                span_id: s.span_id.to_hex(),
+                name: s.name.clone(),
+                kind: s.kind.as_str(),
+                service_href: urlencode(&s.service),
+                service: s.service.clone(),
+                indent: (*depth).min(12),
+                error: s.status == weir_core::StatusCode::Error,
+                status: if s.status_message.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: {}", s.status.as_str(), s.status_message)
+                },
+                duration: millis(Some(dur as f64 / 1e6)),
+                offset: millis(Some(offset as f64 / 1e6)),
+                left: format!("{:.2}", offset as f64 / total * 100.0),
+                width: format!("{:.2}", (dur as f64 / total * 100.0).max(0.3)),
+                attributes: attributes(&s.attributes),
+                events: s
+                    .events
+                    .iter()
+                    .map(|e| {
+                        let attrs: Vec<String> = e
+                            .attributes
+                            .0
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", v.to_text()))
+                            .collect();
+                        (e.name.clone(), attrs.join(", "))
+                    })
+                    .collect(),
+                links: s
+                    .links
+                    .iter()
+                    .map(|l| (l.trace_id.to_hex(), l.span_id.to_hex()))
+                    .collect(),
+            }
+        })
+        .collect();
+    (rows, start, end)
+}
+
+pub async fn page(State(d): State<Dashboard>, Path(id): Path<String>) -> Response {
+    let Ok(trace_id) = TraceId::from_hex(id.trim()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a trace id: 32 hex digits"),
+        );
+    };
+    let (spans, logs) = match d.store.trace(trace_id) {
+        Ok(t) => t,
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let ordered = weir_query::trace::assemble(spans);
+    let (spans, start, end) = rows(&ordered);
+    let hex = trace_id.to_hex();
+    render(&TracePage {
+        nav: "search",
+        short: hex[..8].to_string(),
+        trace_id: hex,
+        duration: millis(Some(end.saturating_sub(start) as f64 / 1e6)),
+        started: timestamp(start),
+        spans,
+        logs: logs.iter().map(log_row).collect(),
+    })
+}
