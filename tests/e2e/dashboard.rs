@@ -17,7 +17,7 @@ const RULES: &str = r#"groups:
         component: orders-*
         window: 5m
         op: ">"
-        threshold: 0.2
+        threshold: 0.1
         min_invocations: 3
         annotations:
           summary: "{{ component }} fails {{ value }} of its invocations"
@@ -130,6 +130,13 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     browser.screenshot("search");
 
     // Alerts: the rule, the firing alert, and a silence made and expired.
+    wait_for("orders-go's alert to fire", Duration::from_secs(90), || {
+        weir.get_json("/api/v1/alerts")["alerts"]
+            .as_array()?
+            .iter()
+            .any(|a| a["component"] == "orders-go" && a["state"] == "firing")
+            .then_some(())
+    });
     browser.open(&format!("{web}/alerts"));
     let text = browser.text();
     assert!(text.contains("ErrorRateHigh") && text.contains("firing"));
@@ -139,7 +146,7 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     browser.click(r#"form[action="/alerts/silences"] button"#);
     let text = browser.text();
     assert!(text.contains("Silenced component=orders-go"), "{text}");
-    assert!(text.contains("silenced"), "the alert shows it is muted");
+    assert!(text.contains("silenced"), "the alert shows it is muted: {text}");
     browser.screenshot("alerts");
     browser.click(r#"form[action$="/expire"] button"#);
     assert!(browser.text().contains("Silence expired"));
