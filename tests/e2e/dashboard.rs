@@ -146,7 +146,10 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     browser.click(r#"form[action="/alerts/silences"] button"#);
     let text = browser.text();
     assert!(text.contains("Silenced component=orders-go"), "{text}");
-    assert!(text.contains("silenced"), "the alert shows it is muted: {text}");
+    assert!(
+        text.contains("silenced"),
+        "the alert shows it is muted: {text}"
+    );
     browser.screenshot("alerts");
     browser.click(r#"form[action$="/expire"] button"#);
     assert!(browser.text().contains("Silence expired"));
