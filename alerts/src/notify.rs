@@ -417,7 +417,7 @@ mod tests {
         )
         .unwrap();
         let a = [alert("c", true, 0)];
-        assert!(step(&a, &[silence.clone()], &r, &mut logs, 50 * S).is_empty());
+        assert!(step(&a, std::slice::from_ref(&silence), &r, &mut logs, 50 * S).is_empty());
         assert_eq!(step(&a, &[silence], &r, &mut logs, 100 * S).len(), 1);
     }
 
