@@ -96,8 +96,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let config: WeirConfig = crate::config::load(Some(&config_path), figment::Figment::new())
         .context("the demo configuration")?;
-    let server = tokio::spawn(crate::serve::run(config));
-    wait_ready(args.web).await?;
+    // The demo owns the signals: on Ctrl-C it stops the simulation first, so
+    // its exporters flush into a weir that is still listening.
+    let (weir_stop_tx, weir_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(crate::serve::run_until(config, async {
+        let _ = weir_stop_rx.await;
+    }));
+    tokio::select! {
+        ready = wait_ready(args.web) => ready?,
+        // A weir that cannot start (a port in use) says why at once.
+        result = &mut server => {
+            result.context("weir stopped")??;
+            anyhow::bail!("weir stopped before it was ready");
+        }
+    }
 
     let faults = if args.no_faults {
         Schedule::default()
@@ -142,12 +154,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
         stop_rx,
     ));
-    // weir shuts down gracefully on Ctrl-C or SIGTERM by itself; the
-    // simulation stops with it.
-    let result = server.await;
+    tokio::select! {
+        _ = crate::serve::shutdown_signal() => {}
+        result = &mut server => {
+            let _ = stop_tx.send(true);
+            let _ = simulation.await;
+            return result.context("weir stopped")?;
+        }
+    }
+    println!("stopping: flushing the simulated pipelines, then weir");
     let _ = stop_tx.send(true);
     let _ = simulation.await;
-    result.context("weir stopped")?
+    let _ = weir_stop_tx.send(());
+    server.await.context("weir stopped")?
 }
 
 async fn wait_ready(web: SocketAddr) -> anyhow::Result<()> {

@@ -10,6 +10,15 @@ use weir_collector::{Ingest, IngestAuth, IngestConfig, Telemetry};
 use weir_store::{Store, StoreConfig};
 
 pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
+    run_until(config, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes, then stops gracefully: no new
+/// requests, everything acknowledged flushed and committed.
+pub async fn run_until(
+    config: WeirConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let mut store_config = StoreConfig::new(&data_dir, config.database.clone());
     store_config.span_index_heap_bytes = config.ingest.span_index_heap_mib << 20;
@@ -115,7 +124,6 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
                 otlp_grpc: config.listen.otlp_grpc.to_string(),
                 otlp_http: config.listen.otlp_http.to_string(),
             },
-            lag_metrics: config.pipeline.lag_metrics.clone(),
         }))
         .layer(axum::middleware::from_fn_with_state(
             read_auth,
@@ -146,7 +154,7 @@ pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     tokio::pin!(servers);
     tokio::select! {
         result = &mut servers => result?,
-        _ = shutdown_signal() => {
+        _ = shutdown => {
             tracing::info!("shutting down: no new requests; flushing and committing");
             let _ = stop_tx.send(true);
             servers.await?;
@@ -253,7 +261,8 @@ async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListen
         .with_context(|| format!("cannot listen on {addr} ({key}): is another process using it?"))
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -229,7 +229,7 @@ mod tests {
             r.add_invocation(1.0, i < errors, None, 0, 1);
         }
         if let Some(l) = lag_ms {
-            r.add_lag(LagUnit::Ms, l, 1);
+            r.add_lag("age all", LagUnit::Ms, l, 1);
         }
         r
     }

@@ -498,11 +498,21 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     .await?;
     (r.topology_p50_ms, r.topology_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
     // Dashboard pages, rendered on the server, with everything above stored.
-    let trace = hex::encode(data::trace_id(0, 1));
-    let record = urls[0].rsplit('/').next().unwrap_or_default().to_string();
+    // Pages about one record or trace ask for a different one each time, as
+    // people do, so caches do not flatter them.
     for (_, path) in PAGES {
-        let path = path.replace("{trace}", &trace).replace("{record}", &record);
-        let h = timed_gets(&http, &vec![format!("http://{}{path}", weir.web); 100]).await?;
+        let page_urls: Vec<String> = (0..100usize)
+            .map(|k| {
+                let record = urls[k].rsplit('/').next().unwrap_or_default().to_string();
+                let k = k as u64;
+                let batch_no = (k * 7919 + 13) % batches_per_client;
+                let seq = batch_no * args.batch as u64 + 1 + (k * 104_729) % traces_per_batch;
+                let trace = hex::encode(data::trace_id(k % args.concurrency as u64, seq));
+                let path = path.replace("{trace}", &trace).replace("{record}", &record);
+                format!("http://{}{path}", weir.web)
+            })
+            .collect();
+        let h = timed_gets(&http, &page_urls).await?;
         r.pages.push((ms(&h, 0.5), ms(&h, 0.99)));
     }
     r.peak_rss_mib = peak_rss_mib(pid);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use weir_core::pipeline::topology::SpanMemory;
 use weir_core::pipeline::{
     init_duration_ms, is_cold_start, is_exception_log, is_invocation, lag_reading, minute_of,
-    records_processed, span_failed,
+    partition_of, records_processed, span_failed,
 };
 use weir_core::{LogRecord, MetricPoint, MetricValue, Span, TraceId};
 use weir_store::db::{EdgeDeltas, RollupDeltas};
@@ -162,10 +162,12 @@ impl HealthAccumulator {
                 continue;
             }
             let (unit, reading) = lag_reading(&p.name, &p.unit, value);
+            let partition = partition_of(&p.attributes);
+            let series = format!("{} {}", p.name, partition.as_deref().unwrap_or("all"));
             self.deltas
                 .entry((p.service.clone(), minute_of(p.time_unix_nano)))
                 .or_default()
-                .add_lag(unit, reading, p.time_unix_nano);
+                .add_lag(&series, unit, reading, p.time_unix_nano);
         }
     }
 }

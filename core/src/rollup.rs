@@ -4,6 +4,12 @@
 use crate::pipeline::LagUnit;
 use serde::{Deserialize, Serialize};
 use sketches_ddsketch::{Config, DDSketch};
+use std::collections::BTreeMap;
+
+/// Lag series (metric and partition) one rollup keeps apart for charts. A
+/// component that reports more partitions still counts toward its maximum
+/// lag; only the per-partition detail stops growing.
+pub const MAX_LAG_SERIES: usize = 256;
 
 /// Invocation durations in a DDSketch: quantiles within 1 % relative error,
 /// mergeable across minutes and components.
@@ -77,12 +83,37 @@ pub struct HealthRollup {
     pub duration_ms: DurationSketch,
     /// Cold-start initialization durations reported.
     pub init_duration_ms: DurationSketch,
+    /// Durations of the invocations that were cold starts.
+    #[serde(default)]
+    pub cold_duration_ms: DurationSketch,
+    /// Durations of the invocations that were not.
+    #[serde(default)]
+    pub warm_duration_ms: DurationSketch,
     /// Highest time lag seen, milliseconds.
     pub max_lag_ms: Option<f64>,
     /// Highest record lag seen.
     pub max_lag_records: Option<f64>,
+    /// Highest lag per series, keyed `"<metric> <partition>"`, so charts of
+    /// lag per partition read rollups instead of every raw reading.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lag_series: BTreeMap<String, LagPeak>,
     /// Latest event time seen, Unix nanoseconds.
     pub last_seen: u64,
+}
+
+/// The highest reading of one lag series in a rollup.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LagPeak {
+    /// Milliseconds or records.
+    pub unit: LagUnit,
+    /// The highest reading.
+    pub max: f64,
+}
+
+impl LagPeak {
+    fn raise(&mut self, value: f64) {
+        self.max = self.max.max(value);
+    }
 }
 
 impl HealthRollup {
@@ -99,9 +130,12 @@ impl HealthRollup {
         self.errors += u64::from(failed);
         if let Some(init) = cold {
             self.cold_starts += 1;
+            self.cold_duration_ms.add(duration_ms);
             if let Some(ms) = init {
                 self.init_duration_ms.add(ms);
             }
+        } else {
+            self.warm_duration_ms.add(duration_ms);
         }
         self.records += records;
         self.duration_ms.add(duration_ms);
@@ -114,14 +148,23 @@ impl HealthRollup {
         self.errors += 1;
     }
 
-    /// Records a lag reading.
-    pub fn add_lag(&mut self, unit: LagUnit, value: f64, seen: u64) {
+    /// Records a lag reading of the series `series` (metric and partition).
+    pub fn add_lag(&mut self, series: &str, unit: LagUnit, value: f64, seen: u64) {
         let slot = match unit {
             LagUnit::Ms => &mut self.max_lag_ms,
             LagUnit::Records => &mut self.max_lag_records,
         };
         *slot = Some(slot.map_or(value, |v: f64| v.max(value)));
+        self.raise_series(series, LagPeak { unit, max: value });
         self.last_seen = self.last_seen.max(seen);
+    }
+
+    fn raise_series(&mut self, series: &str, peak: LagPeak) {
+        if let Some(known) = self.lag_series.get_mut(series) {
+            known.raise(peak.max);
+        } else if self.lag_series.len() < MAX_LAG_SERIES {
+            self.lag_series.insert(series.to_string(), peak);
+        }
     }
 
     /// Merges another rollup (another minute, or a later delta of this one).
@@ -132,6 +175,8 @@ impl HealthRollup {
         self.records += other.records;
         self.duration_ms.merge(&other.duration_ms);
         self.init_duration_ms.merge(&other.init_duration_ms);
+        self.cold_duration_ms.merge(&other.cold_duration_ms);
+        self.warm_duration_ms.merge(&other.warm_duration_ms);
         for (mine, theirs) in [
             (&mut self.max_lag_ms, other.max_lag_ms),
             (&mut self.max_lag_records, other.max_lag_records),
@@ -139,6 +184,9 @@ impl HealthRollup {
             if let Some(t) = theirs {
                 *mine = Some(mine.map_or(t, |m| m.max(t)));
             }
+        }
+        for (series, peak) in &other.lag_series {
+            self.raise_series(series, *peak);
         }
         self.last_seen = self.last_seen.max(other.last_seen);
     }
@@ -186,9 +234,10 @@ mod tests {
             target.add_invocation(d, failed, cold, 3, i);
             all.add_invocation(d, failed, cold, 3, i);
         }
-        a.add_lag(LagUnit::Ms, 500.0, 5);
-        b.add_lag(LagUnit::Ms, 900.0, 6);
-        b.add_lag(LagUnit::Records, 40.0, 6);
+        a.add_lag("age shard-1", LagUnit::Ms, 500.0, 5);
+        b.add_lag("age shard-1", LagUnit::Ms, 900.0, 6);
+        b.add_lag("age shard-2", LagUnit::Ms, 300.0, 6);
+        b.add_lag("lag p0", LagUnit::Records, 40.0, 6);
         a.merge(&b);
         assert_eq!(
             (a.invocations, a.errors, a.cold_starts, a.records),
@@ -196,11 +245,49 @@ mod tests {
         );
         assert_eq!(a.max_lag_ms, Some(900.0));
         assert_eq!(a.max_lag_records, Some(40.0));
+        let peaks: Vec<(&str, f64)> = a
+            .lag_series
+            .iter()
+            .map(|(k, p)| (k.as_str(), p.max))
+            .collect();
+        assert_eq!(
+            peaks,
+            [
+                ("age shard-1", 900.0),
+                ("age shard-2", 300.0),
+                ("lag p0", 40.0)
+            ]
+        );
+        assert_eq!(a.lag_series["lag p0"].unit, LagUnit::Records);
         assert_eq!(a.last_seen, 999);
         assert_eq!(a.error_rate(), Some(0.1));
         assert_eq!(a.cold_start_rate(), Some(0.04));
         assert_eq!(a.duration_ms.quantile(0.99), all.duration_ms.quantile(0.99));
         assert_eq!(a.init_duration_ms.count(), 40);
+        assert_eq!(
+            (a.cold_duration_ms.count(), a.warm_duration_ms.count()),
+            (40, 960)
+        );
+        // Cold invocations here are the multiples of 25 up to 975: median 475 ms.
+        let cold_p50 = a.cold_duration_ms.quantile(0.5).unwrap();
+        assert!((cold_p50 - 475.0).abs() / 475.0 <= 0.06, "{cold_p50}");
+    }
+
+    #[test]
+    fn per_partition_lag_stops_growing_but_the_maximum_still_counts() {
+        let mut r = HealthRollup::default();
+        for p in 0..MAX_LAG_SERIES + 10 {
+            r.add_lag(&format!("age p{p}"), LagUnit::Ms, p as f64, 1);
+        }
+        assert_eq!(r.lag_series.len(), MAX_LAG_SERIES);
+        assert_eq!(r.max_lag_ms, Some((MAX_LAG_SERIES + 9) as f64));
+        // Rollups written before per-partition lag existed still read.
+        let old: HealthRollup = serde_json::from_str(
+            r#"{"invocations":1,"errors":0,"cold_starts":0,"records":0,"duration_ms":null,
+                "init_duration_ms":null,"max_lag_ms":5.0,"max_lag_records":null,"last_seen":1}"#,
+        )
+        .unwrap();
+        assert!(old.lag_series.is_empty());
     }
 
     #[test]

@@ -93,6 +93,18 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
         "invocations, duration and cold-start charts"
     );
     browser.screenshot("component");
+    // A stream consumer: its iterator age, one line per shard.
+    browser.open(&format!("{web}/components/page-view-counter"));
+    let text = browser.text();
+    assert!(text.contains("Lag per partition (age)"), "{text}");
+    for shard in ["shard-0", "shard-1"] {
+        assert!(
+            text.contains(&format!("pipeline.iterator_age {shard}")),
+            "the lag chart has a line for {shard}: {text}"
+        );
+    }
+    browser.screenshot("component-lag");
+    browser.open(&format!("{web}/components/orders-go"));
     browser.click(r##"#errors + div a[href^="/traces/"]"##);
     assert!(browser.url().contains("/traces/"), "{}", browser.url());
     assert!(

@@ -278,9 +278,15 @@ fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
         .args(["--web", &web.to_string(), "--otlp-grpc", &grpc.to_string()])
         .args(["--otlp-http", &http.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = demo.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
     let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     let url = format!("http://{web}/");
     let printed = (&mut lines)
@@ -328,4 +334,9 @@ fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
         demo.try_wait().unwrap()
     });
     assert!(status.success(), "{status}");
+    // The simulation flushes into a weir that is still listening: stopping
+    // the demo loses no telemetry and prints no export errors.
+    let logs = logs.join().unwrap();
+    assert!(!logs.contains("ExportError"), "{logs}");
+    assert!(logs.contains("stopped cleanly"), "{logs}");
 }

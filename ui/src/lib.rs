@@ -39,8 +39,6 @@ pub struct Dashboard {
     pub alerts: Arc<dyn AlertsView>,
     /// OTLP addresses for the empty states.
     pub endpoints: Endpoints,
-    /// Metric names that are lag (`pipeline.lag_metrics`), for lag charts.
-    pub lag_metrics: Vec<String>,
 }
 
 /// The pages behind the read-token check.

@@ -13,9 +13,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use weir_core::pipeline::{lag_reading, minute_of, partition_of};
-use weir_core::{HealthRollup, MetricValue, StatusCode as SpanStatus};
-use weir_store::db::MetricQuery;
+use weir_core::pipeline::{LagUnit, minute_of};
+use weir_core::{HealthRollup, StatusCode as SpanStatus};
 use weir_store::{SearchRequest, SearchSignal, StoredRecord};
 
 const MINUTE: u64 = 60_000_000_000;
@@ -164,55 +163,42 @@ pub async fn page(
             to,
         ),
         line_chart(
-            "Cold versus warm: init duration and invocation p50",
+            "Cold versus warm: invocation p50 and cold-start init p50",
             " ms",
             &[
-                series("cold-start init p50", &|r| r.init_duration_ms.quantile(0.5)),
-                series("invocation p50", &|r| r.duration_ms.quantile(0.5)),
+                series("warm p50", &|r| r.warm_duration_ms.quantile(0.5)),
+                series("cold p50", &|r| r.cold_duration_ms.quantile(0.5)),
+                series("init p50", &|r| r.init_duration_ms.quantile(0.5)),
             ],
             from,
             to,
         ),
     ];
-    // Lag per partition, from the lag metrics this component reports.
-    let mut lag_series: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
-    let mut unit = " ms";
-    for metric in &d.lag_metrics {
-        let points = d
-            .store
-            .db
-            .metric_points(&MetricQuery {
-                name: metric.clone(),
-                service: Some(name.clone()),
-                from,
-                to,
-                limit: 20_000,
-            })
-            .await
-            .unwrap_or_default();
-        for p in points {
-            if let MetricValue::Number { value } = p.value {
-                let (lag_unit, v) = lag_reading(&p.name, &p.unit, value);
-                if lag_unit == weir_core::pipeline::LagUnit::Records {
-                    unit = " records";
-                }
-                let partition = partition_of(&p.attributes).unwrap_or_else(|| "all".into());
+    // Lag per partition, from the per-minute peaks the rollups keep: reading
+    // raw lag points would cost time in proportion to how often they arrive.
+    for (unit, title, suffix) in [
+        (LagUnit::Ms, "Lag per partition (age)", " ms"),
+        (LagUnit::Records, "Lag per partition (records)", " records"),
+    ] {
+        let mut lag_series: BTreeMap<&str, Vec<(u64, f64)>> = BTreeMap::new();
+        for (minute, r) in &minutes {
+            for (series, peak) in r.lag_series.iter().filter(|(_, p)| p.unit == unit) {
                 lag_series
-                    .entry(format!("{metric} {partition}"))
+                    .entry(series)
                     .or_default()
-                    .push((p.time_unix_nano, v));
+                    .push((*minute, peak.max));
             }
         }
-    }
-    if !lag_series.is_empty() {
-        let series: Vec<Series> = lag_series
-            .into_iter()
-            .map(|(name, mut points)| {
-                points.sort_by_key(|p| p.0);
-                Series { name, points }
-            })
-            .collect();
-        charts.push(line_chart("Lag per partition", unit, &series, from, to));
+        if !lag_series.is_empty() {
+            let series: Vec<Series> = lag_series
+                .into_iter()
+                .map(|(name, points)| Series {
+                    name: name.to_string(),
+                    points,
+                })
+                .collect();
+            charts.push(line_chart(title, suffix, &series, from, to));
+        }
     }
     let quoted = quote(&name);
     let errors = span_lines(
