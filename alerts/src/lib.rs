@@ -58,6 +58,9 @@ pub struct ReceiverConfig {
     pub timeout: String,
     /// How long a notification is retried before it is recorded as failed.
     pub max_age: String,
+    /// PEM file of CA certificates to trust, besides the system's, for an
+    /// https:// receiver behind a private CA.
+    pub ca_file: String,
 }
 
 /// One `[[alerts.routes]]` entry.

@@ -58,6 +58,14 @@ pub enum NotifierError {
     /// The database failed.
     #[error("cannot store the silence: {0}")]
     Store(#[from] weir_store::StoreError),
+    /// An HTTP client for a receiver could not be set up.
+    #[error("receiver {receiver:?}: cannot set up its HTTP client: {reason}")]
+    Client {
+        /// The receiver.
+        receiver: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Decides, records and delivers notifications.
@@ -74,7 +82,40 @@ pub struct Notifier {
     /// When the next group timer falls due, Unix nanoseconds.
     next_due: AtomicU64,
     wake: tokio::sync::Notify,
-    client: reqwest::Client,
+    /// One client per receiver, in the order of `routing.receivers`: each
+    /// trusts its own extra CAs.
+    clients: Vec<reqwest::Client>,
+}
+
+/// The HTTP client for one receiver: the system's CAs plus its `ca_file`.
+fn client_for(receiver: &Receiver) -> Result<reqwest::Client, NotifierError> {
+    let failed = |reason: String| NotifierError::Client {
+        receiver: receiver.name.clone(),
+        reason,
+    };
+    let mut builder = reqwest::Client::builder();
+    if let Some(pem) = &receiver.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| failed(e.to_string()))? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| failed(causes(&e)))
+}
+
+/// An error with its causes, so "error sending request" says why (a
+/// refused connection, an unknown certificate issuer).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn now_nanos() -> u64 {
@@ -103,7 +144,12 @@ impl Notifier {
         store: Arc<Store>,
         routing: Routing,
         external_url: String,
-    ) -> Result<Arc<Self>, weir_store::StoreError> {
+    ) -> Result<Arc<Self>, NotifierError> {
+        let clients = routing
+            .receivers
+            .iter()
+            .map(client_for)
+            .collect::<Result<Vec<_>, _>>()?;
         let logs = store
             .db
             .notification_log()
@@ -137,7 +183,7 @@ impl Notifier {
             changed: AtomicBool::new(true),
             next_due: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
-            client: reqwest::Client::new(),
+            clients,
         }))
     }
 
@@ -339,8 +385,14 @@ impl Notifier {
     }
 
     async fn post(&self, receiver: &Receiver, body: &str) -> Result<(), String> {
-        let mut request = self
-            .client
+        let client = self
+            .routing
+            .receivers
+            .iter()
+            .position(|r| r.name == receiver.name)
+            .and_then(|i| self.clients.get(i))
+            .ok_or_else(|| format!("receiver {:?} has no HTTP client", receiver.name))?;
+        let mut request = client
             .post(&receiver.url)
             .timeout(receiver.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -360,7 +412,7 @@ impl Notifier {
                 receiver.url,
                 humantime::format_duration(receiver.timeout)
             )),
-            Err(e) => Err(format!("cannot reach {}: {e}", receiver.url)),
+            Err(e) => Err(format!("cannot reach {}: {}", receiver.url, causes(&e))),
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Receiver {
     pub timeout: Duration,
     /// How long a notification is retried before it is recorded as failed.
     pub max_age: Duration,
+    /// CA certificates (PEM) trusted besides the system's, from `ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// A route, ready to use.
@@ -96,6 +98,10 @@ fn receiver(c: &ReceiverConfig, i: usize) -> Result<Receiver, RoutingError> {
             "{at}: url = {url:?} must be an http:// or https:// address"
         )));
     }
+    let ca_pem = match c.ca_file.trim() {
+        "" => None,
+        path => Some(ca_pem(path, url, &at)?),
+    };
     Ok(Receiver {
         name: c.name.clone(),
         url: url.to_string(),
@@ -108,7 +114,26 @@ fn receiver(c: &ReceiverConfig, i: usize) -> Result<Receiver, RoutingError> {
         hmac_secret: Some(c.hmac_secret.clone()).filter(|s| !s.is_empty()),
         timeout: duration(&c.timeout, defaults::TIMEOUT, &format!("{at}: timeout"))?,
         max_age: duration(&c.max_age, defaults::MAX_AGE, &format!("{at}: max_age"))?,
+        ca_pem,
     })
+}
+
+/// Reads and checks a receiver's `ca_file`, so a wrong path stops the start
+/// instead of failing every delivery.
+fn ca_pem(path: &str, url: &str, at: &str) -> Result<Vec<u8>, RoutingError> {
+    if !url.starts_with("https://") {
+        return Err(RoutingError(format!(
+            "{at}: ca_file is only used for https:// receivers, and url is {url:?}"
+        )));
+    }
+    let pem = std::fs::read(path)
+        .map_err(|e| RoutingError(format!("{at}: ca_file {path:?} cannot be read: {e}")))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        _ => Err(RoutingError(format!(
+            "{at}: ca_file {path:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ))),
+    }
 }
 
 fn route(c: &RouteConfig, i: usize, receivers: &[Receiver]) -> Result<Route, RoutingError> {
@@ -326,5 +351,30 @@ mod tests {
         let g = route.group_labels(&labels(&[("alertname", "Lag"), ("component", "c")]));
         assert_eq!(g, labels(&[("alertname", "Lag")]));
         assert_eq!(group_key(0, &g), "{}/{route=0}:{alertname=\"Lag\"}");
+    }
+
+    #[test]
+    fn a_ca_file_must_be_readable_pem_for_an_https_receiver() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_ca = |url: &str, path: &std::path::Path| ReceiverConfig {
+            url: url.into(),
+            ca_file: path.display().to_string(),
+            ..ops("pager")
+        };
+        let err = |c| {
+            Routing::from_config(&config(vec![c], vec![]))
+                .unwrap_err()
+                .0
+        };
+        let missing = dir.path().join("missing.pem");
+        assert!(err(with_ca("https://hooks.example.com/x", &missing)).contains("cannot be read"));
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        assert!(
+            err(with_ca("https://hooks.example.com/x", &not_pem)).contains("no PEM certificate")
+        );
+        assert!(
+            err(with_ca("http://127.0.0.1:9000/x", &not_pem)).contains("only used for https://")
+        );
     }
 }

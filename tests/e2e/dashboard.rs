@@ -115,8 +115,22 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
         browser.count(".waterfall .span-bar.error") >= 1,
         "the failed span stands out"
     );
-    let text = browser.text();
-    assert!(text.contains("api-gateway") && text.contains("orders-go"));
+    // The gateway's span ends after the function's, and the exception log
+    // travels on its own exporter: reload until the whole trace is there.
+    let trace_url = browser.url();
+    let text = wait_for(
+        "the gateway's span in the trace",
+        Duration::from_secs(30),
+        || {
+            let text = browser.text();
+            let whole = ["api-gateway", "orders-go", "Logs of this trace", "failed"];
+            if whole.iter().all(|w| text.contains(w)) {
+                return Some(text);
+            }
+            browser.open(&trace_url);
+            None
+        },
+    );
     // Its logs, and from them the record they name.
     assert!(
         text.contains("Logs of this trace") && text.contains("failed"),

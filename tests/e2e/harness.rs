@@ -400,3 +400,14 @@ fn rand_suffix() -> u64 {
     );
     h.finish() % 1_000_000
 }
+
+/// A helper process (a receiver, a server) that dies with the test, even
+/// when the test fails.
+pub struct Helper(pub std::process::Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

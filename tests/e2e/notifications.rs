@@ -600,3 +600,159 @@ fn silences_mute_until_they_end_and_rules_reload_without_losing_the_old_on_error
         || (!hook.told("ErrorsRising", "resolved").is_empty()).then_some(()),
     );
 }
+
+const TLS_RULES: &str = r#"groups:
+  - name: tls
+    interval: 1s
+    rules:
+      - alert: TrustedReceiver
+        kind: error_rate
+        component: checkout
+        window: 10m
+        op: ">"
+        threshold: 0.2
+        labels: {team: payments}
+      - alert: UntrustedReceiver
+        kind: error_rate
+        component: checkout
+        window: 10m
+        op: ">"
+        threshold: 0.2
+        labels: {team: nobody}
+"#;
+
+#[test]
+fn https_receivers_get_signed_bodies_when_their_ca_is_trusted_and_unknown_issuers_are_refused() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    // A private CA and a server certificate it signed, as a company's
+    // internal webhook endpoint would have.
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
+    std::fs::write(path("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(made.success(), "openssl {args:?}");
+    };
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ]
+        .into_iter()
+        .chain([
+            "-subj",
+            "/CN=weir test CA",
+            "-keyout",
+            &path("ca.key"),
+            "-out",
+            &ca,
+        ])
+        .collect::<Vec<_>>(),
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
+        .into_iter()
+        .chain(["-keyout", &key, "-out", &path("cert.csr")])
+        .collect::<Vec<_>>(),
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            &path("cert.csr"),
+            "-CA",
+            &ca,
+        ]
+        .into_iter()
+        .chain(["-CAkey", &path("ca.key"), "-CAcreateserial", "-out", &cert])
+        .chain(["-extfile", &path("san.ext")])
+        .collect::<Vec<_>>(),
+    );
+    let mut hook = crate::harness::Helper(
+        std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/e2e/https_receiver.py"
+            ))
+            .args([&cert, &key])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(hook.0.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let (received_tx, received) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = received_tx.send(serde_json::from_str(&line).unwrap());
+        }
+    });
+
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, TLS_RULES).unwrap();
+    let url = format!("https://127.0.0.1:{port}/hook");
+    let weir = Weir::start(&config(
+        &rules,
+        &format!(
+            "{}{}[[alerts.routes]]\nreceiver = \"untrusting\"\nmatchers = {{ team = \"nobody\" }}\n{FAST_ROUTE}[[alerts.routes]]\nreceiver = \"trusting\"\n{FAST_ROUTE}",
+            receiver_toml(
+                "trusting",
+                &url,
+                &format!("hmac_secret = \"s3cret\"\nca_file = {ca:?}")
+            ),
+            receiver_toml("untrusting", &url, ""),
+        ),
+    ));
+    invocations(&weir, "checkout", 10, 5, 0, SystemTime::now());
+
+    let got = received
+        .recv_timeout(LIMIT)
+        .expect("the trusted receiver is told");
+    assert_eq!(got["path"], "/hook");
+    let raw = got["raw"].as_str().unwrap();
+    let body: Value = serde_json::from_str(raw).unwrap();
+    assert_eq!(body["receiver"], "trusting");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "TrustedReceiver");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(raw.as_bytes());
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(got["signature"].as_str(), Some(expected.as_str()));
+
+    let untrusting = wait_for("the unknown issuer to be refused", LIMIT, || {
+        let receivers = weir.get_json("/api/v1/alerts")["receivers"].clone();
+        let r = receivers
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "untrusting")?
+            .clone();
+        r["last_error"].as_str().is_some().then_some(r)
+    });
+    let error = untrusting["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("certificate") || error.contains("UnknownIssuer"),
+        "{error}"
+    );
+    assert_eq!(untrusting["delivered"], 0);
+    // Nothing reached the receiver through the client that does not trust it.
+    let_rules_run(&weir, 2);
+    while let Ok(extra) = received.try_recv() {
+        let body: Value = serde_json::from_str(extra["raw"].as_str().unwrap()).unwrap();
+        assert_eq!(body["receiver"], "trusting", "{extra}");
+    }
+    drop(hook);
+}

@@ -1,11 +1,12 @@
 //! Ingest and read tokens, and backpressure: who may send, who may read, and
 //! what a client is told when weir cannot take more.
 
-use crate::harness::Weir;
+use crate::harness::{Weir, wait_for};
 use crate::otlp::{gauge_request, span, spans_request, trace_id};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
+use std::time::Duration;
 use tonic_types::StatusExt;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -95,9 +96,34 @@ fn tokens_are_required_on_both_protocols_and_on_the_api() {
 
 #[test]
 fn when_storage_is_behind_exports_get_retryable_refusals_not_silent_drops() {
-    // Metric bytes are held until their commit; a one-byte budget and a long
-    // commit interval make the second export find storage "behind".
-    let weir = Weir::start("[ingest]\nmax_pending_bytes = 1\ncommit_interval = \"1h\"");
+    use std::io::{BufRead, Write};
+    // Metric points are held against the ingest budget until the database
+    // commits them. Another process holding SQLite's write lock keeps weir's
+    // commits failing, so with a one-byte budget every export after the
+    // first finds storage behind.
+    let weir = Weir::start("[ingest]\nmax_pending_bytes = 1");
+    let mut locker = crate::harness::Helper(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sqlite3, sys\n\
+                 db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                 db.execute('BEGIN IMMEDIATE')\n\
+                 print('locked', flush=True)\n\
+                 sys.stdin.read()\n",
+            )
+            .arg(weir.data_dir.join("weir.db"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut said = String::new();
+    std::io::BufReader::new(locker.0.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said.trim(), "locked");
+
     let first = gauge_request("lagging", "pipeline.iterator_age", 1.0).encode_to_vec();
     assert_eq!(
         weir.post_otlp("/v1/metrics", "application/x-protobuf", &[], first)
@@ -127,12 +153,31 @@ fn when_storage_is_behind_exports_get_retryable_refusals_not_silent_drops() {
         2.0
     );
 
-    // Spans are not held back by the metrics budget... but the budget is
-    // global, so they are refused too while metrics wait: bounded memory wins.
-    let spans = spans_request("orders", vec![span(trace_id(1), 1, "while behind")]).encode_to_vec();
+    // The budget is global: spans are refused too while it is spent, so
+    // memory stays bounded whatever the signal.
+    let spans = spans_request("orders", vec![span(trace_id(2), 1, "while behind")]).encode_to_vec();
     assert_eq!(
         weir.post_otlp("/v1/traces", "application/x-protobuf", &[], spans)
             .status(),
         429
     );
+
+    // Once the database takes writes again, the acknowledged point lands and
+    // the refused ones were never half-stored.
+    let _ = locker.0.stdin.take().unwrap().write_all(b"");
+    drop(locker);
+    let values = wait_for(
+        "the acknowledged point to be committed",
+        Duration::from_secs(60),
+        || {
+            let v = weir.get_json("/api/v1/metrics?name=pipeline.iterator_age");
+            let points: Vec<f64> = v["points"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p["value"]["value"].as_f64())
+                .collect();
+            (!points.is_empty()).then_some(points)
+        },
+    );
+    assert_eq!(values, vec![1.0]);
 }
