@@ -57,34 +57,50 @@ impl Weir {
 
     /// Starts weir on `data_dir` (kept after exit) with `extra` config.
     pub fn start_at(data_dir: &Path, extra: &str) -> Weir {
-        let (grpc, http, web) = (free_port(), free_port(), free_port());
         std::fs::create_dir_all(data_dir).unwrap();
-        let config = data_dir.with_extension("toml");
-        let toml = format!(
-            "data_dir = {:?}\n{extra}\n[listen]\notlp_grpc = \"{grpc}\"\notlp_http = \"{http}\"\nweb = \"{web}\"\n",
-            data_dir.display().to_string()
-        );
-        std::fs::write(&config, toml).unwrap();
         let read_token = extra
             .lines()
             .find(|l| l.trim_start().starts_with("read_tokens"))
             .and_then(|l| l.split('"').nth(1))
             .map(String::from);
-        let mut weir = Weir {
-            child: None,
-            grpc,
-            http,
-            web,
-            data_dir: data_dir.to_path_buf(),
-            config,
-            _temp: None,
-            read_token,
-        };
-        weir.spawn();
-        weir
+        // A free port can be taken by a test running beside this one between
+        // choosing it and binding it: choose again when that happens.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (grpc, http, web) = (free_port(), free_port(), free_port());
+            let config = data_dir.with_extension("toml");
+            let toml = format!(
+                "data_dir = {:?}\n{extra}\n[listen]\notlp_grpc = \"{grpc}\"\notlp_http = \"{http}\"\nweb = \"{web}\"\n",
+                data_dir.display().to_string()
+            );
+            std::fs::write(&config, toml).unwrap();
+            let mut weir = Weir {
+                child: None,
+                grpc,
+                http,
+                web,
+                data_dir: data_dir.to_path_buf(),
+                config,
+                _temp: None,
+                read_token: read_token.clone(),
+            };
+            match weir.try_spawn() {
+                Ok(()) => return weir,
+                Err(log) if attempts < 5 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("weir exited early: {log}"),
+            }
+        }
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("weir exited early: {log}");
+        }
+    }
+
+    /// Starts the process and waits until it is ready; its log if it exits.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::File::create(self.data_dir.with_extension("log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--config"])
@@ -105,13 +121,14 @@ impl Weir {
                 std::fs::read_to_string(&log_path).unwrap_or_default()
             );
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("weir exited early with {status}: {}", self.log());
+                self.child = None;
+                return Some(Err(format!("{status}: {}", self.log())));
             }
             let ok = reqwest::blocking::get(&url)
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);
-            ok.then_some(())
-        });
+            ok.then_some(Ok(()))
+        })
     }
 
     /// What weir logged so far.
