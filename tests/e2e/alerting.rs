@@ -83,6 +83,19 @@ fn an_error_burst_fires_and_the_firing_alert_survives_a_crash() {
     assert!(rule["last_evaluation_unix_nano"].as_u64().unwrap() > 0);
     assert!(rule["last_error"].is_null());
 
+    // The API shows the state as evaluated; the crash must come after it is
+    // stored (history is written in the same transaction).
+    wait_for(
+        "the firing state to be stored",
+        Duration::from_secs(30),
+        || {
+            weir.get_json("/api/v1/alerts/history?limit=100")["history"]
+                .as_array()?
+                .iter()
+                .any(|h| h["transition"] == "firing" && h["component"] == "orders")
+                .then_some(())
+        },
+    );
     weir.kill9();
     weir.restart();
     let after = wait_for("the alert after restart", Duration::from_secs(30), || {

@@ -40,14 +40,15 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // orders-go's own alert: its failed invocations are stored by then.
     wait_for(
-        "the error-rate alert to fire",
+        "the error-rate alert on orders-go to fire",
         Duration::from_secs(90),
         || {
             weir.get_json("/api/v1/alerts")["alerts"]
                 .as_array()?
                 .iter()
-                .any(|a| a["state"] == "firing")
+                .any(|a| a["state"] == "firing" && a["labels"]["component"] == "orders-go")
                 .then_some(())
         },
     );
@@ -55,16 +56,28 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     let browser = Browser::start();
 
     // Overview: the pipelines, their components, the firing alert on top.
-    browser.open(&format!("{web}/"));
-    let text = browser.text();
-    for expected in [
+    // Six pipelines report at their own pace: reload until all have.
+    let expected = [
         "Firing alerts",
         "ErrorRateHigh",
         "page-view-counter",
         "orders-go",
         "search-indexer",
-    ] {
-        assert!(text.contains(expected), "overview shows {expected}");
+    ];
+    let text = wait_for(
+        "every pipeline on the overview",
+        Duration::from_secs(60),
+        || {
+            browser.open(&format!("{web}/"));
+            let text = browser.text();
+            let complete = expected.iter().all(|e| text.contains(e))
+                && browser.count("svg.graph g.node") >= 20
+                && browser.count("svg.spark") >= 20;
+            complete.then_some(text)
+        },
+    );
+    for e in expected {
+        assert!(text.contains(e), "overview shows {e}");
     }
     assert!(
         browser.count("svg.graph g.node") >= 20,
@@ -94,8 +107,12 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     );
     browser.screenshot("component");
     // A stream consumer: its iterator age, one line per shard.
-    browser.open(&format!("{web}/components/page-view-counter"));
-    let text = browser.text();
+    let lag_lines = ["shard-0", "shard-1"].map(|s| format!("pipeline.iterator_age {s}"));
+    let text = wait_for("both shards' iterator age", Duration::from_secs(60), || {
+        browser.open(&format!("{web}/components/page-view-counter"));
+        let text = browser.text();
+        lag_lines.iter().all(|l| text.contains(l)).then_some(text)
+    });
     assert!(text.contains("Lag per partition (age)"), "{text}");
     for shard in ["shard-0", "shard-1"] {
         assert!(

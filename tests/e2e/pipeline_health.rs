@@ -320,12 +320,17 @@ fn assert_topology(weir: &Weir) {
 }
 
 fn assert_correlation(weir: &Weir) {
+    // Spans and logs commit independently: wait for the consumer's log too.
     let found = wait_for(
-        "rec-3 across three components",
+        "rec-3 across three components, with the consumer's log",
         Duration::from_secs(30),
         || {
             let v = weir.get_json("/api/v1/correlate/rec-3");
-            (v["components"].as_array().map_or(0, |c| c.len()) == 3).then_some(v)
+            let log = v["matches"]
+                .as_array()?
+                .iter()
+                .any(|m| m["signal"] == "log" && m["service"] == "page-view-counter");
+            (v["components"].as_array().map_or(0, |c| c.len()) >= 3 && log).then_some(v)
         },
     );
     let names: Vec<&str> = found["components"]
