@@ -7,6 +7,7 @@ use crate::notifier::{Notifier, now_nanos};
 use crate::notify::AlertInstance;
 use crate::rules::{Rule, RuleGroup, RuleKind};
 use crate::state::{AlertState, Transition};
+use crate::unsaved::Unsaved;
 use crate::webhook::{LabelSet, render};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -134,6 +135,10 @@ pub struct Engine {
     /// Resolved alerts of rules a reload removed, kept for receivers until
     /// the Unix-nanosecond time beside them.
     retired: Mutex<Vec<(AlertInstance, u64)>>,
+    /// State changes a failed write left behind, written with the next.
+    unsaved: Mutex<Unsaved>,
+    /// One write at a time, so a batch put back never lands after a newer one.
+    saving: tokio::sync::Mutex<()>,
 }
 
 /// How long the resolution of a removed rule's alert stays to be told.
@@ -190,6 +195,8 @@ impl Engine {
             reload: Mutex::new(ReloadStatus::default()),
             reloaded: tokio::sync::Notify::new(),
             retired: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(Unsaved::default()),
+            saving: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -305,6 +312,37 @@ impl Engine {
         out
     }
 
+    /// Writes state rows and history together with whatever an earlier
+    /// failed write left; returns how many history entries were written.
+    async fn save(
+        &self,
+        rows: Vec<AlertRow>,
+        changes: Vec<AlertChange>,
+    ) -> Result<usize, weir_store::StoreError> {
+        let _one_at_a_time = self.saving.lock().await;
+        let (rows, changes) = self.unsaved.lock().take_with(rows, changes);
+        if rows.is_empty() && changes.is_empty() {
+            return Ok(0);
+        }
+        match self.store.db.save_alerts(&rows, &changes).await {
+            Ok(()) => {
+                let mut unsaved = self.unsaved.lock();
+                if unsaved.dropped_changes > 0 {
+                    tracing::warn!(
+                        dropped = unsaved.dropped_changes,
+                        "alert history entries were dropped while the database refused writes"
+                    );
+                    unsaved.dropped_changes = 0;
+                }
+                Ok(changes.len())
+            }
+            Err(e) => {
+                self.unsaved.lock().put_back(rows, changes);
+                Err(e)
+            }
+        }
+    }
+
     /// Swaps in new rule groups. Alerts of rules that are gone resolve (and
     /// their receivers hear so); alerts of rules that stay keep their state.
     pub async fn reload(&self, groups: Vec<RuleGroup>) {
@@ -355,8 +393,8 @@ impl Engine {
                 .map(|a| (a, now + RETIRED_FOR.as_nanos() as u64)),
         );
         *self.groups.write() = Arc::new(groups);
-        if let Err(e) = self.store.db.save_alerts(&rows, &changes).await {
-            tracing::warn!(error = %e, "cannot save the alerts of removed rules");
+        if let Err(e) = self.save(rows, changes).await {
+            tracing::warn!(error = %e, "cannot save the alerts of removed rules yet; the next evaluation writes them");
         }
         *self.reload.lock() = ReloadStatus {
             at: now,
@@ -526,7 +564,7 @@ impl Engine {
                 },
             );
         }
-        let saved = self.store.db.save_alerts(&rows, &changes).await;
+        let saved = self.save(rows, changes).await;
         self.group_status.lock().insert(
             group.name.clone(),
             RuleStatus {
@@ -535,12 +573,15 @@ impl Engine {
                 error: saved.as_ref().err().map(|e| e.to_string()),
             },
         );
-        if let Err(e) = saved {
-            tracing::warn!(error = %e, group = %group.name, "cannot save alert states; the next evaluation saves them");
-            return;
-        }
-        if !changes.is_empty() {
-            self.notifier.mark_changed();
+        // Notifications are decided only from stored states: a crash must not
+        // make weir tell something it then forgets.
+        match saved {
+            Err(e) => {
+                tracing::warn!(error = %e, group = %group.name, "cannot save alert states; the next evaluation writes them");
+                return;
+            }
+            Ok(0) => {}
+            Ok(_) => self.notifier.mark_changed(),
         }
         self.notifier
             .dispatch(|| self.instances(), now_nanos())

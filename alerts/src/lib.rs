@@ -22,6 +22,7 @@ pub mod routing;
 pub mod rules;
 pub mod silence;
 pub mod state;
+pub mod unsaved;
 pub mod webhook;
 
 use serde::Deserialize;

@@ -428,3 +428,39 @@ impl Drop for Helper {
         let _ = self.0.wait();
     }
 }
+
+/// Another process holding SQLite's write lock on weir's database, as a
+/// backup job or a stuck migration would: weir's writes fail until it is
+/// dropped.
+pub struct SqliteWriteLock {
+    _holder: Helper,
+}
+
+impl SqliteWriteLock {
+    /// Takes the lock on `weir`'s database and returns once it is held.
+    pub fn take(weir: &Weir) -> SqliteWriteLock {
+        use std::io::BufRead;
+        let mut locker = Helper(
+            Command::new("python3")
+                .arg("-c")
+                .arg(
+                    "import sqlite3, sys\n\
+                     db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                     db.execute('BEGIN IMMEDIATE')\n\
+                     print('locked', flush=True)\n\
+                     sys.stdin.read()\n",
+                )
+                .arg(weir.data_dir.join("weir.db"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut said = String::new();
+        std::io::BufReader::new(locker.0.stdout.take().unwrap())
+            .read_line(&mut said)
+            .unwrap();
+        assert_eq!(said.trim(), "locked");
+        SqliteWriteLock { _holder: locker }
+    }
+}

@@ -112,6 +112,22 @@ fn receiver_toml(name: &str, url: &str, extra: &str) -> String {
 
 const FAST_ROUTE: &str = "group_wait = \"0s\"\ngroup_interval = \"1s\"\n";
 
+/// weir with `rules` and one receiver, `ops`, taking every alert at once.
+fn with_one_receiver(rules: &str, receiver_extra: &str) -> (tempfile::TempDir, Receiver, Weir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, rules).unwrap();
+    let hook = Receiver::start();
+    let weir = Weir::start(&config(
+        &path,
+        &format!(
+            "{}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            receiver_toml("ops", &hook.url, receiver_extra)
+        ),
+    ));
+    (dir, hook, weir)
+}
+
 /// The newest evaluation of any rule, Unix nanoseconds.
 fn last_evaluation(weir: &Weir) -> u64 {
     weir.get_json("/api/v1/rules")["groups"]
@@ -189,17 +205,7 @@ const KINDS: [&str; 5] = [
 
 #[test]
 fn every_kind_fires_and_resolves_and_each_is_told_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, EVERY_KIND).unwrap();
-    let hook = Receiver::start();
-    let weir = Weir::start(&config(
-        &rules,
-        &format!(
-            "{}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
-            receiver_toml("ops", &hook.url, "send_resolved = true")
-        ),
-    ));
+    let (_dir, hook, weir) = with_one_receiver(EVERY_KIND, "send_resolved = true");
     let now = SystemTime::now();
 
     invocations(&weir, "checkout", 10, 5, 0, now);
@@ -764,4 +770,86 @@ fn https_receivers_get_signed_bodies_when_their_ca_is_trusted_and_unknown_issuer
         assert_eq!(body["receiver"], "trusting", "{extra}");
     }
     drop(hook);
+}
+
+const STALL: &str = r#"groups:
+  - name: watch
+    interval: 1s
+    rules:
+      - alert: Stalled
+        kind: absent
+        component: stalled-*
+        window: 2m
+        for: 3s
+"#;
+
+#[test]
+fn a_state_the_database_refused_is_written_with_the_next_evaluation_and_then_told() {
+    let (_dir, hook, weir) = with_one_receiver(STALL, "");
+    let now = SystemTime::now();
+    invocations(
+        &weir,
+        "stalled-consumer",
+        1,
+        0,
+        0,
+        now - Duration::from_secs(600),
+    );
+    let stored = |transition: &str| {
+        weir.get_json("/api/v1/alerts/history?limit=100")["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["transition"] == transition && h["component"] == "stalled-consumer")
+    };
+    wait_for("the pending state to be stored", LIMIT, || {
+        stored("pending").then_some(())
+    });
+
+    // Another process takes SQLite's write lock while `for` runs: the
+    // firing transition cannot be written.
+    let lock = crate::harness::SqliteWriteLock::take(&weir);
+    // The evaluation that finds the alert firing cannot store it (the API
+    // shows what was evaluated); wait for a later evaluation to fail too, so
+    // the firing transition's own write has certainly been refused.
+    wait_for(
+        "the alert to be evaluated firing",
+        Duration::from_secs(90),
+        || {
+            weir.get_json("/api/v1/alerts")["alerts"]
+                .as_array()?
+                .iter()
+                .any(|a| a["state"] == "firing")
+                .then_some(())
+        },
+    );
+    let firing_seen = nanos(SystemTime::now());
+    wait_for(
+        "a later write to be refused",
+        Duration::from_secs(90),
+        || {
+            let group = weir.get_json("/api/v1/rules")["groups"][0].clone();
+            (group["last_evaluation_unix_nano"].as_u64()? > firing_seen
+                && group["last_error"].is_string())
+            .then_some(())
+        },
+    );
+    assert!(!stored("firing"));
+    assert!(
+        hook.told("Stalled", "firing").is_empty(),
+        "nothing is told before it is stored"
+    );
+
+    // The database takes writes again: the firing state is written with the
+    // next evaluation, and then, once, told.
+    drop(lock);
+    wait_for("the firing state to be stored", LIMIT, || {
+        stored("firing").then_some(())
+    });
+    wait_for("the receiver to be told", LIMIT, || {
+        (!hook.told("Stalled", "firing").is_empty()).then_some(())
+    });
+    let_rules_run(&weir, 3);
+    assert_eq!(hook.told("Stalled", "firing").len(), 1);
+    assert!(weir.get_json("/api/v1/rules")["groups"][0]["last_error"].is_null());
 }

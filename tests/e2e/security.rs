@@ -96,33 +96,12 @@ fn tokens_are_required_on_both_protocols_and_on_the_api() {
 
 #[test]
 fn when_storage_is_behind_exports_get_retryable_refusals_not_silent_drops() {
-    use std::io::{BufRead, Write};
     // Metric points are held against the ingest budget until the database
     // commits them. Another process holding SQLite's write lock keeps weir's
     // commits failing, so with a one-byte budget every export after the
     // first finds storage behind.
     let weir = Weir::start("[ingest]\nmax_pending_bytes = 1");
-    let mut locker = crate::harness::Helper(
-        std::process::Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import sqlite3, sys\n\
-                 db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-                 db.execute('BEGIN IMMEDIATE')\n\
-                 print('locked', flush=True)\n\
-                 sys.stdin.read()\n",
-            )
-            .arg(weir.data_dir.join("weir.db"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut said = String::new();
-    std::io::BufReader::new(locker.0.stdout.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
-    assert_eq!(said.trim(), "locked");
+    let lock = crate::harness::SqliteWriteLock::take(&weir);
 
     let first = gauge_request("lagging", "pipeline.iterator_age", 1.0).encode_to_vec();
     assert_eq!(
@@ -164,8 +143,7 @@ fn when_storage_is_behind_exports_get_retryable_refusals_not_silent_drops() {
 
     // Once the database takes writes again, the acknowledged point lands and
     // the refused ones were never half-stored.
-    let _ = locker.0.stdin.take().unwrap().write_all(b"");
-    drop(locker);
+    drop(lock);
     let values = wait_for(
         "the acknowledged point to be committed",
         Duration::from_secs(60),
