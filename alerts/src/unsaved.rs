@@ -4,7 +4,7 @@
 //! row per alert and at most `MAX_CHANGES` history entries, so a database
 //! that stays down cannot make it grow without bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use weir_store::db::{AlertChange, AlertRow};
 
 /// History entries kept while the database refuses writes; older ones go.
@@ -44,29 +44,18 @@ impl Unsaved {
             self.dropped_changes += 1;
         }
     }
-
-    /// Whether anything waits.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.changes.is_empty()
-    }
 }
 
 /// Keeps the last row of each alert, in the order the survivors came.
 fn newest_per_alert(rows: Vec<AlertRow>) -> Vec<AlertRow> {
-    let mut last: HashMap<(String, String, String), usize> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        last.insert(
-            (r.rule.clone(), r.component.clone(), r.partition.clone()),
-            i,
-        );
-    }
-    rows.into_iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            last.get(&(r.rule.clone(), r.component.clone(), r.partition.clone())) == Some(i)
-        })
-        .map(|(_, r)| r)
-        .collect()
+    let mut seen = HashSet::new();
+    let mut newest: Vec<AlertRow> = rows
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.rule.clone(), r.component.clone(), r.partition.clone())))
+        .collect();
+    newest.reverse();
+    newest
 }
 
 #[cfg(test)]
@@ -103,7 +92,10 @@ mod tests {
             vec![change(1)],
         );
         let (rows, changes) = u.take_with(vec![row("a", "firing", 2)], vec![change(2)]);
-        assert!(u.is_empty());
+        assert_eq!(
+            u.take_with(Vec::new(), Vec::new()),
+            (Vec::new(), Vec::new())
+        );
         let states: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r.component.as_str(), r.state.as_str()))

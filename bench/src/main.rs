@@ -449,11 +449,14 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     // `o + 1 ..= o + batch / 4` (see data::spans).
     let batches_per_client = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
     let traces_per_batch = (args.batch as u64 / 4).max(1);
-    for k in 0..args.lookups as u64 {
-        let client = k % args.concurrency as u64;
-        let batch_no = (k * 7919) % batches_per_client;
+    // The k-th of a spread of stored traces; `salt` picks another spread.
+    let stored_trace = |k: u64, salt: u64| {
+        let batch_no = (k * 7919 + salt) % batches_per_client;
         let seq = batch_no * args.batch as u64 + 1 + (k * 104_729) % traces_per_batch;
-        let id = hex::encode(data::trace_id(client, seq));
+        hex::encode(data::trace_id(k % args.concurrency as u64, seq))
+    };
+    for k in 0..args.lookups as u64 {
+        let id = stored_trace(k, 0);
         let t = Instant::now();
         let resp = http
             .get(format!("http://{}/api/v1/traces/{id}", weir.web))
@@ -504,10 +507,7 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
         let page_urls: Vec<String> = (0..100usize)
             .map(|k| {
                 let record = urls[k].rsplit('/').next().unwrap_or_default().to_string();
-                let k = k as u64;
-                let batch_no = (k * 7919 + 13) % batches_per_client;
-                let seq = batch_no * args.batch as u64 + 1 + (k * 104_729) % traces_per_batch;
-                let trace = hex::encode(data::trace_id(k % args.concurrency as u64, seq));
+                let trace = stored_trace(k as u64, 13);
                 let path = path.replace("{trace}", &trace).replace("{record}", &record);
                 format!("http://{}{path}", weir.web)
             })

@@ -154,6 +154,9 @@ impl HealthAccumulator {
 
     /// Records the lag readings among `points`.
     pub fn points(&mut self, points: &[MetricPoint]) {
+        use std::fmt::Write as _;
+        // One buffer for every reading's series name: lag points are many.
+        let mut series = String::new();
         for p in points.iter().filter(|p| self.lag_metrics.contains(&p.name)) {
             let MetricValue::Number { value } = p.value else {
                 continue;
@@ -163,7 +166,13 @@ impl HealthAccumulator {
             }
             let (unit, reading) = lag_reading(&p.name, &p.unit, value);
             let partition = partition_of(&p.attributes);
-            let series = format!("{} {}", p.name, partition.as_deref().unwrap_or("all"));
+            series.clear();
+            let _ = write!(
+                series,
+                "{} {}",
+                p.name,
+                partition.as_deref().unwrap_or("all")
+            );
             self.deltas
                 .entry((p.service.clone(), minute_of(p.time_unix_nano)))
                 .or_default()
