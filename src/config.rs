@@ -133,6 +133,9 @@ pub struct IngestTuning {
     pub log_index_heap_mib: usize,
     /// Build health rollups and topology at ingest (off only to measure their cost).
     pub rollups: bool,
+    /// Free bytes kept on the data directory's filesystem; below it exports
+    /// get 503 so that what weir holds can still be committed.
+    pub min_free_bytes: u64,
 }
 
 impl Default for IngestTuning {
@@ -144,6 +147,7 @@ impl Default for IngestTuning {
             span_index_heap_mib: 128,
             log_index_heap_mib: 64,
             rollups: true,
+            min_free_bytes: 256 << 20,
         }
     }
 }

@@ -21,7 +21,14 @@ struct Ops {
 /// Operational routes; open even when read tokens are set, so probes and
 /// scrapers need no secret.
 pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Notifier>) -> Router {
-    Router::new()
+    #[cfg(feature = "failpoints")]
+    let router = Router::new().route(
+        "/debug/failpoints/{name}",
+        axum::routing::put(set_failpoint).delete(remove_failpoint),
+    );
+    #[cfg(not(feature = "failpoints"))]
+    let router = Router::new();
+    router
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -36,18 +43,30 @@ async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
     if !ops.ingest.replay_done() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "replaying the write-ahead log\n",
+            "replaying the write-ahead log\n".to_string(),
         );
     }
     if !ops.store.db.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n".to_string(),
+        );
     }
-    (StatusCode::OK, "ready\n")
+    let faults = ops.ingest.storage_health().faults();
+    if !faults.is_empty() {
+        let mut why = String::from("storage cannot write:\n");
+        for (part, fault) in faults {
+            let _ = writeln!(why, "{part}: {}", fault.reason);
+        }
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    (StatusCode::OK, "ready\n".to_string())
 }
 
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
     let mut out = String::new();
     ops.ingest.telemetry().render(&mut out);
+    ops.ingest.storage_health().render(&mut out);
     let _ = writeln!(
         out,
         "# HELP weir_index_documents Documents searchable in the event index, per signal."
@@ -118,4 +137,24 @@ async fn render_alert_delivery(ops: &Ops, out: &mut String) {
             );
         }
     }
+}
+
+/// `PUT /debug/failpoints/{name}` with the `fail` crate's actions as the body
+/// (`return`, `return(enospc)`, `3*return`, `off`): the fault tests' switch,
+/// compiled only into test builds, as TiKV's status server has it.
+#[cfg(feature = "failpoints")]
+async fn set_failpoint(
+    axum::extract::Path(name): axum::extract::Path<String>,
+    actions: String,
+) -> impl IntoResponse {
+    match fail::cfg(name, actions.trim()) {
+        Ok(()) => (StatusCode::OK, "set\n".to_string()),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
+    }
+}
+
+#[cfg(feature = "failpoints")]
+async fn remove_failpoint(axum::extract::Path(name): axum::extract::Path<String>) -> &'static str {
+    fail::remove(name);
+    "removed\n"
 }

@@ -41,6 +41,7 @@ pub async fn run_until(
             wal_segment_bytes: 64 << 20,
             lag_metrics: config.pipeline.lag_metrics.clone(),
             rollups: config.ingest.rollups,
+            min_free_bytes: config.ingest.min_free_bytes,
         },
         store.clone(),
         Arc::new(Telemetry::default()),

@@ -10,6 +10,7 @@
 use crate::health::{HealthAccumulator, InvocationIndex};
 use crate::otlp::validate::{Rejections, validate};
 use crate::otlp::{ExportRequest, SignalKind};
+use crate::storage_health::{Refuses, StorageHealth};
 use crate::telemetry::Telemetry;
 use crate::wal::{Wal, WalError, WalRecord};
 use crate::worker::{RollupSink, Sink, StorageWorker};
@@ -39,6 +40,9 @@ pub struct IngestConfig {
     pub lag_metrics: Vec<String>,
     /// Whether health rollups and topology are built.
     pub rollups: bool,
+    /// Free bytes kept on the WAL's filesystem: below this, exports are
+    /// refused so that what weir holds can still be committed.
+    pub min_free_bytes: u64,
 }
 
 /// Why an export was not accepted.
@@ -58,6 +62,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_GROUP_RECORDS: usize = 1024;
 /// Most bytes one group commit takes.
 const MAX_GROUP_BYTES: usize = 32 << 20;
+/// How often free disk space is checked against the floor.
+const DISK_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 struct Append {
     request: ExportRequest,
@@ -90,6 +96,8 @@ pub(crate) struct Progress {
 pub struct Ingest {
     appends: RwLock<Option<Sender<Append>>>,
     telemetry: Arc<Telemetry>,
+    health: Arc<StorageHealth>,
+    stop_disk_check: parking_lot::Mutex<Option<Sender<()>>>,
     progress: Arc<Progress>,
     max_pending_bytes: u64,
     replay_target: [u64; 3],
@@ -142,6 +150,7 @@ impl Ingest {
                 .collect::<HashSet<String>>(),
         );
         let progress = Arc::new(Progress::default());
+        let health = Arc::new(StorageHealth::default());
         for s in SignalKind::ALL {
             progress.committed[s.index()].store(checkpoints[s.index()], Ordering::Relaxed);
             progress.enqueued[s.index()].store(checkpoints[s.index()], Ordering::Relaxed);
@@ -170,9 +179,11 @@ impl Ingest {
                     db: store.db.clone(),
                     checkpoint: ROLLUP_SINKS[i],
                 },
-                applied: (primary[i], rollup_checkpoints[i]),
+                durable: (primary[i], rollup_checkpoints[i]),
                 progress: progress.clone(),
                 telemetry: telemetry.clone(),
+                health: health.clone(),
+                wal_dir: config.wal_dir.clone(),
                 commit_interval: config.commit_interval,
                 runtime: handle.clone(),
             };
@@ -228,6 +239,24 @@ impl Ingest {
             .expect("replay task does not panic")?
         };
         telemetry.wal_bytes.store(wal.bytes(), Ordering::Relaxed);
+        let report = wal.open_report();
+        telemetry
+            .wal_torn_bytes
+            .store(report.torn_bytes, Ordering::Relaxed);
+        telemetry
+            .wal_damaged_bytes
+            .store(report.damaged_bytes, Ordering::Relaxed);
+
+        let (stop_disk_check, stop_rx) = mpsc::channel::<()>();
+        let dir = config.wal_dir.clone();
+        let floor = config.min_free_bytes;
+        let disk_health = health.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("weir-disk".into())
+                .spawn(move || watch_free_space(&dir, floor, &disk_health, &stop_rx))
+                .expect("spawning a thread succeeds"),
+        );
 
         let (tx, rx) = mpsc::channel::<Append>();
         let writer = WalWriter {
@@ -235,6 +264,7 @@ impl Ingest {
             workers,
             progress: progress.clone(),
             telemetry: telemetry.clone(),
+            health: health.clone(),
         };
         threads.push(
             std::thread::Builder::new()
@@ -245,6 +275,8 @@ impl Ingest {
         Ok(Arc::new(Ingest {
             appends: RwLock::new(Some(tx)),
             telemetry,
+            health,
+            stop_disk_check: parking_lot::Mutex::new(Some(stop_disk_check)),
             progress,
             max_pending_bytes: config.max_pending_bytes,
             replay_target,
@@ -261,6 +293,11 @@ impl Ingest {
         })
     }
 
+    /// What storage cannot do right now, for `/readyz` and `/metrics`.
+    pub fn storage_health(&self) -> &Arc<StorageHealth> {
+        &self.health
+    }
+
     /// The counters, for `/metrics`.
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.telemetry
@@ -271,6 +308,10 @@ impl Ingest {
     pub fn check_capacity(&self, signal: SignalKind) -> Result<(), IngestError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(IngestError::Unavailable("shutting down".into()));
+        }
+        if let Some(reason) = self.health.refusal(signal) {
+            self.telemetry.refused(signal, "storage fault");
+            return Err(IngestError::Unavailable(reason));
         }
         if self.telemetry.pending_bytes.load(Ordering::Acquire) >= self.max_pending_bytes {
             self.telemetry.refused(signal, "overloaded");
@@ -330,10 +371,9 @@ impl Ingest {
                     .fetch_sub(bytes, Ordering::AcqRel);
                 self.telemetry.refused(signal, "unavailable");
                 tracing::error!(error = %e, "export not stored");
-                Err(IngestError::Unavailable(if matches!(e, WalError::Closed) {
-                    "shutting down".into()
-                } else {
-                    "the write-ahead log cannot be written".into()
+                Err(IngestError::Unavailable(match e {
+                    WalError::Closed => "shutting down".into(),
+                    e => format!("storage cannot write: {e}"),
                 }))
             }
         }
@@ -345,8 +385,40 @@ impl Ingest {
             return;
         }
         self.appends.write().take();
+        self.stop_disk_check.lock().take();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
+        }
+    }
+}
+
+/// Refuses every export while the filesystem holding the WAL has less than
+/// `floor` bytes free, until `stop` closes: what is held must still fit when
+/// the index and database commit it.
+fn watch_free_space(
+    dir: &std::path::Path,
+    floor: u64,
+    health: &StorageHealth,
+    stop: &Receiver<()>,
+) {
+    loop {
+        match fs4::available_space(dir) {
+            Ok(free) if free < floor => health.fail(
+                "disk",
+                Refuses::Everything,
+                format!(
+                    "{} MiB free on the data directory's filesystem, below the {} MiB kept to commit what weir holds (ingest.min_free_bytes): free disk space",
+                    free >> 20,
+                    floor >> 20
+                ),
+                now_nanos(),
+            ),
+            Ok(_) => health.heal("disk"),
+            Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "cannot read free disk space"),
+        }
+        match stop.recv_timeout(DISK_CHECK_EVERY) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
         }
     }
 }
@@ -356,6 +428,7 @@ struct WalWriter {
     workers: Vec<Sender<Work>>,
     progress: Arc<Progress>,
     telemetry: Arc<Telemetry>,
+    health: Arc<StorageHealth>,
 }
 
 impl WalWriter {
@@ -379,6 +452,7 @@ impl WalWriter {
                 .collect();
             match self.wal.append(&records) {
                 Ok(first_seq) => {
+                    self.health.heal("wal");
                     for (i, a) in batch.into_iter().enumerate() {
                         let seq = first_seq + i as u64;
                         let s = a.request.signal().index();
@@ -394,14 +468,13 @@ impl WalWriter {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "write-ahead log append failed");
-                    self.wal.abandon_segment();
+                    tracing::error!(error = %e, "write-ahead log append failed; the batch is refused and the next one starts a new segment");
+                    self.telemetry.wal_failures.fetch_add(1, Ordering::Relaxed);
                     let msg = e.to_string();
+                    self.health
+                        .fail("wal", Refuses::Nothing, msg.clone(), now_nanos());
                     for a in batch {
-                        let _ = a.reply.send(Err(WalError::Io {
-                            path: Default::default(),
-                            source: std::io::Error::other(msg.clone()),
-                        }));
+                        let _ = a.reply.send(Err(WalError::BatchFailed(msg.clone())));
                     }
                 }
             }

@@ -21,6 +21,7 @@ pub mod http;
 pub mod ingest;
 pub mod otlp;
 mod status;
+pub mod storage_health;
 pub mod telemetry;
 pub mod wal;
 mod worker;

@@ -20,6 +20,12 @@ pub struct Telemetry {
     pub wal_bytes: AtomicU64,
     /// Storage commits that failed (the data stays in the WAL).
     pub commit_failures: AtomicU64,
+    /// WAL group commits that failed (their requests were refused).
+    pub wal_failures: AtomicU64,
+    /// Bytes of torn WAL tails cut off at start.
+    pub wal_torn_bytes: AtomicU64,
+    /// Bytes of damaged WAL records skipped at start.
+    pub wal_damaged_bytes: AtomicU64,
     /// Unix nanoseconds of the last successful commit, per signal.
     pub last_commit_nanos: [AtomicU64; 3],
 }
@@ -132,6 +138,33 @@ impl Telemetry {
             out,
             "weir_storage_commit_failures_total {}",
             load(&self.commit_failures)
+        );
+        header(
+            out,
+            "weir_wal_append_failures_total",
+            "counter",
+            "WAL group commits that failed (write or fsync); their exports were refused.",
+        );
+        let _ = writeln!(
+            out,
+            "weir_wal_append_failures_total {}",
+            load(&self.wal_failures)
+        );
+        header(
+            out,
+            "weir_wal_damaged_bytes",
+            "gauge",
+            "WAL bytes found damaged at start: torn tails cut off, damage in the middle skipped.",
+        );
+        let _ = writeln!(
+            out,
+            "weir_wal_damaged_bytes{{where=\"tail\"}} {}",
+            load(&self.wal_torn_bytes)
+        );
+        let _ = writeln!(
+            out,
+            "weir_wal_damaged_bytes{{where=\"middle\"}} {}",
+            load(&self.wal_damaged_bytes)
         );
         header(
             out,

@@ -4,19 +4,32 @@
 //!
 //! Segments are files `<first-seq>.wal` of records
 //! `[len: u32][crc32: u32][seq: u64][signal: u8][payload]` (little-endian; the
-//! CRC covers seq, signal and payload). A torn record at the end of a segment is
-//! what a crash mid-write leaves; it was never acknowledged, so replay stops
-//! there. Appends are group-committed: one `fdatasync` covers every record
-//! written by the batch.
+//! CRC covers seq, signal and payload). Appends are group-committed: one
+//! `fdatasync` covers every record written by the batch.
+//!
+//! A failed write or fsync is final for the batch it covered, as PostgreSQL
+//! learned from "fsyncgate": after a failed fsync Linux may have dropped the
+//! dirty pages and a retried fsync can report success over lost data. So the
+//! batch is refused, the segment is cut back to its last durable length and
+//! closed, its sequence numbers are never reused, and the next batch starts a
+//! new file.
+//!
+//! Reading is forgiving in one way only: a torn tail (what a crash mid-write
+//! leaves, never acknowledged) is cut off with a warning. Damage in the middle
+//! of a segment is logged as an error and reading resumes at the next intact
+//! record, so one flipped bit never hides the records after it.
 
 use crate::otlp::SignalKind;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const HEADER_LEN: usize = 4 + 4 + 8 + 1;
 /// Records larger than this are corruption, not data (requests are capped far below).
-const MAX_RECORD_LEN: u32 = 1 << 30;
+const MAX_RECORD_LEN: usize = 1 << 30;
+/// How far past the last good sequence number a resynchronised record may be:
+/// a record found by scanning must look like the continuation of the log.
+const MAX_SEQ_GAP: u64 = 1 << 32;
 
 /// What went wrong in the write-ahead log.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +44,9 @@ pub enum WalError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The group commit this record was part of failed (the cause, as logged).
+    #[error("{0}")]
+    BatchFailed(String),
     /// The writer has stopped (shutdown or an earlier fatal error).
     #[error("write-ahead log is closed")]
     Closed,
@@ -40,6 +56,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// The error a failpoint injects: `return(enospc)` is a full disk, anything
+/// else an I/O error, as a failing device reports it.
+#[cfg(feature = "failpoints")]
+fn injected(path: &Path, what: Option<String>) -> WalError {
+    let errno = if what.as_deref() == Some("enospc") {
+        28
+    } else {
+        5
+    };
+    WalError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::from_raw_os_error(errno),
     }
 }
 
@@ -54,20 +85,165 @@ pub struct WalRecord {
     pub payload: Vec<u8>,
 }
 
+/// What reading a segment found besides its intact records.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Offset where the intact records end; bytes after it are a torn tail.
+    pub intact_end: usize,
+    /// Damaged byte ranges in the middle of the segment, skipped to the next
+    /// intact record.
+    pub damaged: Vec<std::ops::Range<usize>>,
+}
+
+/// Reads every intact record of one segment's bytes in order; every record
+/// of the segment has a sequence number above `after` (its name says so).
+///
+/// Never panics, whatever the bytes: this is what replay, recovery and the
+/// fuzz target run on damaged segments. Resynchronising after damage checks
+/// the sequence number before the CRC, so a scan stays linear in practice.
+pub fn scan_segment(bytes: &[u8], after: u64, mut each: impl FnMut(WalRecord)) -> ScanReport {
+    let mut report = ScanReport::default();
+    let mut pos = 0;
+    let mut last_seq = after;
+    while pos < bytes.len() {
+        if let Some((record, len)) = record_at(bytes, pos, last_seq) {
+            last_seq = record.seq;
+            each(record);
+            pos += len;
+            report.intact_end = pos;
+            continue;
+        }
+        match (pos + 1..bytes.len()).find(|&p| record_at(bytes, p, last_seq).is_some()) {
+            Some(next) => {
+                report.damaged.push(pos..next);
+                pos = next;
+            }
+            None => break,
+        }
+    }
+    report
+}
+
+/// The intact record starting at `pos`, and its length, if there is one whose
+/// sequence number follows `after`.
+fn record_at(bytes: &[u8], pos: usize, after: u64) -> Option<(WalRecord, usize)> {
+    let header = bytes.get(pos..pos.checked_add(HEADER_LEN)?)?;
+    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
+    if len > MAX_RECORD_LEN {
+        return None;
+    }
+    let seq = u64::from_le_bytes(header[8..16].try_into().ok()?);
+    if seq <= after || seq - after > MAX_SEQ_GAP {
+        return None;
+    }
+    let signal = SignalKind::from_wal_tag(header[16])?;
+    let payload = bytes.get(pos + HEADER_LEN..(pos + HEADER_LEN).checked_add(len)?)?;
+    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[8..17]);
+    hasher.update(payload);
+    if hasher.finalize() != crc {
+        return None;
+    }
+    Some((
+        WalRecord {
+            seq,
+            signal,
+            payload: payload.to_vec(),
+        },
+        HEADER_LEN + len,
+    ))
+}
+
+fn encode_record(out: &mut Vec<u8>, seq: u64, signal: SignalKind, payload: &[u8]) {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&seq.to_le_bytes());
+    hasher.update(&[signal.wal_tag()]);
+    hasher.update(payload);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&hasher.finalize().to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.push(signal.wal_tag());
+    out.extend_from_slice(payload);
+}
+
+/// Segment files in `dir`, by the first sequence number in their name.
+fn segment_paths(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let first = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".wal"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(first) = first {
+            paths.push((first, path));
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// Calls `each` with every intact record of `signal` whose sequence number is
+/// in `(after, through]`, in order: how a storage worker whose store lost
+/// uncommitted work (a failed commit) gets it back from the durable log.
+pub fn read_range(
+    dir: &Path,
+    signal: SignalKind,
+    after: u64,
+    through: u64,
+    mut each: impl FnMut(WalRecord),
+) -> Result<(), WalError> {
+    let paths = segment_paths(dir)?;
+    for (i, (first, path)) in paths.iter().enumerate() {
+        let next_first = paths.get(i + 1).map_or(u64::MAX, |(f, _)| *f);
+        // Names are first sequence numbers, so this segment holds nothing above
+        // `after` when the next one starts at or below it.
+        if next_first <= after + 1 || *first > through {
+            continue;
+        }
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            // Deleted meanwhile: only segments every store has committed are.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(path)(e)),
+        };
+        scan_segment(&bytes, first.saturating_sub(1), |r| {
+            if r.signal == signal && r.seq > after && r.seq <= through {
+                each(r);
+            }
+        });
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
     last_seq: u64,
+    /// Durable length: every byte below it was fsynced.
     bytes: u64,
+}
+
+/// What opening the log found wrong, for `/metrics` and the log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpenReport {
+    /// Bytes of torn tails cut off.
+    pub torn_bytes: u64,
+    /// Bytes of damage skipped in the middle of segments.
+    pub damaged_bytes: u64,
 }
 
 /// The log: closed segments and the one being appended to.
 pub struct Wal {
     dir: PathBuf,
     closed: Vec<Segment>,
-    current: Option<(Segment, BufWriter<File>)>,
+    current: Option<(Segment, File)>,
     next_seq: u64,
     segment_limit: u64,
+    batch: Vec<u8>,
+    report: OpenReport,
 }
 
 impl Wal {
@@ -82,41 +258,53 @@ impl Wal {
         mut replay: impl FnMut(WalRecord),
     ) -> Result<Self, WalError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let mut paths: Vec<(u64, PathBuf)> = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io(dir))? {
-            let path = entry.map_err(io(dir))?.path();
-            let first = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".wal"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(first) = first {
-                paths.push((first, path));
-            }
-        }
-        paths.sort();
         let mut closed = Vec::new();
         let mut last_seq = 0;
-        for (_, path) in paths {
-            let bytes = fs::metadata(&path).map_err(io(&path))?.len();
-            let mut reader = BufReader::new(File::open(&path).map_err(io(&path))?);
+        let mut report = OpenReport::default();
+        for (first, path) in segment_paths(dir)? {
+            let bytes = fs::read(&path).map_err(io(&path))?;
             let mut seg_last = 0;
-            while let Some(record) = read_record(&mut reader) {
+            let scan = scan_segment(&bytes, first.saturating_sub(1), |record| {
                 seg_last = record.seq;
                 last_seq = last_seq.max(record.seq);
                 if record.seq > after {
                     replay(record);
                 }
+            });
+            for damage in &scan.damaged {
+                report.damaged_bytes += damage.len() as u64;
+                tracing::error!(
+                    segment = %path.display(),
+                    offset = damage.start,
+                    bytes = damage.len(),
+                    "damaged write-ahead log records skipped; reading resumed at the next intact record"
+                );
             }
             if seg_last == 0 {
                 // Nothing intact: a segment created just before a crash.
                 fs::remove_file(&path).map_err(io(&path))?;
                 continue;
             }
+            let torn = bytes.len() - scan.intact_end;
+            if torn > 0 {
+                report.torn_bytes += torn as u64;
+                tracing::warn!(
+                    segment = %path.display(),
+                    offset = scan.intact_end,
+                    bytes = torn,
+                    "cutting off a torn write-ahead log tail (a write that was never acknowledged)"
+                );
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                file.set_len(scan.intact_end as u64).map_err(io(&path))?;
+                file.sync_all().map_err(io(&path))?;
+            }
             closed.push(Segment {
                 path,
                 last_seq: seg_last,
-                bytes,
+                bytes: scan.intact_end as u64,
             });
         }
         Ok(Wal {
@@ -125,12 +313,19 @@ impl Wal {
             current: None,
             next_seq: (last_seq + 1).max(min_next_seq).max(1),
             segment_limit,
+            batch: Vec::new(),
+            report,
         })
     }
 
     /// The sequence number the next record will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// What opening found damaged.
+    pub fn open_report(&self) -> OpenReport {
+        self.report
     }
 
     /// Bytes on disk across all segments.
@@ -141,54 +336,73 @@ impl Wal {
 
     /// Appends records and makes them durable with one fsync. Returns the
     /// sequence number of the first; the rest follow consecutively.
+    ///
+    /// On error nothing of the batch is acknowledged and its sequence numbers
+    /// are never handed out again; the next append starts a new segment.
     pub fn append(&mut self, records: &[(SignalKind, &[u8])]) -> Result<u64, WalError> {
         let first = self.next_seq;
+        self.next_seq += records.len() as u64;
+        match self.write_batch(first, records) {
+            Ok(()) => Ok(first),
+            Err(e) => {
+                self.close_after_failure();
+                Err(e)
+            }
+        }
+    }
+
+    fn write_batch(&mut self, first: u64, records: &[(SignalKind, &[u8])]) -> Result<(), WalError> {
         if self.current.is_none() {
-            self.current = Some(self.new_segment()?);
+            self.current = Some(self.new_segment(first)?);
         }
-        let (segment, writer) = self.current.as_mut().expect("segment was just opened");
-        let mut seq = first;
-        for (signal, payload) in records {
-            let mut hasher = crc32fast::Hasher::new();
-            hasher.update(&seq.to_le_bytes());
-            hasher.update(&[signal.wal_tag()]);
-            hasher.update(payload);
-            let mut header = [0u8; HEADER_LEN];
-            header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-            header[4..8].copy_from_slice(&hasher.finalize().to_le_bytes());
-            header[8..16].copy_from_slice(&seq.to_le_bytes());
-            header[16] = signal.wal_tag();
-            writer.write_all(&header).map_err(io(&segment.path))?;
-            writer.write_all(payload).map_err(io(&segment.path))?;
-            segment.bytes += (HEADER_LEN + payload.len()) as u64;
-            segment.last_seq = seq;
-            seq += 1;
+        self.batch.clear();
+        for (i, (signal, payload)) in records.iter().enumerate() {
+            encode_record(&mut self.batch, first + i as u64, *signal, payload);
         }
-        writer.flush().map_err(io(&segment.path))?;
-        writer.get_ref().sync_data().map_err(io(&segment.path))?;
-        self.next_seq = seq;
+        let (segment, file) = self.current.as_mut().expect("segment was just opened");
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("wal::write", |what| Err(injected(&segment.path, what)));
+        file.write_all(&self.batch).map_err(io(&segment.path))?;
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("wal::fsync", |what| Err(injected(&segment.path, what)));
+        file.sync_data().map_err(io(&segment.path))?;
+        segment.bytes += self.batch.len() as u64;
+        segment.last_seq = first + records.len() as u64 - 1;
         if segment.bytes >= self.segment_limit {
             let (segment, _) = self.current.take().expect("current segment exists");
             self.closed.push(segment);
         }
-        Ok(first)
+        Ok(())
     }
 
-    /// Stops appending to the current segment after a failed write, so a
-    /// partial record is never followed by good ones in the same file.
-    pub fn abandon_segment(&mut self) {
-        if let Some((segment, _)) = self.current.take()
-            && segment.last_seq > 0
-        {
+    /// After a failed write or fsync: cut the segment back to what was durable
+    /// and close it, so a partial or unsynced record is never followed by good
+    /// ones in the same file.
+    fn close_after_failure(&mut self) {
+        let Some((segment, file)) = self.current.take() else {
+            return;
+        };
+        let cut = file.set_len(segment.bytes).and_then(|()| file.sync_all());
+        if let Err(e) = cut {
+            // The unacknowledged tail stays; replay reads it as a torn tail or,
+            // if intact, as records a retrying client may also resend.
+            tracing::warn!(segment = %segment.path.display(), error = %e, "cannot cut back a failed write-ahead log segment");
+        }
+        if segment.last_seq > 0 {
             self.closed.push(segment);
+        } else if let Err(e) = fs::remove_file(&segment.path) {
+            tracing::warn!(segment = %segment.path.display(), error = %e, "cannot remove an empty write-ahead log segment");
         }
     }
 
-    fn new_segment(&self) -> Result<(Segment, BufWriter<File>), WalError> {
-        let path = self.dir.join(format!("{:020}.wal", self.next_seq));
+    fn new_segment(&self, first: u64) -> Result<(Segment, File), WalError> {
+        let path = self.dir.join(format!("{first:020}.wal"));
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("wal::rotate", |what| Err(injected(&path, what)));
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(true)
+            .write(true)
             .open(&path)
             .map_err(io(&path))?;
         // The new file's directory entry must be durable too.
@@ -201,7 +415,7 @@ impl Wal {
                 last_seq: 0,
                 bytes: 0,
             },
-            BufWriter::with_capacity(1 << 20, file),
+            file,
         ))
     }
 
@@ -212,36 +426,17 @@ impl Wal {
             if first.last_seq > seq {
                 break;
             }
-            let segment = self.closed.remove(0);
-            fs::remove_file(&segment.path).map_err(io(&segment.path))?;
+            match fs::remove_file(&first.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // Kept in the list, so the next pass tries again.
+                Err(e) => return Err(io(&first.path)(e)),
+            }
+            self.closed.remove(0);
             removed += 1;
         }
         Ok(removed)
     }
-}
-
-fn read_record(reader: &mut impl Read) -> Option<WalRecord> {
-    let mut header = [0u8; HEADER_LEN];
-    reader.read_exact(&mut header).ok()?;
-    let len = u32::from_le_bytes(header[0..4].try_into().ok()?);
-    if len > MAX_RECORD_LEN {
-        return None;
-    }
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let seq = u64::from_le_bytes(header[8..16].try_into().ok()?);
-    let mut payload = vec![0u8; len as usize];
-    reader.read_exact(&mut payload).ok()?;
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[8..17]);
-    hasher.update(&payload);
-    if hasher.finalize() != crc {
-        return None;
-    }
-    Some(WalRecord {
-        seq,
-        signal: SignalKind::from_wal_tag(header[16])?,
-        payload,
-    })
 }
 
 #[cfg(test)]
@@ -252,6 +447,12 @@ mod tests {
         let mut seen = Vec::new();
         let wal = Wal::open(dir, after, 0, 1 << 20, |r| seen.push(r)).unwrap();
         (wal, seen)
+    }
+
+    fn only_segment(dir: &Path) -> PathBuf {
+        let mut segments = segment_paths(dir).unwrap();
+        assert_eq!(segments.len(), 1);
+        segments.pop().unwrap().1
     }
 
     #[test]
@@ -274,18 +475,13 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_ends_replay_without_losing_earlier_records() {
+    fn a_torn_tail_is_cut_off_without_losing_earlier_records() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = replay_all(dir.path(), 0);
         wal.append(&[(SignalKind::Traces, b"kept")]).unwrap();
         wal.append(&[(SignalKind::Traces, b"torn-record")]).unwrap();
         drop(wal);
-        let seg = fs::read_dir(dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let seg = only_segment(dir.path());
         let len = fs::metadata(&seg).unwrap().len();
         OpenOptions::new()
             .write(true)
@@ -296,22 +492,44 @@ mod tests {
         let (mut wal, seen) = replay_all(dir.path(), 0);
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].payload, b"kept");
+        assert_eq!(wal.open_report().torn_bytes, (HEADER_LEN + 11 - 3) as u64);
+        assert_eq!(
+            fs::metadata(&seg).unwrap().len(),
+            (HEADER_LEN + 4) as u64,
+            "the tail is cut off on disk"
+        );
         // New records go to a fresh segment and never reuse a sequence number.
         assert_eq!(wal.append(&[(SignalKind::Logs, b"new")]).unwrap(), 2);
     }
 
     #[test]
-    fn a_flipped_bit_is_caught_by_the_checksum() {
+    fn damage_in_the_middle_skips_only_the_damaged_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = replay_all(dir.path(), 0);
+        wal.append(&[(SignalKind::Traces, b"first")]).unwrap();
+        wal.append(&[(SignalKind::Traces, b"flipped")]).unwrap();
+        wal.append(&[(SignalKind::Logs, b"after the damage")])
+            .unwrap();
+        drop(wal);
+        let seg = only_segment(dir.path());
+        let mut bytes = fs::read(&seg).unwrap();
+        let second_payload = 2 * HEADER_LEN + 5;
+        bytes[second_payload] ^= 1;
+        fs::write(&seg, bytes).unwrap();
+        let (wal, seen) = replay_all(dir.path(), 0);
+        let payloads: Vec<&[u8]> = seen.iter().map(|r| r.payload.as_slice()).collect();
+        assert_eq!(payloads, [&b"first"[..], b"after the damage"]);
+        assert_eq!(wal.open_report().damaged_bytes, (HEADER_LEN + 7) as u64);
+        assert_eq!(wal.open_report().torn_bytes, 0);
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_only_record_leaves_nothing_to_replay() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = replay_all(dir.path(), 0);
         wal.append(&[(SignalKind::Traces, b"payload")]).unwrap();
         drop(wal);
-        let seg = fs::read_dir(dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let seg = only_segment(dir.path());
         let mut bytes = fs::read(&seg).unwrap();
         *bytes.last_mut().unwrap() ^= 1;
         fs::write(&seg, bytes).unwrap();
@@ -339,5 +557,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::open(dir.path(), 0, 501, 1 << 20, |_| {}).unwrap();
         assert_eq!(wal.append(&[(SignalKind::Traces, b"x")]).unwrap(), 501);
+    }
+
+    #[test]
+    fn a_range_reads_one_signal_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), 0, 0, 40, |_| {}).unwrap();
+        for i in 0..6u8 {
+            let signal = if i % 2 == 0 {
+                SignalKind::Traces
+            } else {
+                SignalKind::Logs
+            };
+            wal.append(&[(signal, &[b'a' + i; 20])]).unwrap();
+        }
+        assert!(segment_paths(dir.path()).unwrap().len() > 1);
+        let mut seen = Vec::new();
+        read_range(dir.path(), SignalKind::Traces, 1, 5, |r| seen.push(r.seq)).unwrap();
+        assert_eq!(seen, [3, 5]);
+    }
+
+    #[test]
+    fn scanning_arbitrary_bytes_never_panics() {
+        let mut record = Vec::new();
+        encode_record(&mut record, 7, SignalKind::Logs, b"intact");
+        for noise in [&b""[..], b"\xff\xff\xff\xff", &[0u8; 40], &record[..10]] {
+            let mut bytes = noise.to_vec();
+            bytes.extend_from_slice(&record);
+            let mut seen = Vec::new();
+            scan_segment(&bytes, 0, |r| seen.push(r.payload));
+            assert_eq!(seen, [b"intact".to_vec()], "after {noise:?}");
+        }
     }
 }

@@ -1,12 +1,22 @@
 //! Storage workers: one thread per signal turns acknowledged requests into
 //! core records, adds them to their store and to the health rollups, and
 //! commits both every commit interval, each with the WAL position it covers.
+//!
+//! A commit that fails is never retried as if the work were still safe in
+//! memory: the worker asks the store what it durably holds (an ambiguous
+//! commit may have landed), and an index that lost uncommitted documents is
+//! reopened at its last commit and fed again from the write-ahead log, which
+//! keeps every segment until both the store and the rollups are past it.
+//! Meanwhile the signal's exports are refused as storage faults.
 
 use crate::health::HealthAccumulator;
 use crate::ingest::{Progress, Work, now_nanos};
-use crate::otlp::SignalKind;
 use crate::otlp::convert::convert;
+use crate::otlp::{ExportRequest, SignalKind};
+use crate::storage_health::{Refuses, StorageHealth};
 use crate::telemetry::Telemetry;
+use crate::wal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -33,14 +43,14 @@ pub enum Sink {
     Metrics {
         /// The database.
         db: Database,
-        /// Points since the last commit.
+        /// Points since the last durable commit.
         buffer: Vec<MetricPoint>,
     },
 }
 
 /// The rollup side of a worker.
 pub struct RollupSink {
-    /// Deltas since the last flush.
+    /// Deltas since the last durable flush.
     pub health: HealthAccumulator,
     /// The database the rollups live in.
     pub db: Database,
@@ -58,33 +68,49 @@ pub struct StorageWorker {
     pub sink: Sink,
     /// The rollups.
     pub rollups: RollupSink,
-    /// WAL positions already in the primary store / in the rollups at start:
-    /// replayed records at or below them are not applied again.
-    pub applied: (u64, u64),
+    /// WAL positions durably in the primary store / in the rollups: records
+    /// at or below them are not applied again.
+    pub durable: (u64, u64),
     /// Shared progress.
     pub progress: Arc<Progress>,
     /// Counters.
     pub telemetry: Arc<Telemetry>,
+    /// Faults, for refusing exports while this worker cannot commit.
+    pub health: Arc<StorageHealth>,
+    /// The write-ahead log, read again when the index lost uncommitted work.
+    pub wal_dir: PathBuf,
     /// How often to commit.
     pub commit_interval: Duration,
     /// For the database's async API from this thread.
     pub runtime: tokio::runtime::Handle,
 }
 
+/// Which side of a worker failed, and why.
+struct CommitFailure {
+    part: &'static str,
+    reason: String,
+}
+
 impl StorageWorker {
-    fn apply(&mut self, work: Work) {
+    fn part(&self) -> &'static str {
+        self.signal.store_part()
+    }
+
+    /// Adds one acknowledged request to the rollups and the primary store.
+    /// Returns false when the index refused it, which makes the next commit
+    /// start from the index's last durable state.
+    fn apply(&mut self, seq: u64, request: &ExportRequest, rollups: bool) -> bool {
         let now = now_nanos();
-        let converted = convert(&work.request, now);
-        drop(work.request);
-        if self.rollups.enabled && work.seq > self.applied.1 {
+        let converted = convert(request, now);
+        if rollups && self.rollups.enabled && seq > self.durable.1 {
             match self.signal {
                 SignalKind::Traces => self.rollups.health.spans(&converted.spans),
                 SignalKind::Logs => self.rollups.health.logs(&converted.logs),
                 SignalKind::Metrics => self.rollups.health.points(&converted.points),
             }
         }
-        if work.seq <= self.applied.0 {
-            return;
+        if seq <= self.durable.0 {
+            return true;
         }
         let added = match &mut self.sink {
             Sink::Spans(index) => index.add_spans(&converted.spans, now),
@@ -94,38 +120,140 @@ impl StorageWorker {
                 Ok(())
             }
         };
-        if let Err(e) = added {
-            tracing::error!(signal = self.signal.as_str(), error = %e, "cannot index records; they stay in the WAL");
+        match added {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(signal = self.signal.as_str(), error = %e, "cannot index records; the index will be reopened and fed again from the write-ahead log");
+                false
+            }
         }
     }
 
-    /// Commits the primary store, then the rollups; each records `seq`.
-    fn commit(&mut self, seq: u64, now: u64) -> Result<(), String> {
-        match &mut self.sink {
-            Sink::Spans(index) | Sink::Logs(index) => {
-                index.commit(seq, now).map_err(|e| e.to_string())?
+    /// Reopens the index at its last commit and adds again, from the WAL,
+    /// everything acknowledged since up to `through`.
+    fn rebuild_index(&mut self, through: u64) -> Result<(), CommitFailure> {
+        let part = self.part();
+        let fail = |what: &str, e: &dyn std::fmt::Display| CommitFailure {
+            part,
+            reason: format!("{what}: {e}"),
+        };
+        let durable = match &self.sink {
+            Sink::Spans(index) | Sink::Logs(index) => index
+                .reopen()
+                .map_err(|e| fail("cannot reopen the index", &e))?,
+            Sink::Metrics { .. } => return Ok(()),
+        };
+        self.durable.0 = durable;
+        let mut refeed = Vec::new();
+        wal::read_range(&self.wal_dir, self.signal, durable, through, |r| {
+            refeed.push(r)
+        })
+        .map_err(|e| fail("cannot read the write-ahead log", &e))?;
+        let records = refeed.len();
+        for record in refeed {
+            let request = ExportRequest::decode_protobuf(record.signal, &record.payload)
+                .map_err(|e| fail("undecodable write-ahead log record", &e))?;
+            if !self.apply(record.seq, &request, false) {
+                return Err(fail("the index refused documents again", &"see the log"));
             }
-            Sink::Metrics { db, buffer } => {
-                if !buffer.is_empty() || seq > self.applied.0 {
-                    self.runtime
-                        .block_on(db.write_metrics(buffer, seq))
-                        .map_err(|e| e.to_string())?;
-                    buffer.clear();
+        }
+        tracing::info!(
+            signal = self.signal.as_str(),
+            from = durable,
+            through,
+            records,
+            "index reopened at its last commit and fed again from the write-ahead log"
+        );
+        Ok(())
+    }
+
+    /// Commits the primary store, then the rollups; each records `seq`. A
+    /// side that fails keeps what it had and is asked, before the next try,
+    /// what it durably holds.
+    fn commit(
+        &mut self,
+        seq: u64,
+        now: u64,
+        index_lost_work: &mut bool,
+    ) -> Result<(), CommitFailure> {
+        let part = self.part();
+        if seq > self.durable.0 {
+            if *index_lost_work {
+                self.rebuild_index(seq)?;
+                *index_lost_work = false;
+            }
+            let committed = match &mut self.sink {
+                Sink::Spans(index) | Sink::Logs(index) => index.commit(seq, now),
+                Sink::Metrics { db, buffer } => {
+                    self.runtime.block_on(db.write_metrics(buffer, seq))
+                }
+            };
+            match committed {
+                Ok(()) => {
+                    if let Sink::Metrics { buffer, .. } = &mut self.sink {
+                        buffer.clear();
+                    }
+                    self.durable.0 = seq;
+                }
+                Err(e) => {
+                    self.after_failed_primary_commit(seq, index_lost_work);
+                    if self.durable.0 < seq {
+                        return Err(CommitFailure {
+                            part,
+                            reason: format!("commit failed: {e}"),
+                        });
+                    }
                 }
             }
         }
-        let rollups = &mut self.rollups;
-        self.runtime
-            .block_on(rollups.db.merge_rollups(
+        if seq > self.durable.1 {
+            let rollups = &mut self.rollups;
+            let merged = self.runtime.block_on(rollups.db.merge_rollups(
                 &rollups.health.deltas,
                 &rollups.health.edges,
                 rollups.checkpoint,
                 seq,
-            ))
-            .map_err(|e| e.to_string())?;
-        rollups.health.deltas.clear();
-        rollups.health.edges.clear();
+            ));
+            let landed = match merged {
+                Ok(()) => true,
+                // An error after COMMIT was sent may still have committed.
+                Err(e) => match self
+                    .runtime
+                    .block_on(rollups.db.checkpoint(rollups.checkpoint))
+                {
+                    Ok(durable) if durable >= seq => true,
+                    _ => {
+                        return Err(CommitFailure {
+                            part: self.signal.rollups_part(),
+                            reason: format!("rollup commit failed: {e}"),
+                        });
+                    }
+                },
+            };
+            if landed {
+                rollups.health.deltas.clear();
+                rollups.health.edges.clear();
+                self.durable.1 = seq;
+            }
+        }
         Ok(())
+    }
+
+    /// What a failed primary commit leaves: the metrics buffer is intact in
+    /// memory (unless the transaction landed after all); an index may have
+    /// lost its uncommitted documents, so it is rebuilt before the next try.
+    fn after_failed_primary_commit(&mut self, seq: u64, index_lost_work: &mut bool) {
+        match &mut self.sink {
+            Sink::Spans(_) | Sink::Logs(_) => *index_lost_work = true,
+            Sink::Metrics { db, buffer } => {
+                if let Ok(durable) = self.runtime.block_on(db.checkpoint("metrics"))
+                    && durable >= seq
+                {
+                    buffer.clear();
+                    self.durable.0 = seq;
+                }
+            }
+        }
     }
 
     /// Runs until the channel closes, then commits what it holds.
@@ -138,6 +266,8 @@ impl StorageWorker {
         let is_metrics = matches!(self.sink, Sink::Metrics { .. });
         let mut last_commit = Instant::now();
         let mut carried: Option<Work> = None;
+        let mut index_lost_work = false;
+        let mut failing: Option<&'static str> = None;
         loop {
             let wait = if uncommitted_records > 0 {
                 let deadline = if is_metrics {
@@ -160,7 +290,10 @@ impl StorageWorker {
                     last_seq = work.seq;
                     uncommitted_records += 1;
                     let bytes = work.bytes;
-                    self.apply(work);
+                    if !self.apply(work.seq, &work.request, true) {
+                        index_lost_work = true;
+                    }
+                    drop(work);
                     if is_metrics {
                         unreleased_bytes += bytes;
                         match rx.try_recv() {
@@ -187,7 +320,7 @@ impl StorageWorker {
             let due = Instant::now() >= next_commit || replay_end || drained;
             if uncommitted_records > 0 && (due || disconnected) {
                 let now = now_nanos();
-                match self.commit(last_seq, now) {
+                match self.commit(last_seq, now, &mut index_lost_work) {
                     Ok(()) => {
                         self.progress.committed[i].store(last_seq, Ordering::Release);
                         self.telemetry.queued_records[i]
@@ -198,12 +331,26 @@ impl StorageWorker {
                         self.telemetry.last_commit_nanos[i].store(now, Ordering::Relaxed);
                         uncommitted_records = 0;
                         unreleased_bytes = 0;
+                        if let Some(part) = failing.take() {
+                            self.health.heal(part);
+                        }
                     }
-                    Err(e) => {
+                    Err(failure) => {
                         self.telemetry
                             .commit_failures
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(signal = self.signal.as_str(), error = %e, "storage commit failed; retrying shortly");
+                        tracing::error!(signal = self.signal.as_str(), part = failure.part, error = %failure.reason, "storage commit failed; exports of this signal are refused until it works again");
+                        if let Some(previous) = failing.replace(failure.part)
+                            && previous != failure.part
+                        {
+                            self.health.heal(previous);
+                        }
+                        self.health.fail(
+                            failure.part,
+                            Refuses::Signal(self.signal),
+                            failure.reason,
+                            now,
+                        );
                     }
                 }
                 next_commit = Instant::now() + self.commit_interval;

@@ -18,3 +18,4 @@ mod sdk_roundtrip;
 mod security;
 mod simulator;
 mod spec_examples;
+mod storage_faults;

@@ -55,6 +55,24 @@ impl SignalKind {
         }
     }
 
+    /// The store that holds this signal, as `/readyz` and `/metrics` name it.
+    pub fn store_part(self) -> &'static str {
+        match self {
+            SignalKind::Traces => "spans",
+            SignalKind::Logs => "logs",
+            SignalKind::Metrics => "metrics",
+        }
+    }
+
+    /// The rollups built from this signal, as `/readyz` and `/metrics` name them.
+    pub fn rollups_part(self) -> &'static str {
+        match self {
+            SignalKind::Traces => "rollups.spans",
+            SignalKind::Logs => "rollups.logs",
+            SignalKind::Metrics => "rollups.metrics",
+        }
+    }
+
     /// Index into per-signal arrays.
     pub fn index(self) -> usize {
         self as usize

@@ -89,6 +89,8 @@ impl Database {
         points: &[MetricPoint],
         wal_seq: u64,
     ) -> Result<(), StoreError> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("db::write_metrics", |_| Err(super::injected_failure()));
         let mut series: Vec<&MetricPoint> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for p in points {

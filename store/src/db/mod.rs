@@ -119,3 +119,10 @@ impl Database {
         }
     }
 }
+
+/// What a database failpoint makes a write return: the error SQLite gives
+/// when its file cannot be written.
+#[cfg(feature = "failpoints")]
+fn injected_failure() -> StoreError {
+    StoreError::Database(sqlx::Error::Io(std::io::Error::from_raw_os_error(5)))
+}

@@ -94,6 +94,8 @@ impl Database {
         sink: &str,
         wal_seq: u64,
     ) -> Result<(), StoreError> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("db::merge_rollups", |_| Err(super::injected_failure()));
         match self {
             Database::Sqlite(pool) => merge_rollups!(
                 pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,

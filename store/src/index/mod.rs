@@ -239,10 +239,19 @@ impl SignalIndex {
         };
         active.pending.wal_seq = active.pending.wal_seq.max(wal_seq);
         let payload = active.pending;
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("index::commit", |_| Err(StoreError::io(
+            &active.partition.path,
+            std::io::Error::from_raw_os_error(5)
+        )));
         let mut prepared = active.writer.prepare_commit()?;
         prepared.set_payload(&serde_json::to_string(&payload).expect("payload serializes"));
         prepared.commit()?;
-        active.partition.reader.reload()?;
+        // The commit is durable from here on: a reader that fails to reload is
+        // not a failed commit (retried at the next one).
+        if let Err(e) = active.partition.reader.reload() {
+            tracing::warn!(error = %e, "cannot reload the index reader after a commit");
+        }
         *active.partition.payload.write() = payload;
         active.uncommitted_docs = 0;
         self.committed_seq
@@ -254,6 +263,31 @@ impl SignalIndex {
             old.writer.wait_merging_threads()?;
         }
         Ok(())
+    }
+
+    /// Forgets everything added since the last commit and reads again from
+    /// disk what each partition durably holds: after a failed add or commit,
+    /// tantivy may have lost or half-written uncommitted documents, and only
+    /// the last commit on disk can be trusted. Returns the WAL position the
+    /// index durably covers.
+    pub fn reopen(&self) -> Result<u64, StoreError> {
+        let mut guard = self.writer.lock();
+        if let Some(active) = guard.take()
+            && let Err(e) = active.writer.wait_merging_threads()
+        {
+            tracing::warn!(signal = self.signal.as_str(), error = %e, "the failed index writer stopped with an error");
+        }
+        let mut committed = 0;
+        for p in self.partitions.read().iter() {
+            let payload = partition::durable_payload(&p.index)?;
+            *p.payload.write() = payload;
+            committed = committed.max(payload.wal_seq);
+            if let Err(e) = p.reader.reload() {
+                tracing::warn!(error = %e, "cannot reload an index reader");
+            }
+        }
+        self.committed_seq.store(committed, Ordering::Release);
+        Ok(committed)
     }
 
     /// Documents added but not yet committed.

@@ -62,15 +62,7 @@ impl Partition {
                 .settings(settings)
                 .create_in_dir(path)?
         };
-        let payload = index
-            .load_metas()?
-            .payload
-            .and_then(|p| serde_json::from_str(&p).ok())
-            .unwrap_or(CommitPayload {
-                wal_seq: 0,
-                min_time: u64::MAX,
-                max_time: 0,
-            });
+        let payload = durable_payload(&index)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -83,6 +75,19 @@ impl Partition {
             payload: parking_lot::RwLock::new(payload),
         })
     }
+}
+
+/// The payload of the last commit on disk (not what memory believes).
+pub fn durable_payload(index: &Index) -> Result<CommitPayload, StoreError> {
+    Ok(index
+        .load_metas()?
+        .payload
+        .and_then(|p| serde_json::from_str(&p).ok())
+        .unwrap_or(CommitPayload {
+            wal_seq: 0,
+            min_time: u64::MAX,
+            max_time: 0,
+        }))
 }
 
 /// The UTC day (`YYYYMMDD`) that contains `unix_nanos`.
