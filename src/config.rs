@@ -12,18 +12,26 @@ use weir_store::config::DatabaseConfig;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeirConfig {
+    /// WAL, index and the SQLite file live here.
     pub data_dir: PathBuf,
+    /// `[listen]`: the three listeners.
     pub listen: ListenConfig,
+    /// `[database]`: SQLite in data_dir, or PostgreSQL.
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// `[auth]`: ingest and read tokens.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[retention]`: how long each kind of data is kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[pipeline]`: what the pipeline semantics read.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// `[alerts]`: rule files, receivers and routes.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[ingest]`: tuning of the ingest path (weir's own keys).
     #[serde(default)]
     pub ingest: IngestTuning,
 }
@@ -32,8 +40,11 @@ pub struct WeirConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
+    /// OTLP/gRPC listener.
     pub otlp_grpc: SocketAddr,
+    /// OTLP/HTTP listener.
     pub otlp_http: SocketAddr,
+    /// Dashboard, API and probes.
     pub web: SocketAddr,
 }
 
@@ -41,7 +52,9 @@ pub struct ListenConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
+    /// When non-empty, OTLP needs one of these as a bearer token.
     pub ingest_tokens: Vec<String>,
+    /// When non-empty, the API and dashboard need one of these.
     pub read_tokens: Vec<String>,
 }
 
@@ -49,9 +62,13 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
+    /// How long spans are kept.
     pub spans: String,
+    /// How long log records are kept.
     pub logs: String,
+    /// How long metric points are kept.
     pub metrics: String,
+    /// How long health rollups are kept.
     pub rollups: String,
     /// How often retention runs (an extension of the contract's keys).
     pub check_interval: String,
@@ -94,6 +111,7 @@ impl RetentionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
+    /// Metric names that are lag readings.
     pub lag_metrics: Vec<String>,
 }
 
@@ -136,6 +154,10 @@ pub struct IngestTuning {
     /// Free bytes kept on the data directory's filesystem; below it exports
     /// get 503 so that what weir holds can still be committed.
     pub min_free_bytes: u64,
+    /// Deadline for a request's headers on the HTTP listeners.
+    pub header_read_timeout: String,
+    /// Longest pause while a request body arrives on the HTTP listeners.
+    pub body_read_timeout: String,
 }
 
 impl Default for IngestTuning {
@@ -148,6 +170,8 @@ impl Default for IngestTuning {
             log_index_heap_mib: 64,
             rollups: true,
             min_free_bytes: 256 << 20,
+            header_read_timeout: "10s".into(),
+            body_read_timeout: "30s".into(),
         }
     }
 }
@@ -156,6 +180,20 @@ impl Default for IngestTuning {
 struct Defaults {
     data_dir: PathBuf,
     listen: ListenConfig,
+}
+
+impl Defaults {
+    /// The design contract's defaults: `./weir-data`, loopback listeners.
+    fn builtin() -> Self {
+        Defaults {
+            data_dir: "./weir-data".into(),
+            listen: ListenConfig {
+                otlp_grpc: "127.0.0.1:4317".parse().expect("valid default"),
+                otlp_http: "127.0.0.1:4318".parse().expect("valid default"),
+                web: "127.0.0.1:8080".parse().expect("valid default"),
+            },
+        }
+    }
 }
 
 /// Sections whose keys environment variables reach with one underscore:
@@ -183,17 +221,31 @@ fn env_key(key: &str) -> String {
     lower
 }
 
+/// Reads `text` as a weir.toml and checks it as `weir serve` does at start
+/// (keys, types, durations), without the environment: what `weir-fuzzing`
+/// feeds arbitrary bytes to.
+pub fn check_toml(text: &str) -> Result<WeirConfig, String> {
+    let config: WeirConfig = Figment::from(Serialized::defaults(Defaults::builtin()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| e.to_string())?;
+    config.retention.policy().map_err(|e| e.to_string())?;
+    for (key, value) in [
+        ("ingest.commit_interval", &config.ingest.commit_interval),
+        (
+            "ingest.header_read_timeout",
+            &config.ingest.header_read_timeout,
+        ),
+        ("ingest.body_read_timeout", &config.ingest.body_read_timeout),
+    ] {
+        weir_core::parse_duration(value).map_err(|e| format!("{key}: {e}"))?;
+    }
+    Ok(config)
+}
+
 /// Loads the configuration: defaults ← `file` (when given) ← `WEIR_*` ← `overrides`.
 pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, Box<figment::Error>> {
-    let defaults = Defaults {
-        data_dir: "./weir-data".into(),
-        listen: ListenConfig {
-            otlp_grpc: "127.0.0.1:4317".parse().expect("valid default"),
-            otlp_http: "127.0.0.1:4318".parse().expect("valid default"),
-            web: "127.0.0.1:8080".parse().expect("valid default"),
-        },
-    };
-    let mut figment = Figment::from(Serialized::defaults(defaults));
+    let mut figment = Figment::from(Serialized::defaults(Defaults::builtin()));
     if let Some(path) = file {
         figment = figment.merge(Toml::file_exact(path));
     }

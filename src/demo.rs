@@ -2,10 +2,10 @@
 //! receiver gets, and drive all scenarios with faults on a schedule so
 //! alerts fire and resolve within the first five minutes.
 
-use crate::config::WeirConfig;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::time::Duration;
+use weir::config::WeirConfig;
 use weir_sim::{Protocol, Schedule, SimConfig, Target};
 
 /// The rules the demo loads.
@@ -94,7 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config_path = args.data_dir.join("weir-demo.toml");
     std::fs::write(&config_path, &toml)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let config: WeirConfig = crate::config::load(Some(&config_path), figment::Figment::new())
+    let config: WeirConfig = weir::config::load(Some(&config_path), figment::Figment::new())
         .context("the demo configuration")?;
     // The demo owns the signals: on Ctrl-C it stops the simulation first, so
     // its exporters flush into a weir that is still listening.

@@ -6,9 +6,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod config;
+use weir::config;
 mod dashboard;
 mod demo;
+mod http_server;
 mod ops;
 mod serve;
 mod simulate;

@@ -1,13 +1,16 @@
 //! `weir serve`: open storage, replay the WAL, start the three listeners, and
 //! shut down gracefully on SIGTERM or Ctrl-C.
 
-use crate::config::WeirConfig;
 use anyhow::Context;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use weir::config::WeirConfig;
 use weir_collector::{Ingest, IngestAuth, IngestConfig, Telemetry};
 use weir_store::{Store, StoreConfig};
+
+/// Largest request body on the web listener.
+const WEB_MAX_BODY_BYTES: usize = 1 << 20;
 
 pub async fn run(config: WeirConfig) -> anyhow::Result<()> {
     run_until(config, shutdown_signal()).await
@@ -108,11 +111,18 @@ pub async fn run_until(
             stopped(stop_rx.clone()),
         );
 
-    let otlp_http = axum::serve(
+    let limits = crate::http_server::HttpLimits {
+        header_read_timeout: weir_core::parse_duration(&config.ingest.header_read_timeout)
+            .context("ingest.header_read_timeout")?,
+        body_read_timeout: weir_core::parse_duration(&config.ingest.body_read_timeout)
+            .context("ingest.body_read_timeout")?,
+    };
+    let otlp_http = crate::http_server::serve(
         http_listener,
         weir_collector::http::router(ingest.clone(), auth, max_body),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
+        limits,
+        stopped(stop_rx.clone()),
+    );
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let read_auth_enabled = read_auth.enabled();
@@ -130,13 +140,19 @@ pub async fn run_until(
             read_auth,
             weir_query::require_read_token,
         ));
-    let web = axum::serve(
+    let web = crate::http_server::serve(
         web_listener,
         crate::ops::router(store.clone(), ingest.clone(), notifier)
             .merge(weir_ui::public_router(read_auth_enabled))
-            .merge(protected),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
+            .merge(protected)
+            // Forms and JSON bodies of the API are small; a declared
+            // Content-Length above this gets 413 before anything is read.
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                WEB_MAX_BODY_BYTES,
+            )),
+        limits,
+        stopped(stop_rx.clone()),
+    );
 
     tracing::info!(
         otlp_grpc = %config.listen.otlp_grpc,

@@ -5,6 +5,7 @@ use crate::engine::{Engine, RuleLoader};
 use crate::notifier::{NotifierError, now_nanos};
 use crate::silence::{Matcher, Silence};
 use crate::webhook::rfc3339;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -125,14 +126,25 @@ struct Limit {
     state: Option<String>,
 }
 
-async fn history(State(api): State<Api>, Query(q): Query<Limit>) -> Response {
-    match api
-        .engine
-        .store()
-        .db
-        .alert_history(q.limit.unwrap_or(100))
-        .await
-    {
+/// Most entries one page of history or notifications returns.
+const MAX_LIMIT: usize = 1000;
+
+/// The parameters, or what is wrong with them (answered as 400).
+fn limit_params(q: Result<Query<Limit>, QueryRejection>) -> Result<(Limit, usize), String> {
+    let Query(q) = q.map_err(|e| e.body_text())?;
+    match q.limit {
+        None => Ok((q, 100)),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok((q, n)),
+        Some(n) => Err(format!("limit={n}: ask for 1 to {MAX_LIMIT} entries")),
+    }
+}
+
+async fn history(State(api): State<Api>, q: Result<Query<Limit>, QueryRejection>) -> Response {
+    let (_, limit) = match limit_params(q) {
+        Ok(p) => p,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    match api.engine.store().db.alert_history(limit).await {
         Ok(rows) => {
             let entries: Vec<Value> = rows
                 .into_iter()
@@ -154,7 +166,14 @@ async fn history(State(api): State<Api>, Query(q): Query<Limit>) -> Response {
     }
 }
 
-async fn notifications(State(api): State<Api>, Query(q): Query<Limit>) -> Response {
+async fn notifications(
+    State(api): State<Api>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Response {
+    let (q, limit) = match limit_params(q) {
+        Ok(p) => p,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let state = q.state.as_deref().filter(|s| !s.is_empty());
     if let Some(s) = state
         && !["pending", "delivered", "failed"].contains(&s)
@@ -164,13 +183,7 @@ async fn notifications(State(api): State<Api>, Query(q): Query<Limit>) -> Respon
             format!("state={s:?}: use pending, delivered or failed"),
         );
     }
-    match api
-        .engine
-        .store()
-        .db
-        .notifications(state, q.limit.unwrap_or(100))
-        .await
-    {
+    match api.engine.store().db.notifications(state, limit).await {
         Ok(rows) => {
             let entries: Vec<Value> = rows
                 .into_iter()

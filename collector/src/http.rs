@@ -153,9 +153,22 @@ async fn export(
             ),
         )
     };
+    // A declared length over the limit is refused before a byte is read.
+    if raw_len_hint(&headers).is_some_and(|n| n > state.max_body_bytes) {
+        return too_large("request body");
+    }
     let raw = match Limited::new(body, state.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => return too_large("request body"),
+        Err(e) if is_timeout(e.as_ref()) => {
+            telemetry.refused(signal, "body timeout");
+            return error(
+                format,
+                StatusCode::REQUEST_TIMEOUT,
+                code::DEADLINE_EXCEEDED,
+                "the request body stopped arriving: send the whole body without pausing".into(),
+            );
+        }
         Err(e) => {
             telemetry.refused(signal, "unreadable body");
             return error(
@@ -197,7 +210,7 @@ async fn export(
             }),
         }
     };
-    let decoded = if raw_len_hint(&headers) > INLINE_DECODE_BYTES || gzip {
+    let decoded = if raw_len_hint(&headers).is_none_or(|n| n > INLINE_DECODE_BYTES) || gzip {
         tokio::task::spawn_blocking(decode)
             .await
             .unwrap_or_else(|e| Err(DecodeFailure::Malformed(e.to_string())))
@@ -244,12 +257,25 @@ fn ingest_error(format: Format, e: IngestError) -> Response {
     r
 }
 
-fn raw_len_hint(headers: &HeaderMap) -> usize {
+fn raw_len_hint(headers: &HeaderMap) -> Option<usize> {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Whether a body error is the listener's body read timeout.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        // tower-http's body timeout, whose error type this crate does not see.
+        if c.to_string().contains("designated timeout") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 enum DecodeFailure {

@@ -8,6 +8,8 @@ pub mod code {
     pub const INVALID_ARGUMENT: i32 = 3;
     /// The server cannot take data now; retry.
     pub const RESOURCE_EXHAUSTED: i32 = 8;
+    /// `DEADLINE_EXCEEDED`.
+    pub const DEADLINE_EXCEEDED: i32 = 4;
     /// Try again later.
     pub const UNAVAILABLE: i32 = 14;
     /// No or wrong credentials.

@@ -1,8 +1,8 @@
 //! `/api/v1/...` routes: search, traces and metric points.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::trace::assemble;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,7 @@ fn api_record(r: &StoredRecord) -> ApiRecord<'_> {
 
 async fn search(
     State(store): State<Arc<Store>>,
-    Query(p): Query<SearchParams>,
+    ApiQuery(p): ApiQuery<SearchParams>,
 ) -> Result<Json<Value>, ApiError> {
     let signal = match p.signal.as_deref().unwrap_or("all") {
         "spans" => SearchSignal::Spans,
@@ -81,7 +81,7 @@ async fn search(
         signal,
         from: time_param(&p.from, 0)?,
         to: time_param(&p.to, u64::MAX)?,
-        limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        limit: crate::error::page_limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?,
         cursor: p.cursor.filter(|c| !c.is_empty()),
     };
     let page = tokio::task::spawn_blocking(move || store.search(&req))
@@ -142,7 +142,7 @@ async fn trace(
 
 async fn metrics(
     State(store): State<Arc<Store>>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let param = |key: &str| {
         pairs

@@ -1,9 +1,9 @@
 //! `GET /api/v1/correlate/{id}`: everything one record or request touched.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::trace::assemble;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ struct Involvement {
 pub(crate) async fn correlate(
     State(store): State<Arc<Store>>,
     Path(id): Path<String>,
-    Query(p): Query<RangeParams>,
+    ApiQuery(p): ApiQuery<RangeParams>,
 ) -> Result<Json<Value>, ApiError> {
     let id = id.trim().to_string();
     if id.is_empty() {

@@ -51,3 +51,36 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// Query-string parameters whose errors are answered in the API's JSON
+/// shape (axum's own `Query` answers in plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// A page size from `limit`: `default` when absent, else 1 to `max`.
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!(
+            "limit={n}: ask for 1 to {max} results per page (use next_cursor for more)"
+        ))),
+    }
+}

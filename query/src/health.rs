@@ -1,8 +1,8 @@
 //! `GET /api/v1/components`: what every component did over a window.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use weir_core::pipeline::minute_of;
@@ -86,7 +86,7 @@ fn shape(component: String, r: &HealthRollup) -> ComponentHealth {
 
 pub(crate) async fn components(
     State(store): State<Arc<Store>>,
-    Query(p): Query<WindowParams>,
+    ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

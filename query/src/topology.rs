@@ -1,10 +1,10 @@
 //! `GET /api/v1/topology`: the pipeline as a graph of components and the
 //! streams, queues and topics between them.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::health::{WindowParams, window_bounds};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use weir_store::Store;
 
 pub(crate) async fn topology(
     State(store): State<Arc<Store>>,
-    Query(p): Query<WindowParams>,
+    ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<Value>, ApiError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -40,6 +40,7 @@ pub struct Weir {
     /// The data directory.
     pub data_dir: PathBuf,
     config: PathBuf,
+    log_path: PathBuf,
     _temp: Option<tempfile::TempDir>,
     /// Read token to send to the API, if the config sets one.
     pub read_token: Option<String>,
@@ -57,6 +58,12 @@ impl Weir {
 
     /// Starts weir on `data_dir` (kept after exit) with `extra` config.
     pub fn start_at(data_dir: &Path, extra: &str) -> Weir {
+        Weir::start_with_files_in(data_dir, &data_dir.with_extension(""), extra)
+    }
+
+    /// Starts weir on `data_dir` with its config and log at `files` + `.toml`
+    /// / `.log`: for a data directory on a filesystem the test fills up.
+    pub fn start_with_files_in(data_dir: &Path, files: &Path, extra: &str) -> Weir {
         std::fs::create_dir_all(data_dir).unwrap();
         let read_token = extra
             .lines()
@@ -69,7 +76,7 @@ impl Weir {
         loop {
             attempts += 1;
             let (grpc, http, web) = (free_port(), free_port(), free_port());
-            let config = data_dir.with_extension("toml");
+            let config = files.with_extension("toml");
             let toml = format!(
                 "data_dir = {:?}\n{extra}\n[listen]\notlp_grpc = \"{grpc}\"\notlp_http = \"{http}\"\nweb = \"{web}\"\n",
                 data_dir.display().to_string()
@@ -82,6 +89,7 @@ impl Weir {
                 web,
                 data_dir: data_dir.to_path_buf(),
                 config,
+                log_path: files.with_extension("log"),
                 _temp: None,
                 read_token: read_token.clone(),
             };
@@ -101,7 +109,7 @@ impl Weir {
 
     /// Starts the process and waits until it is ready; its log if it exits.
     fn try_spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::File::create(self.data_dir.with_extension("log")).unwrap();
+        let log = std::fs::File::create(&self.log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -112,7 +120,7 @@ impl Weir {
             .expect("the weir binary starts");
         self.child = Some(child);
         let url = format!("http://{}/readyz", self.web);
-        let log_path = self.data_dir.with_extension("log");
+        let log_path = self.log_path.clone();
         let started = Instant::now();
         wait_for("weir to become ready", Duration::from_secs(90), || {
             assert!(
@@ -133,7 +141,7 @@ impl Weir {
 
     /// What weir logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// SIGKILL: no flush, no shutdown.

@@ -8,6 +8,7 @@ mod browser;
 mod dashboard;
 mod durability;
 mod harness;
+mod hostile_input;
 mod notifications;
 mod otlp;
 mod pipeline_health;

@@ -34,7 +34,17 @@ fn send(weir: &Weir, service: &str, traces: std::ops::Range<u64>, spans: u64, to
             (0..spans).map(|n| span(trace_id(t), n, "faulty")).collect(),
         )
         .encode_to_vec();
-        let r = weir.post_otlp("/v1/traces", "application/x-protobuf", &[], body);
+        let r = reqwest::blocking::Client::new()
+            .post(format!("http://{}/v1/traces", weir.http))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "export of trace {t} failed: {e}; weir's log:\n{}",
+                    weir.log()
+                )
+            });
         match r.status().as_u16() {
             200 => told.acknowledged.push(t),
             503 | 429 => {
@@ -331,6 +341,8 @@ fn failing_database_commits_refuse_their_signal_and_lose_no_point_or_count() {
 struct SmallDisk {
     mount: PathBuf,
     _dir: tempfile::TempDir,
+    /// Beside the small disk, for weir's config and log.
+    _dir_outside: tempfile::TempDir,
 }
 
 impl SmallDisk {
@@ -344,6 +356,7 @@ impl SmallDisk {
             Ok(out) if out.status.success() => Some(SmallDisk {
                 mount: dir.path().to_path_buf(),
                 _dir: dir,
+                _dir_outside: tempfile::tempdir().unwrap(),
             }),
             Ok(out) => {
                 eprintln!(
@@ -387,14 +400,16 @@ fn in_ci() -> bool {
 /// SQLite commit of rollups).
 #[test]
 fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart() {
-    let Some(disk) = SmallDisk::mount(64) else {
+    let Some(disk) = SmallDisk::mount(40) else {
         assert!(!in_ci(), "CI runs as root and must run this test");
         return;
     };
     let filler = disk.fill(24);
     let data = disk.mount.join("data");
-    let mut weir = Weir::start_at(
+    let files = disk._dir_outside.path().join("weir");
+    let mut weir = Weir::start_with_files_in(
         &data,
+        &files,
         "[ingest]\ncommit_interval = \"200ms\"\nmin_free_bytes = 0",
     );
     let mut told = Told::default();
@@ -409,12 +424,22 @@ fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart(
         },
     );
     std::fs::remove_file(&filler).unwrap();
-    wait_for("exports to be accepted again", LIMIT, || {
+    let started = std::time::Instant::now();
+    loop {
         let before = told.acknowledged.len();
         send(&weir, "fulldisk", next..next + 5, 200, &mut told);
         next += 5;
-        (told.acknowledged.len() > before).then_some(())
-    });
+        if told.acknowledged.len() > before {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "exports not accepted again after {LIMIT:?}; readyz: {:?}; weir's log:\n{}",
+            readyz(&weir),
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     send(&weir, "fulldisk", next..next + 20, 200, &mut told);
     assert_exactly_once(&weir, "fulldisk", &told, 200);
     wait_for("readiness to return", LIMIT, || {
@@ -431,15 +456,17 @@ fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart(
 /// it holds can always be committed: no WAL append or commit ever fails.
 #[test]
 fn the_free_space_floor_refuses_new_data_before_the_disk_is_full() {
-    let Some(disk) = SmallDisk::mount(64) else {
+    let Some(disk) = SmallDisk::mount(40) else {
         assert!(!in_ci(), "CI runs as root and must run this test");
         return;
     };
     let filler = disk.fill(24);
     let data = disk.mount.join("data");
-    let weir = Weir::start_at(
+    let files = disk._dir_outside.path().join("weir");
+    let weir = Weir::start_with_files_in(
         &data,
-        "[ingest]\ncommit_interval = \"200ms\"\nmin_free_bytes = 16777216",
+        &files,
+        "[ingest]\ncommit_interval = \"200ms\"\nmin_free_bytes = 8388608",
     );
     let mut told = Told::default();
     let mut next = 0;
@@ -449,13 +476,35 @@ fn the_free_space_floor_refuses_new_data_before_the_disk_is_full() {
         send(&weir, "floor", next..next + 10, 200, &mut told);
         next += 10;
         let (status, why) = readyz(&weir);
-        (status == 503 && weir.metric("weir_storage_fault{part=\"disk\"}") == 1.0).then_some(why)
+        next += 1;
+        let probe = weir.post_otlp(
+            "/v1/traces",
+            "application/x-protobuf",
+            &[],
+            spans_request(
+                "floor",
+                (0..200)
+                    .map(|n| span(trace_id(next - 1), n, "probe"))
+                    .collect(),
+            )
+            .encode_to_vec(),
+        );
+        match probe.status().as_u16() {
+            200 => told.acknowledged.push(next - 1),
+            _ => told.refused.push(next - 1),
+        }
+        let refused_for_disk = probe.status() == 503
+            && probe.headers().contains_key("retry-after")
+            && String::from_utf8_lossy(&probe.bytes().unwrap()).contains("disk");
+        (status == 503
+            && refused_for_disk
+            && weir.metric("weir_storage_fault{part=\"disk\"}") == 1.0)
+            .then_some(why)
     });
     assert!(
         why.contains("disk:") && why.contains("min_free_bytes"),
         "{why}"
     );
-    assert!(!told.refused.is_empty());
     std::fs::remove_file(&filler).unwrap();
     wait_for("exports to be accepted again", LIMIT, || {
         let before = told.acknowledged.len();

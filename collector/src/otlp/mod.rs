@@ -79,6 +79,52 @@ impl SignalKind {
     }
 }
 
+/// Blanks every `traceId`, `spanId` and `parentSpanId` that is not hex;
+/// returns whether there was one. Recursion is bounded by serde_json's own
+/// nesting limit on the parsed body.
+fn blank_bad_ids(value: &mut serde_json::Value) -> bool {
+    let mut blanked = false;
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let is_id = matches!(key.as_str(), "traceId" | "spanId" | "parentSpanId");
+                match v {
+                    serde_json::Value::String(s)
+                        if is_id
+                            && (s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit())) =>
+                    {
+                        *s = unusable_id(key);
+                        blanked = true;
+                    }
+                    _ if is_id && !v.is_string() && !v.is_null() => {
+                        *v = serde_json::Value::String(unusable_id(key));
+                        blanked = true;
+                    }
+                    _ => blanked |= blank_bad_ids(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                blanked |= blank_bad_ids(v);
+            }
+        }
+        _ => {}
+    }
+    blanked
+}
+
+/// What a bad id becomes: empty (no trace or span: a span is dropped, a log
+/// record kept unlinked), or for a parent one byte, which validation drops as
+/// an invalid parent rather than taking the span for a root.
+fn unusable_id(key: &str) -> String {
+    if key == "parentSpanId" {
+        "00".into()
+    } else {
+        String::new()
+    }
+}
+
 /// A decoded export request of any signal.
 #[derive(Debug, Clone)]
 pub enum ExportRequest {
@@ -121,11 +167,69 @@ impl ExportRequest {
     }
 
     /// Decodes OTLP/JSON of `signal`.
+    ///
+    /// The proto crate decodes ids as hex inside serde, so one bad id would
+    /// fail the whole request; the OTLP specification wants bad records
+    /// dropped one by one. On such a failure the body is read again as plain
+    /// JSON, every id that is not hex is blanked (validation then drops its
+    /// span, or keeps its log record unlinked), and decoding is tried again.
+    /// Bodies with good ids take the fast path only.
     pub fn decode_json(signal: SignalKind, bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        Ok(match signal {
-            SignalKind::Traces => ExportRequest::Traces(serde_json::from_slice(bytes)?),
-            SignalKind::Logs => ExportRequest::Logs(serde_json::from_slice(bytes)?),
-            SignalKind::Metrics => ExportRequest::Metrics(serde_json::from_slice(bytes)?),
-        })
+        fn typed(
+            signal: SignalKind,
+            value: serde_json::Value,
+        ) -> serde_json::Result<ExportRequest> {
+            Ok(match signal {
+                SignalKind::Traces => ExportRequest::Traces(serde_json::from_value(value)?),
+                SignalKind::Logs => ExportRequest::Logs(serde_json::from_value(value)?),
+                SignalKind::Metrics => ExportRequest::Metrics(serde_json::from_value(value)?),
+            })
+        }
+        let first = match signal {
+            SignalKind::Traces => serde_json::from_slice(bytes).map(ExportRequest::Traces),
+            SignalKind::Logs => serde_json::from_slice(bytes).map(ExportRequest::Logs),
+            SignalKind::Metrics => serde_json::from_slice(bytes).map(ExportRequest::Metrics),
+        };
+        let error = match first {
+            Ok(request) => return Ok(request),
+            Err(e) => e,
+        };
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Err(error);
+        };
+        if !blank_bad_ids(&mut value) {
+            return Err(error);
+        }
+        typed(signal, value).map_err(|_| error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_id_in_json_spoils_only_its_own_record() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"good","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+            {"traceId":"zz","spanId":"eee19b7ec3c1b174","name":"bad trace","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","parentSpanId":"xyz","name":"bad parent"}
+        ]}]}]}"#;
+        let ExportRequest::Traces(r) =
+            ExportRequest::decode_json(SignalKind::Traces, body).unwrap()
+        else {
+            panic!("traces")
+        };
+        let spans = &r.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 3);
+        assert_eq!(spans[0].trace_id.len(), 16);
+        assert!(spans[1].trace_id.is_empty());
+        assert_eq!(spans[2].parent_span_id, [0]);
+    }
+
+    #[test]
+    fn json_that_is_wrong_elsewhere_still_fails_whole() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","name":7}]}]}]}"#;
+        assert!(ExportRequest::decode_json(SignalKind::Traces, body).is_err());
     }
 }

@@ -8,6 +8,7 @@
 
 mod document;
 mod partition;
+pub mod query_limits;
 mod schema;
 
 pub use partition::{CommitPayload, day_of};
@@ -272,11 +273,10 @@ impl SignalIndex {
     /// index durably covers.
     pub fn reopen(&self) -> Result<u64, StoreError> {
         let mut guard = self.writer.lock();
-        if let Some(active) = guard.take()
-            && let Err(e) = active.writer.wait_merging_threads()
-        {
-            tracing::warn!(signal = self.signal.as_str(), error = %e, "the failed index writer stopped with an error");
-        }
+        // Dropping the writer kills its segment updater before joining the
+        // indexing threads; waiting for its merges instead can wait forever
+        // on a merge the full disk cancelled.
+        drop(guard.take());
         let mut committed = 0;
         for p in self.partitions.read().iter() {
             let payload = partition::durable_payload(&p.index)?;
@@ -299,13 +299,26 @@ impl SignalIndex {
     }
 
     /// Parses a user query in tantivy syntax over the documented fields.
+    ///
+    /// tantivy's grammar is parsed by recursive descent, so a query nested
+    /// deeply enough overflows the stack: the limits are checked first.
     pub fn parse_query(&self, text: &str) -> Result<Box<dyn Query>, StoreError> {
         if text.trim().is_empty() {
             return Ok(Box::new(tantivy::query::AllQuery));
         }
-        self.parser
+        query_limits::check(text)?;
+        let query = self
+            .parser
             .parse_query(text)
-            .map_err(|e| StoreError::BadQuery(format!("{e}")))
+            .map_err(|e| StoreError::BadQuery(format!("{e}")))?;
+        // Queries the parser accepts but the index cannot run fail here, the
+        // same with or without stored data.
+        query
+            .weight(tantivy::query::EnableScoring::disabled_from_schema(
+                &self.schema,
+            ))
+            .map_err(query_limits::unrunnable)?;
+        Ok(query)
     }
 
     /// An exact-match query on one of the keyword fields (`trace_id`, `key`, …).
@@ -347,11 +360,13 @@ impl SignalIndex {
         let mut hits = Vec::new();
         for partition in partitions.iter().rev() {
             let searcher = partition.reader.searcher();
-            let top = searcher.search(
-                &bounded,
-                &TopDocs::with_limit(limit.max(1))
-                    .order_by_fast_field::<u64>("start_time", Order::Desc),
-            )?;
+            let top = searcher
+                .search(
+                    &bounded,
+                    &TopDocs::with_limit(limit.max(1))
+                        .order_by_fast_field::<u64>("start_time", Order::Desc),
+                )
+                .map_err(query_limits::unrunnable)?;
             for (time, address) in top {
                 hits.push(StoredHit {
                     time: time.unwrap_or(0),
@@ -385,7 +400,10 @@ impl SignalIndex {
         let mut hits = Vec::new();
         for partition in partitions.iter().rev() {
             let searcher = partition.reader.searcher();
-            for address in searcher.search(query, &DocSetCollector)? {
+            for address in searcher
+                .search(query, &DocSetCollector)
+                .map_err(query_limits::unrunnable)?
+            {
                 if hits.len() >= limit {
                     return Ok(hits);
                 }
