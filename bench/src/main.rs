@@ -5,6 +5,7 @@
 
 mod alerts;
 mod data;
+mod soak;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -58,6 +59,21 @@ struct Args {
     /// Measure alerting (detection latency, rule evaluation time) instead of ingest.
     #[arg(long)]
     alerts: bool,
+    /// Run the soak and chaos benchmark instead (needs root: it mounts a tmpfs).
+    #[arg(long)]
+    soak: bool,
+    /// Soak length in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    soak_minutes: f64,
+    /// kill -9 moments during the soak.
+    #[arg(long, default_value_t = 10)]
+    soak_kills: usize,
+    /// Offered load as a share of the capacity measured first.
+    #[arg(long, default_value_t = 0.8)]
+    soak_load: f64,
+    /// Size of the soak's tmpfs data directory, MiB.
+    #[arg(long, default_value_t = 6144)]
+    soak_disk_mib: u64,
     /// Detection-latency samples per alerting run.
     #[arg(long, default_value_t = 20)]
     detection_samples: usize,
@@ -574,6 +590,18 @@ async fn main() -> Result<()> {
     }
     if args.alerts {
         return alerting(&args, &binary).await;
+    }
+    if args.soak {
+        return soak::run(
+            &binary,
+            soak::SoakPlan {
+                minutes: args.soak_minutes,
+                kills: args.soak_kills,
+                load_share: args.soak_load,
+                tmpfs_mib: args.soak_disk_mib,
+            },
+        )
+        .await;
     }
     let mut runs = Vec::new();
     for i in 0..args.runs {
