@@ -72,7 +72,7 @@ struct Args {
     #[arg(long, default_value_t = 0.8)]
     soak_load: f64,
     /// Size of the soak's tmpfs data directory, MiB.
-    #[arg(long, default_value_t = 6144)]
+    #[arg(long, default_value_t = 12288)]
     soak_disk_mib: u64,
     /// Detection-latency samples per alerting run.
     #[arg(long, default_value_t = 20)]

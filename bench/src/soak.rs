@@ -23,9 +23,12 @@ use tokio::sync::Mutex;
 const BATCH: usize = 200;
 /// Exporters.
 const CLIENTS: u64 = 6;
-/// RSS above this fails the soak: index heaps (192 MiB), the ingest budget
-/// (16 MiB), tantivy merges and readers, with room to spare.
-const RSS_CAP_MIB: f64 = 1536.0;
+/// Anonymous memory (heap) above this fails the soak: index heaps (192 MiB),
+/// the ingest budget (16 MiB), tantivy merges and readers, with room to
+/// spare. VmRSS is reported too but not capped: it also counts the pages of
+/// the memory-mapped index that are resident, which on the soak's tmpfs are
+/// the index itself and grow with it.
+const RSS_CAP_MIB: f64 = 1024.0;
 
 /// What the soak was told to do.
 pub struct SoakPlan {
@@ -62,14 +65,20 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(mib: u64) -> Result<Tmpfs> {
-        let dir = tempfile::Builder::new().prefix("weir-soak").tempdir()?.keep();
+        let dir = tempfile::Builder::new()
+            .prefix("weir-soak")
+            .tempdir()?
+            .keep();
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
             .arg(&dir)
             .status()
             .context("mount")?;
         if !status.success() {
-            bail!("cannot mount a tmpfs at {} (the soak needs root)", dir.display());
+            bail!(
+                "cannot mount a tmpfs at {} (the soak needs root)",
+                dir.display()
+            );
         }
         Ok(Tmpfs(dir))
     }
@@ -77,7 +86,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
         let _ = std::fs::remove_dir(&self.0);
     }
 }
@@ -105,6 +117,7 @@ struct Lifetime {
     threads_first: f64,
     threads_last: f64,
     rss_max_mib: f64,
+    anon_max_mib: f64,
     samples: usize,
 }
 
@@ -196,7 +209,8 @@ async fn load(
                         }
                         Err(s) if s.code() == tonic::Code::Unavailable => {
                             let mut l = ledger.lock().await;
-                            if s.message().contains("transport") || s.message().contains("connect") {
+                            if s.message().contains("transport") || s.message().contains("connect")
+                            {
                                 l.connection_errors += 1;
                                 client = None;
                             } else {
@@ -302,7 +316,14 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let warm = tokio::spawn(load(weir.grpc, 0.0, 0, stop.clone(), ledger.clone(), sent.clone()));
+    let warm = tokio::spawn(load(
+        weir.grpc,
+        0.0,
+        0,
+        stop.clone(),
+        ledger.clone(),
+        sent.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(20)).await;
     stop.store(true, Ordering::Relaxed);
     warm.await??;
@@ -398,11 +419,13 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
             continue;
         }
         let pid = weir.child.id().unwrap_or(0);
-        if let (Some(fds), Some(threads), Some(rss)) = (
+        if let (Some(fds), Some(threads), Some(rss), Some(anon)) = (
             open_fds(pid),
             proc_field(pid, "Threads:"),
             proc_field(pid, "VmRSS:"),
+            proc_field(pid, "RssAnon:"),
         ) {
+            current.anon_max_mib = current.anon_max_mib.max(anon / 1024.0);
             // The first samples of a process are its start-up, not growth.
             if current.samples == 3 {
                 current.fds_first = fds;
@@ -473,12 +496,19 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
         .map(|l| l.threads_last - l.threads_first)
         .fold(0.0, f64::max);
     let rss_max = lifetimes.iter().map(|l| l.rss_max_mib).fold(0.0, f64::max);
+    let anon_max = lifetimes.iter().map(|l| l.anon_max_mib).fold(0.0, f64::max);
 
     println!("| what | figure |");
     println!("|---|---|");
-    println!("| duration | {:.1} min |", started.elapsed().as_secs_f64() / 60.0);
+    println!(
+        "| duration | {:.1} min |",
+        started.elapsed().as_secs_f64() / 60.0
+    );
     println!("| capacity measured first | {capacity:.0} spans/s |");
-    println!("| offered load | {rate:.0} spans/s ({:.0} %) |", plan.load_share * 100.0);
+    println!(
+        "| offered load | {rate:.0} spans/s ({:.0} %) |",
+        plan.load_share * 100.0
+    );
     println!("| kill -9 and restart | {kills_done} |");
     println!("| disk filled to ENOSPC and freed | {fills_done} |");
     println!("| database write-locked for 30 s | {locks_done} |");
@@ -494,8 +524,14 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
         "| spans stored beyond those acknowledged | {} (at most {retried_bound}: exports resent after a lost connection) |",
         stored.saturating_sub(acknowledged_spans)
     );
-    println!("| refusals retried (503 / UNAVAILABLE) | {} |", ledger.refused);
-    println!("| exports that lost their connection (weir down) | {} |", ledger.connection_errors);
+    println!(
+        "| refusals retried (503 / UNAVAILABLE) | {} |",
+        ledger.refused
+    );
+    println!(
+        "| exports that lost their connection (weir down) | {} |",
+        ledger.connection_errors
+    );
     println!(
         "| /healthz p50 / p99 / max while up | {:.1} / {:.1} / {:.1} ms ({} probes, {probe_down} while down) |",
         ms(&probe_hist, 0.5),
@@ -503,8 +539,13 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
         probe_hist.max() as f64 / 1000.0,
         probe_hist.len()
     );
-    println!("| peak RSS of any process | {rss_max:.0} MiB (cap {RSS_CAP_MIB:.0}) |");
-    println!("| largest growth of open files / threads within one process | {fd_growth} / {thread_growth:.0} |");
+    println!(
+        "| peak anonymous memory (RssAnon) of any process | {anon_max:.0} MiB (cap {RSS_CAP_MIB:.0}) |"
+    );
+    println!("| peak VmRSS, with resident pages of the mapped index | {rss_max:.0} MiB |");
+    println!(
+        "| largest growth of open files / threads within one process | {fd_growth} / {thread_growth:.0} |"
+    );
 
     let mut failures = Vec::new();
     if stored < acknowledged_spans || stored > acknowledged_spans + retried_bound {
@@ -513,10 +554,12 @@ pub async fn run(binary: &Path, plan: SoakPlan) -> Result<()> {
         ));
     }
     if sample_bad > 0 {
-        failures.push(format!("{sample_bad} sampled traces not stored whole and once"));
+        failures.push(format!(
+            "{sample_bad} sampled traces not stored whole and once"
+        ));
     }
-    if rss_max > RSS_CAP_MIB {
-        failures.push(format!("RSS reached {rss_max:.0} MiB"));
+    if anon_max > RSS_CAP_MIB {
+        failures.push(format!("anonymous memory reached {anon_max:.0} MiB"));
     }
     if ms(&probe_hist, 0.99) > 1000.0 {
         failures.push("probe p99 above 1 s".into());

@@ -372,6 +372,10 @@ impl SmallDisk {
         }
     }
 
+    fn filler(&self) -> PathBuf {
+        self.mount.join("filler")
+    }
+
     fn fill(&self, megabytes: u32) -> PathBuf {
         let filler = self.mount.join("filler");
         let ok = Command::new("dd")
@@ -395,23 +399,53 @@ fn in_ci() -> bool {
     std::env::var_os("CI").is_some()
 }
 
+/// weir on a 40 MiB tmpfs of which a filler file takes 24 MiB, with its
+/// config and log beside the small disk (so a full disk cannot silence its
+/// log), committing every 200 ms; `None` where no tmpfs can be mounted.
+fn weir_on_a_small_disk(ingest: &str) -> Option<(SmallDisk, Weir)> {
+    let Some(disk) = SmallDisk::mount(40) else {
+        assert!(!in_ci(), "CI runs as root and must run this test");
+        return None;
+    };
+    disk.fill(24);
+    let weir = Weir::start_with_files_in(
+        &disk.mount.join("data"),
+        &disk._dir_outside.path().join("weir"),
+        &format!("[ingest]\ncommit_interval = \"200ms\"\n{ingest}"),
+    );
+    Some((disk, weir))
+}
+
+/// Sends 200-span exports until one is acknowledged again, for at most
+/// `LIMIT`; on a timeout the failure shows readiness and weir's log.
+fn send_until_accepted_again(weir: &Weir, service: &str, next: &mut u64, told: &mut Told) {
+    let started = std::time::Instant::now();
+    loop {
+        let before = told.acknowledged.len();
+        send(weir, service, *next..*next + 5, 200, told);
+        *next += 5;
+        if told.acknowledged.len() > before {
+            return;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "exports not accepted again after {LIMIT:?}; readyz: {:?}; weir's log:\n{}",
+            readyz(weir),
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The repro on a real full disk, with the free-space floor off, so
 /// every ENOSPC path is taken as it comes (WAL append, index commit, the
 /// SQLite commit of rollups).
 #[test]
 fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart() {
-    let Some(disk) = SmallDisk::mount(40) else {
-        assert!(!in_ci(), "CI runs as root and must run this test");
+    let Some((disk, mut weir)) = weir_on_a_small_disk("min_free_bytes = 0") else {
         return;
     };
-    let filler = disk.fill(24);
-    let data = disk.mount.join("data");
-    let files = disk._dir_outside.path().join("weir");
-    let mut weir = Weir::start_with_files_in(
-        &data,
-        &files,
-        "[ingest]\ncommit_interval = \"200ms\"\nmin_free_bytes = 0",
-    );
+    let (filler, data) = (disk.filler(), disk.mount.join("data"));
     let mut told = Told::default();
     let mut next = 0;
     wait_for(
@@ -424,22 +458,7 @@ fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart(
         },
     );
     std::fs::remove_file(&filler).unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let before = told.acknowledged.len();
-        send(&weir, "fulldisk", next..next + 5, 200, &mut told);
-        next += 5;
-        if told.acknowledged.len() > before {
-            break;
-        }
-        assert!(
-            started.elapsed() < LIMIT,
-            "exports not accepted again after {LIMIT:?}; readyz: {:?}; weir's log:\n{}",
-            readyz(&weir),
-            weir.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    send_until_accepted_again(&weir, "fulldisk", &mut next, &mut told);
     send(&weir, "fulldisk", next..next + 20, 200, &mut told);
     assert_exactly_once(&weir, "fulldisk", &told, 200);
     wait_for("readiness to return", LIMIT, || {
@@ -456,18 +475,10 @@ fn a_really_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart(
 /// it holds can always be committed: no WAL append or commit ever fails.
 #[test]
 fn the_free_space_floor_refuses_new_data_before_the_disk_is_full() {
-    let Some(disk) = SmallDisk::mount(40) else {
-        assert!(!in_ci(), "CI runs as root and must run this test");
+    let Some((disk, weir)) = weir_on_a_small_disk("min_free_bytes = 8388608") else {
         return;
     };
-    let filler = disk.fill(24);
-    let data = disk.mount.join("data");
-    let files = disk._dir_outside.path().join("weir");
-    let weir = Weir::start_with_files_in(
-        &data,
-        &files,
-        "[ingest]\ncommit_interval = \"200ms\"\nmin_free_bytes = 8388608",
-    );
+    let (filler, data) = (disk.filler(), disk.mount.join("data"));
     let mut told = Told::default();
     let mut next = 0;
     // Merges and commits free space now and then, so the floor is checked
@@ -506,12 +517,7 @@ fn the_free_space_floor_refuses_new_data_before_the_disk_is_full() {
         "{why}"
     );
     std::fs::remove_file(&filler).unwrap();
-    wait_for("exports to be accepted again", LIMIT, || {
-        let before = told.acknowledged.len();
-        send(&weir, "floor", next..next + 5, 200, &mut told);
-        next += 5;
-        (told.acknowledged.len() > before).then_some(())
-    });
+    send_until_accepted_again(&weir, "floor", &mut next, &mut told);
     assert_exactly_once(&weir, "floor", &told, 200);
     assert_eq!(weir.metric("weir_wal_append_failures_total"), 0.0);
     assert_eq!(weir.metric("weir_storage_commit_failures_total"), 0.0);

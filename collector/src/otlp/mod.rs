@@ -228,6 +228,33 @@ mod tests {
     }
 
     #[test]
+    fn attribute_values_nested_past_the_limit_are_a_malformed_body() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
+        let mut value = AnyValue {
+            value: Some(any_value::Value::StringValue("deep".into())),
+        };
+        for _ in 0..200 {
+            value = AnyValue {
+                value: Some(any_value::Value::ArrayValue(ArrayValue {
+                    values: vec![value],
+                })),
+            };
+        }
+        let mut request = ExportLogsServiceRequest::default();
+        request.resource_logs.push(Default::default());
+        request.resource_logs[0].scope_logs.push(Default::default());
+        request.resource_logs[0].scope_logs[0].log_records.push(
+            opentelemetry_proto::tonic::logs::v1::LogRecord {
+                body: Some(value),
+                ..Default::default()
+            },
+        );
+        let bytes = request.encode_to_vec();
+        let error = ExportRequest::decode_protobuf(SignalKind::Logs, &bytes).unwrap_err();
+        assert!(error.to_string().contains("recursion"), "{error}");
+    }
+
+    #[test]
     fn json_that_is_wrong_elsewhere_still_fails_whole() {
         let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","name":7}]}]}]}"#;
         assert!(ExportRequest::decode_json(SignalKind::Traces, body).is_err());

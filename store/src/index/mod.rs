@@ -360,13 +360,13 @@ impl SignalIndex {
         let mut hits = Vec::new();
         for partition in partitions.iter().rev() {
             let searcher = partition.reader.searcher();
-            let top = searcher
-                .search(
+            let top = query_limits::run_guarded(|| {
+                searcher.search(
                     &bounded,
                     &TopDocs::with_limit(limit.max(1))
                         .order_by_fast_field::<u64>("start_time", Order::Desc),
                 )
-                .map_err(query_limits::unrunnable)?;
+            })?;
             for (time, address) in top {
                 hits.push(StoredHit {
                     time: time.unwrap_or(0),
@@ -400,10 +400,7 @@ impl SignalIndex {
         let mut hits = Vec::new();
         for partition in partitions.iter().rev() {
             let searcher = partition.reader.searcher();
-            for address in searcher
-                .search(query, &DocSetCollector)
-                .map_err(query_limits::unrunnable)?
-            {
+            for address in query_limits::run_guarded(|| searcher.search(query, &DocSetCollector))? {
                 if hits.len() >= limit {
                     return Ok(hits);
                 }

@@ -88,6 +88,18 @@ pub fn check(text: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs a search, turning a panic inside tantivy into the user's error:
+/// fuzzing found phrase queries (`\t*\t-I-I*-I*`) that trip an assertion in
+/// tantivy's phrase scorer. A search only reads, so nothing is left half-done.
+pub fn run_guarded<T>(search: impl FnOnce() -> tantivy::Result<T>) -> Result<T, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(search)) {
+        Ok(result) => result.map_err(unrunnable),
+        Err(_) => Err(StoreError::BadQuery(
+            "the index cannot run this query (it stopped inside tantivy): simplify it, for example without wildcards inside phrases".into(),
+        )),
+    }
+}
+
 /// A query tantivy parsed but refuses to run (`name:*` on a field without
 /// fast values, a range on a text field) is the user's error, not weir's.
 pub fn unrunnable(e: tantivy::TantivyError) -> StoreError {
