@@ -87,8 +87,29 @@ fn sample_indexes() -> &'static (SignalIndex, SignalIndex) {
     })
 }
 
+/// libFuzzer's panic hook aborts on every panic, even one weir catches: a
+/// panic inside tantivy during a search is caught by the store and answered
+/// as a bad query, so for those the hook lets the unwinding reach that
+/// guard. A tantivy panic no guard catches still reaches libFuzzer (its
+/// `catch_unwind` around the target reports it).
+fn let_guarded_tantivy_panics_unwind() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_tantivy = info
+                .location()
+                .is_some_and(|l| l.file().contains("/tantivy-"));
+            if !in_tantivy {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// A search query (tantivy syntax) parsed and run on both indexes.
 pub fn search_query(data: &[u8]) {
+    let_guarded_tantivy_panics_unwind();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
