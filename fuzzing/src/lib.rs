@@ -29,28 +29,33 @@ fn validate_and_convert(mut request: ExportRequest) {
     drop(converted);
 }
 
-/// OTLP protobuf of every signal (the first byte picks it), then
-/// validation and conversion to weir's records.
-pub fn otlp_protobuf(data: &[u8]) {
+/// The first byte picks the signal, the rest is the body `decode` reads.
+fn decode_validate_convert(
+    data: &[u8],
+    decode: impl FnOnce(SignalKind, &[u8]) -> Option<ExportRequest>,
+) {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let signal = SignalKind::ALL[pick as usize % 3];
-    if let Ok(request) = ExportRequest::decode_protobuf(signal, body) {
+    if let Some(request) = decode(SignalKind::ALL[pick as usize % 3], body) {
         validate_and_convert(request);
     }
+}
+
+/// OTLP protobuf of every signal (the first byte picks it), then
+/// validation and conversion to weir's records.
+pub fn otlp_protobuf(data: &[u8]) {
+    decode_validate_convert(data, |signal, body| {
+        ExportRequest::decode_protobuf(signal, body).ok()
+    });
 }
 
 /// OTLP/JSON of every signal (the first byte picks it), bad ids included,
 /// then validation and conversion.
 pub fn otlp_json(data: &[u8]) {
-    let Some((&pick, body)) = data.split_first() else {
-        return;
-    };
-    let signal = SignalKind::ALL[pick as usize % 3];
-    if let Ok(request) = ExportRequest::decode_json(signal, body) {
-        validate_and_convert(request);
-    }
+    decode_validate_convert(data, |signal, body| {
+        ExportRequest::decode_json(signal, body).ok()
+    });
 }
 
 /// A small span and log index, built once per process from the OTLP

@@ -121,6 +121,19 @@ fn values(weir: &Weir) -> Vec<f64> {
     points
 }
 
+/// Sends one export at a time (traces `first`, `first + 1`, …) until one is
+/// refused, for at most `LIMIT`: a fault is noticed at the next commit, so
+/// exports in between are still acknowledged and recorded.
+fn send_until_refused(weir: &Weir, service: &str, first: u64, spans: u64, told: &mut Told) {
+    let mut next = first;
+    wait_for("exports to be refused as a storage fault", LIMIT, || {
+        let refused_before = told.refused.len();
+        send(weir, service, next..next + 1, spans, told);
+        next += 1;
+        (told.refused.len() > refused_before).then_some(())
+    });
+}
+
 fn set_failpoint(weir: &Weir, name: &str, actions: &str) {
     let r = reqwest::blocking::Client::new()
         .put(format!("http://{}/debug/failpoints/{name}", weir.web))
@@ -218,21 +231,7 @@ fn a_failing_index_commit_refuses_spans_then_everything_acknowledged_is_indexed_
     set_failpoint(&weir, "index::commit", "return");
     // Acknowledged while commits fail: in the WAL, not yet in the index.
     send(&weir, "indexfault", 10..15, SPANS_PER_REQUEST, &mut told);
-    let mut probe_trace = 1000;
-    wait_for("spans to be refused as a storage fault", LIMIT, || {
-        let mut probe = Told::default();
-        probe_trace += 1;
-        send(
-            &weir,
-            "indexfault",
-            probe_trace - 1..probe_trace,
-            SPANS_PER_REQUEST,
-            &mut probe,
-        );
-        told.acknowledged.extend(&probe.acknowledged);
-        told.refused.extend(&probe.refused);
-        (!probe.refused.is_empty()).then_some(())
-    });
+    send_until_refused(&weir, "indexfault", 1000, SPANS_PER_REQUEST, &mut told);
     let (status, why) = readyz(&weir);
     assert_eq!(status, 503);
     assert!(why.contains("spans: commit failed"), "{why}");
@@ -287,21 +286,7 @@ fn failing_database_commits_refuse_their_signal_and_lose_no_point_or_count() {
     send(&weir, "rollupfault", 0..5, 1, &mut told);
     set_failpoint(&weir, "db::merge_rollups", "return");
     send(&weir, "rollupfault", 5..10, 1, &mut told);
-    let mut probe_trace = 100;
-    wait_for("spans to be refused for their rollups", LIMIT, || {
-        let mut probe = Told::default();
-        probe_trace += 1;
-        send(
-            &weir,
-            "rollupfault",
-            probe_trace - 1..probe_trace,
-            1,
-            &mut probe,
-        );
-        told.acknowledged.extend(&probe.acknowledged);
-        told.refused.extend(&probe.refused);
-        (!probe.refused.is_empty()).then_some(())
-    });
+    send_until_refused(&weir, "rollupfault", 100, 1, &mut told);
     assert!(
         readyz(&weir).1.contains("rollups.spans"),
         "{}",
