@@ -15,11 +15,13 @@
 //! queries or render anything.
 
 mod auth;
+mod disk_floor;
+pub mod event_log;
 pub mod grpc;
-mod health;
 pub mod http;
 pub mod ingest;
 pub mod otlp;
+mod rollup_sink;
 mod status;
 pub mod storage_health;
 pub mod telemetry;

@@ -9,19 +9,21 @@
 //! keeps every segment until both the store and the rollups are past it.
 //! Meanwhile the signal's exports are refused as storage faults.
 
-use crate::health::HealthAccumulator;
-use crate::ingest::{Progress, Work, now_nanos};
+use crate::event_log::{Entry, EventLogReader, Position};
 use crate::otlp::convert::convert;
 use crate::otlp::{ExportRequest, SignalKind};
+use crate::rollup_sink::RollupSink;
 use crate::storage_health::{Refuses, StorageHealth};
 use crate::telemetry::Telemetry;
-use crate::wal;
-use std::path::PathBuf;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weir_core::MetricPoint;
+use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
+use weir_core::{MetricPoint, now_unix_nanos};
+use weir_store::Store;
 use weir_store::db::Database;
 use weir_store::index::SignalIndex;
 
@@ -33,8 +35,206 @@ const COMMIT_RETRY: Duration = Duration::from_secs(1);
 /// queue never drains and the interval batches as before.
 const METRICS_MIN_COMMIT: Duration = Duration::from_millis(100);
 
+/// An acknowledged request on its way to storage.
+pub(crate) struct Work {
+    /// Its position in the event log.
+    pub(crate) position: Position,
+    /// The validated request.
+    pub(crate) request: ExportRequest,
+    /// Its encoded size, counted against the pending budget until released.
+    pub(crate) bytes: u64,
+}
+
+/// Per-signal progress, shared by the log writer, the workers and readiness.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Highest position handed to the worker.
+    pub(crate) enqueued: [AtomicU64; 3],
+    /// Highest position queued by the start-up replay.
+    pub(crate) replayed: [AtomicU64; 3],
+    /// Highest position the worker has committed.
+    pub(crate) committed: [AtomicU64; 3],
+}
+
+impl Progress {
+    /// The highest position the log may drop, `last` being its newest entry:
+    /// a signal that has caught up holds nothing back; one that is behind
+    /// holds back its checkpoint.
+    pub(crate) fn safe_to_drop(&self, last: Position) -> Position {
+        SignalKind::ALL
+            .iter()
+            .map(|s| {
+                let committed = self.committed[s.index()].load(Ordering::Acquire);
+                let enqueued = self.enqueued[s.index()].load(Ordering::Acquire);
+                if committed >= enqueued {
+                    last
+                } else {
+                    committed
+                }
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Whether every signal has committed what the replay queued.
+    pub(crate) fn caught_up_with(&self, targets: &[Position; 3]) -> bool {
+        SignalKind::ALL
+            .iter()
+            .all(|s| self.committed[s.index()].load(Ordering::Acquire) >= targets[s.index()])
+    }
+}
+
+/// What storage durably holds, per signal, as the checkpoint catalog says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Durable {
+    /// Positions in the primary stores (span index, log index, metric table).
+    pub(crate) primary: [Position; 3],
+    /// Positions in the rollups built from each signal.
+    pub(crate) rollups: [Position; 3],
+}
+
+impl Durable {
+    /// Per signal, the position both sides hold: replay starts above it.
+    pub(crate) fn both(&self) -> [Position; 3] {
+        std::array::from_fn(|i| self.primary[i].min(self.rollups[i]))
+    }
+
+    /// The position new entries must start above, so that no position a
+    /// store recorded is handed out again even if the log lost its tail.
+    pub(crate) fn highest(&self) -> Position {
+        self.primary
+            .iter()
+            .chain(&self.rollups)
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The way into the workers' queues: entries the log made durable, and at
+/// start the ones it replays.
+pub(crate) struct Handoff {
+    queues: Vec<Sender<Work>>,
+    progress: Arc<Progress>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Handoff {
+    /// The shared progress.
+    pub(crate) fn progress(&self) -> &Arc<Progress> {
+        &self.progress
+    }
+
+    /// Queues a request the log just made durable at `position`.
+    pub(crate) fn durable(&self, position: Position, request: ExportRequest, bytes: u64) {
+        let s = request.signal().index();
+        self.progress.enqueued[s].store(position, Ordering::Release);
+        self.telemetry.queued_records[s].fetch_add(1, Ordering::Relaxed);
+        let _ = self.queues[s].send(Work {
+            position,
+            request,
+            bytes,
+        });
+    }
+
+    /// Queues an entry replayed at start; returns whether it was queued (an
+    /// undecodable entry is logged and skipped).
+    pub(crate) fn replayed(&self, entry: Entry) -> bool {
+        let i = entry.signal.index();
+        match ExportRequest::decode_protobuf(entry.signal, &entry.payload) {
+            Ok(request) => {
+                let bytes = entry.payload.len() as u64;
+                self.telemetry
+                    .pending_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
+                self.progress.replayed[i].store(entry.position, Ordering::Release);
+                self.durable(entry.position, request, bytes);
+                true
+            }
+            Err(e) => {
+                tracing::error!(position = entry.position, error = %e, "skipping an undecodable WAL record");
+                false
+            }
+        }
+    }
+}
+
+/// How the workers run.
+pub(crate) struct WorkerSettings {
+    /// How often storage commits.
+    pub(crate) commit_interval: Duration,
+    /// Metric names that are lag series.
+    pub(crate) lag_metrics: HashSet<String>,
+    /// Whether health rollups and topology are built.
+    pub(crate) rollups: bool,
+}
+
+/// Starts one worker thread per signal, each starting from what its store
+/// durably holds; they stop, after a last commit, when the hand-off is dropped.
+pub(crate) fn spawn(
+    store: &Store,
+    durable: Durable,
+    settings: WorkerSettings,
+    log: Arc<dyn EventLogReader>,
+    telemetry: Arc<Telemetry>,
+    health: Arc<StorageHealth>,
+) -> (Handoff, Vec<JoinHandle<()>>) {
+    let progress = Arc::new(Progress::default());
+    for (i, position) in durable.both().into_iter().enumerate() {
+        progress.committed[i].store(position, Ordering::Relaxed);
+        progress.enqueued[i].store(position, Ordering::Relaxed);
+    }
+    let invocations = Arc::new(InvocationIndex::default());
+    let lag_metrics = Arc::new(settings.lag_metrics);
+    let runtime = tokio::runtime::Handle::current();
+    let mut queues = Vec::new();
+    let mut threads = Vec::new();
+    for signal in SignalKind::ALL {
+        let (tx, rx) = mpsc::channel::<Work>();
+        queues.push(tx);
+        let i = signal.index();
+        let sink = match signal {
+            SignalKind::Traces => Sink::Spans(store.spans.clone()),
+            SignalKind::Logs => Sink::Logs(store.logs.clone()),
+            SignalKind::Metrics => Sink::Metrics {
+                db: store.db.clone(),
+                buffer: Vec::new(),
+            },
+        };
+        let worker = StorageWorker {
+            signal,
+            sink,
+            rollups: RollupSink::new(
+                HealthAccumulator::new(invocations.clone(), lag_metrics.clone()),
+                store.db.clone(),
+                signal,
+                settings.rollups,
+            ),
+            durable: (durable.primary[i], durable.rollups[i]),
+            progress: progress.clone(),
+            telemetry: telemetry.clone(),
+            health: health.clone(),
+            log: log.clone(),
+            commit_interval: settings.commit_interval,
+            runtime: runtime.clone(),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("weir-store-{}", signal.as_str()))
+                .spawn(move || worker.run(rx))
+                .expect("spawning a thread succeeds"),
+        );
+    }
+    let handoff = Handoff {
+        queues,
+        progress,
+        telemetry,
+    };
+    (handoff, threads)
+}
+
 /// Where a signal's records go.
-pub enum Sink {
+enum Sink {
     /// The span index.
     Spans(Arc<SignalIndex>),
     /// The log index.
@@ -48,41 +248,29 @@ pub enum Sink {
     },
 }
 
-/// The rollup side of a worker.
-pub struct RollupSink {
-    /// Deltas since the last durable flush.
-    pub health: HealthAccumulator,
-    /// The database the rollups live in.
-    pub db: Database,
-    /// Its WAL checkpoint name (`rollups.spans`, …).
-    pub checkpoint: &'static str,
-    /// Off only to measure what rollups cost.
-    pub enabled: bool,
-}
-
 /// One signal's worker.
-pub struct StorageWorker {
+struct StorageWorker {
     /// Which signal.
-    pub signal: SignalKind,
+    signal: SignalKind,
     /// The primary store.
-    pub sink: Sink,
+    sink: Sink,
     /// The rollups.
-    pub rollups: RollupSink,
+    rollups: RollupSink,
     /// WAL positions durably in the primary store / in the rollups: records
     /// at or below them are not applied again.
-    pub durable: (u64, u64),
+    durable: (u64, u64),
     /// Shared progress.
-    pub progress: Arc<Progress>,
+    progress: Arc<Progress>,
     /// Counters.
-    pub telemetry: Arc<Telemetry>,
+    telemetry: Arc<Telemetry>,
     /// Faults, for refusing exports while this worker cannot commit.
-    pub health: Arc<StorageHealth>,
-    /// The write-ahead log, read again when the index lost uncommitted work.
-    pub wal_dir: PathBuf,
+    health: Arc<StorageHealth>,
+    /// The event log, read again when the index lost uncommitted work.
+    log: Arc<dyn EventLogReader>,
     /// How often to commit.
-    pub commit_interval: Duration,
+    commit_interval: Duration,
     /// For the database's async API from this thread.
-    pub runtime: tokio::runtime::Handle,
+    runtime: tokio::runtime::Handle,
 }
 
 /// Which side of a worker failed, and why.
@@ -100,13 +288,13 @@ impl StorageWorker {
     /// Returns false when the index refused it, which makes the next commit
     /// start from the index's last durable state.
     fn apply(&mut self, seq: u64, request: &ExportRequest, rollups: bool) -> bool {
-        let now = now_nanos();
+        let now = now_unix_nanos();
         let converted = convert(request, now);
         if rollups && self.rollups.enabled && seq > self.durable.1 {
             match self.signal {
-                SignalKind::Traces => self.rollups.health.spans(&converted.spans),
-                SignalKind::Logs => self.rollups.health.logs(&converted.logs),
-                SignalKind::Metrics => self.rollups.health.points(&converted.points),
+                SignalKind::Traces => self.rollups.accumulator.spans(&converted.spans),
+                SignalKind::Logs => self.rollups.accumulator.logs(&converted.logs),
+                SignalKind::Metrics => self.rollups.accumulator.points(&converted.points),
             }
         }
         if seq <= self.durable.0 {
@@ -145,15 +333,16 @@ impl StorageWorker {
         };
         self.durable.0 = durable;
         let mut refeed = Vec::new();
-        wal::read_range(&self.wal_dir, self.signal, durable, through, |r| {
-            refeed.push(r)
-        })
-        .map_err(|e| fail("cannot read the write-ahead log", &e))?;
+        self.log
+            .read(self.signal, durable, through, &mut |entry| {
+                refeed.push(entry)
+            })
+            .map_err(|e| fail("cannot read the write-ahead log", &e))?;
         let records = refeed.len();
-        for record in refeed {
-            let request = ExportRequest::decode_protobuf(record.signal, &record.payload)
+        for entry in refeed {
+            let request = ExportRequest::decode_protobuf(entry.signal, &entry.payload)
                 .map_err(|e| fail("undecodable write-ahead log record", &e))?;
-            if !self.apply(record.seq, &request, false) {
+            if !self.apply(entry.position, &request, false) {
                 return Err(fail("the index refused documents again", &"see the log"));
             }
         }
@@ -207,34 +396,13 @@ impl StorageWorker {
             }
         }
         if seq > self.durable.1 {
-            let rollups = &mut self.rollups;
-            let merged = self.runtime.block_on(rollups.db.merge_rollups(
-                &rollups.health.deltas,
-                &rollups.health.edges,
-                rollups.checkpoint,
-                seq,
-            ));
-            let landed = match merged {
-                Ok(()) => true,
-                // An error after COMMIT was sent may still have committed.
-                Err(e) => match self
-                    .runtime
-                    .block_on(rollups.db.checkpoint(rollups.checkpoint))
-                {
-                    Ok(durable) if durable >= seq => true,
-                    _ => {
-                        return Err(CommitFailure {
-                            part: self.signal.rollups_part(),
-                            reason: format!("rollup commit failed: {e}"),
-                        });
-                    }
-                },
-            };
-            if landed {
-                rollups.health.deltas.clear();
-                rollups.health.edges.clear();
-                self.durable.1 = seq;
-            }
+            self.rollups
+                .commit(seq, &self.runtime)
+                .map_err(|reason| CommitFailure {
+                    part: self.signal.rollups_part(),
+                    reason,
+                })?;
+            self.durable.1 = seq;
         }
         Ok(())
     }
@@ -257,7 +425,7 @@ impl StorageWorker {
     }
 
     /// Runs until the channel closes, then commits what it holds.
-    pub fn run(mut self, rx: Receiver<Work>) {
+    fn run(mut self, rx: Receiver<Work>) {
         let i = self.signal.index();
         let mut last_seq = 0;
         let mut uncommitted_records = 0u64;
@@ -287,10 +455,10 @@ impl StorageWorker {
             };
             match received {
                 Ok(work) => {
-                    last_seq = work.seq;
+                    last_seq = work.position;
                     uncommitted_records += 1;
                     let bytes = work.bytes;
-                    if !self.apply(work.seq, &work.request, true) {
+                    if !self.apply(work.position, &work.request, true) {
                         index_lost_work = true;
                     }
                     drop(work);
@@ -319,7 +487,7 @@ impl StorageWorker {
                 is_metrics && queue_empty && Instant::now() >= last_commit + METRICS_MIN_COMMIT;
             let due = Instant::now() >= next_commit || replay_end || drained;
             if uncommitted_records > 0 && (due || disconnected) {
-                let now = now_nanos();
+                let now = now_unix_nanos();
                 match self.commit(last_seq, now, &mut index_lost_work) {
                     Ok(()) => {
                         self.progress.committed[i].store(last_seq, Ordering::Release);

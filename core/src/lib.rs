@@ -9,6 +9,7 @@
 //! formats into these types at its edge, the store persists them, and the query
 //! side reads them back. Everything here is pure and unit-tested.
 
+pub mod accumulator;
 mod attributes;
 mod component;
 mod ids;
@@ -19,6 +20,7 @@ pub mod rollup;
 pub mod series;
 mod span;
 mod time;
+pub mod topology;
 
 pub use attributes::{AttrValue, Attributes};
 pub use component::{UNKNOWN_SERVICE, component_name};
@@ -28,9 +30,12 @@ pub use metric::{
     BucketCounts, ExponentialHistogram, Histogram, MetricKind, MetricPoint, MetricValue,
     SummaryQuantile, Temporality,
 };
-pub use rollup::{DurationSketch, Edge, EdgeRollup, HealthRollup, NodeKind};
+pub use rollup::{DurationSketch, EdgeRollup, HealthRollup};
 pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
-pub use time::{TimeError, UnixNanos, is_plausible_timestamp, parse_duration, parse_time};
+pub use time::{
+    TimeError, UnixNanos, is_plausible_timestamp, now_unix_nanos, parse_duration, parse_time,
+};
+pub use topology::{Edge, NodeKind};
 
 /// The resource attributes of the entity that produced telemetry, shared by
 /// every record of one export rather than copied into each.

@@ -2,6 +2,7 @@
 //! at ingest time, combined across minutes and outlive raw events.
 
 use crate::pipeline::LagUnit;
+use crate::topology::Edge;
 use serde::{Deserialize, Serialize};
 use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BTreeMap;
@@ -300,47 +301,11 @@ mod tests {
     }
 }
 
-/// What a topology node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeKind {
-    /// A component (service or function).
-    Component,
-    /// A stream, queue or topic between components.
-    Stream,
-}
+/// Component rollups keyed by (component, minute): what one flush adds.
+pub type RollupDeltas = BTreeMap<(String, u64), HealthRollup>;
 
-impl NodeKind {
-    /// The word stored and returned.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeKind::Component => "component",
-            NodeKind::Stream => "stream",
-        }
-    }
-
-    /// Parses [`NodeKind::as_str`].
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "component" => Some(NodeKind::Component),
-            "stream" => Some(NodeKind::Stream),
-            _ => None,
-        }
-    }
-}
-
-/// A directed edge between two nodes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Edge {
-    /// Source kind.
-    pub source_kind: NodeKind,
-    /// Source name.
-    pub source: String,
-    /// Target kind.
-    pub target_kind: NodeKind,
-    /// Target name.
-    pub target: String,
-}
+/// Edge rollups keyed by (edge, minute): what one flush adds.
+pub type EdgeDeltas = BTreeMap<(Edge, u64), EdgeRollup>;
 
 /// Traffic over one edge in one minute (or, merged, a window).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

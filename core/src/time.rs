@@ -16,6 +16,14 @@ pub enum TimeError {
     BadDuration(String),
 }
 
+/// The wall clock in Unix nanoseconds: the one place weir reads it, so pure
+/// code takes `now` as a parameter and tests pass their own.
+pub fn now_unix_nanos() -> UnixNanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as UnixNanos)
+}
+
 /// Earliest timestamp accepted from producers: 1970 is what a zero or unset
 /// clock looks like, so anything before 2000 is treated as impossible.
 const EARLIEST_PLAUSIBLE: UnixNanos = 946_684_800_000_000_000;

@@ -19,41 +19,22 @@
 //! of a segment is logged as an error and reading resumes at the next intact
 //! record, so one flipped bit never hides the records after it.
 
+mod segment;
+pub(crate) mod writer;
+
+use crate::event_log::{Entry, EventLog, EventLogError, EventLogReader, Position};
 use crate::otlp::SignalKind;
+#[cfg(test)]
+use segment::HEADER_LEN;
+use segment::encode_record;
+pub use segment::{ScanReport, scan_segment};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-const HEADER_LEN: usize = 4 + 4 + 8 + 1;
-/// Records larger than this are corruption, not data (requests are capped far below).
-const MAX_RECORD_LEN: usize = 1 << 30;
-/// How far past the last good sequence number a resynchronised record may be:
-/// a record found by scanning must look like the continuation of the log.
-const MAX_SEQ_GAP: u64 = 1 << 32;
-
-/// What went wrong in the write-ahead log.
-#[derive(Debug, thiserror::Error)]
-pub enum WalError {
-    /// Disk I/O failed.
-    #[error(
-        "write-ahead log {path}: {source} (check free space and permissions of the data directory)"
-    )]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The group commit this record was part of failed (the cause, as logged).
-    #[error("{0}")]
-    BatchFailed(String),
-    /// The writer has stopped (shutdown or an earlier fatal error).
-    #[error("write-ahead log is closed")]
-    Closed,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
-    move |source| WalError::Io {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EventLogError + '_ {
+    move |source| EventLogError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -62,113 +43,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 /// The error a failpoint injects: `return(enospc)` is a full disk, anything
 /// else an I/O error, as a failing device reports it.
 #[cfg(feature = "failpoints")]
-fn injected(path: &Path, what: Option<String>) -> WalError {
+fn injected(path: &Path, what: Option<String>) -> EventLogError {
     let errno = if what.as_deref() == Some("enospc") {
         28
     } else {
         5
     };
-    WalError::Io {
+    EventLogError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::from_raw_os_error(errno),
     }
 }
 
-/// One replayed record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalRecord {
-    /// Sequence number, increasing by one per record.
-    pub seq: u64,
-    /// Which signal the payload holds.
-    pub signal: SignalKind,
-    /// The validated request, OTLP protobuf.
-    pub payload: Vec<u8>,
-}
-
-/// What reading a segment found besides its intact records.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ScanReport {
-    /// Offset where the intact records end; bytes after it are a torn tail.
-    pub intact_end: usize,
-    /// Damaged byte ranges in the middle of the segment, skipped to the next
-    /// intact record.
-    pub damaged: Vec<std::ops::Range<usize>>,
-}
-
-/// Reads every intact record of one segment's bytes in order; every record
-/// of the segment has a sequence number above `after` (its name says so).
-///
-/// Never panics, whatever the bytes: this is what replay, recovery and the
-/// fuzz target run on damaged segments. Resynchronising after damage checks
-/// the sequence number before the CRC, so a scan stays linear in practice.
-pub fn scan_segment(bytes: &[u8], after: u64, mut each: impl FnMut(WalRecord)) -> ScanReport {
-    let mut report = ScanReport::default();
-    let mut pos = 0;
-    let mut last_seq = after;
-    while pos < bytes.len() {
-        if let Some((record, len)) = record_at(bytes, pos, last_seq) {
-            last_seq = record.seq;
-            each(record);
-            pos += len;
-            report.intact_end = pos;
-            continue;
-        }
-        match (pos + 1..bytes.len()).find(|&p| record_at(bytes, p, last_seq).is_some()) {
-            Some(next) => {
-                report.damaged.push(pos..next);
-                pos = next;
-            }
-            None => break,
-        }
-    }
-    report
-}
-
-/// The intact record starting at `pos`, and its length, if there is one whose
-/// sequence number follows `after`.
-fn record_at(bytes: &[u8], pos: usize, after: u64) -> Option<(WalRecord, usize)> {
-    let header = bytes.get(pos..pos.checked_add(HEADER_LEN)?)?;
-    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
-    if len > MAX_RECORD_LEN {
-        return None;
-    }
-    let seq = u64::from_le_bytes(header[8..16].try_into().ok()?);
-    if seq <= after || seq - after > MAX_SEQ_GAP {
-        return None;
-    }
-    let signal = SignalKind::from_wal_tag(header[16])?;
-    let payload = bytes.get(pos + HEADER_LEN..(pos + HEADER_LEN).checked_add(len)?)?;
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[8..17]);
-    hasher.update(payload);
-    if hasher.finalize() != crc {
-        return None;
-    }
-    Some((
-        WalRecord {
-            seq,
-            signal,
-            payload: payload.to_vec(),
-        },
-        HEADER_LEN + len,
-    ))
-}
-
-fn encode_record(out: &mut Vec<u8>, seq: u64, signal: SignalKind, payload: &[u8]) {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&seq.to_le_bytes());
-    hasher.update(&[signal.wal_tag()]);
-    hasher.update(payload);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&hasher.finalize().to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(signal.wal_tag());
-    out.extend_from_slice(payload);
-}
-
 /// Segment files in `dir`, by the first sequence number in their name.
-fn segment_paths(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+fn segment_paths(dir: &Path) -> Result<Vec<(u64, PathBuf)>, EventLogError> {
     let mut paths = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
@@ -193,8 +81,8 @@ pub fn read_range(
     signal: SignalKind,
     after: u64,
     through: u64,
-    mut each: impl FnMut(WalRecord),
-) -> Result<(), WalError> {
+    mut each: impl FnMut(Entry),
+) -> Result<(), EventLogError> {
     let paths = segment_paths(dir)?;
     for (i, (first, path)) in paths.iter().enumerate() {
         let next_first = paths.get(i + 1).map_or(u64::MAX, |(f, _)| *f);
@@ -210,7 +98,7 @@ pub fn read_range(
             Err(e) => return Err(io(path)(e)),
         };
         scan_segment(&bytes, first.saturating_sub(1), |r| {
-            if r.signal == signal && r.seq > after && r.seq <= through {
+            if r.signal == signal && r.position > after && r.position <= through {
                 each(r);
             }
         });
@@ -255,8 +143,8 @@ impl Wal {
         after: u64,
         min_next_seq: u64,
         segment_limit: u64,
-        mut replay: impl FnMut(WalRecord),
-    ) -> Result<Self, WalError> {
+        mut replay: impl FnMut(Entry),
+    ) -> Result<Self, EventLogError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let mut closed = Vec::new();
         let mut last_seq = 0;
@@ -265,9 +153,9 @@ impl Wal {
             let bytes = fs::read(&path).map_err(io(&path))?;
             let mut seg_last = 0;
             let scan = scan_segment(&bytes, first.saturating_sub(1), |record| {
-                seg_last = record.seq;
-                last_seq = last_seq.max(record.seq);
-                if record.seq > after {
+                seg_last = record.position;
+                last_seq = last_seq.max(record.position);
+                if record.position > after {
                     replay(record);
                 }
             });
@@ -339,7 +227,7 @@ impl Wal {
     ///
     /// On error nothing of the batch is acknowledged and its sequence numbers
     /// are never handed out again; the next append starts a new segment.
-    pub fn append(&mut self, records: &[(SignalKind, &[u8])]) -> Result<u64, WalError> {
+    pub fn append(&mut self, records: &[(SignalKind, &[u8])]) -> Result<u64, EventLogError> {
         let first = self.next_seq;
         self.next_seq += records.len() as u64;
         match self.write_batch(first, records) {
@@ -351,7 +239,11 @@ impl Wal {
         }
     }
 
-    fn write_batch(&mut self, first: u64, records: &[(SignalKind, &[u8])]) -> Result<(), WalError> {
+    fn write_batch(
+        &mut self,
+        first: u64,
+        records: &[(SignalKind, &[u8])],
+    ) -> Result<(), EventLogError> {
         if self.current.is_none() {
             self.current = Some(self.new_segment(first)?);
         }
@@ -395,7 +287,7 @@ impl Wal {
         }
     }
 
-    fn new_segment(&self, first: u64) -> Result<(Segment, File), WalError> {
+    fn new_segment(&self, first: u64) -> Result<(Segment, File), EventLogError> {
         let path = self.dir.join(format!("{first:020}.wal"));
         #[cfg(feature = "failpoints")]
         fail::fail_point!("wal::rotate", |what| Err(injected(&path, what)));
@@ -420,7 +312,7 @@ impl Wal {
     }
 
     /// Deletes closed segments whose records are all at or below `seq`.
-    pub fn truncate_through(&mut self, seq: u64) -> Result<usize, WalError> {
+    pub fn truncate_through(&mut self, seq: u64) -> Result<usize, EventLogError> {
         let mut removed = 0;
         while let Some(first) = self.closed.first() {
             if first.last_seq > seq {
@@ -439,11 +331,55 @@ impl Wal {
     }
 }
 
+impl EventLog for Wal {
+    fn append(&mut self, batch: &[(SignalKind, &[u8])]) -> Result<Position, EventLogError> {
+        Wal::append(self, batch)
+    }
+
+    fn truncate_through(&mut self, position: Position) -> Result<(), EventLogError> {
+        Wal::truncate_through(self, position).map(drop)
+    }
+
+    fn next_position(&self) -> Position {
+        self.next_seq
+    }
+
+    fn bytes(&self) -> u64 {
+        Wal::bytes(self)
+    }
+}
+
+/// A reader of the log in `dir`, for the storage workers: it reads segment
+/// files while the writer thread appends, so it can exist before the log is
+/// opened (the workers start first and take the replay as it is read).
+pub fn reader(dir: &Path) -> Arc<dyn EventLogReader> {
+    Arc::new(WalReader {
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Reads the segment files of a log another thread appends to.
+struct WalReader {
+    dir: PathBuf,
+}
+
+impl EventLogReader for WalReader {
+    fn read(
+        &self,
+        signal: SignalKind,
+        after: Position,
+        through: Position,
+        each: &mut dyn FnMut(Entry),
+    ) -> Result<(), EventLogError> {
+        read_range(&self.dir, signal, after, through, each)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn replay_all(dir: &Path, after: u64) -> (Wal, Vec<WalRecord>) {
+    fn replay_all(dir: &Path, after: u64) -> (Wal, Vec<Entry>) {
         let mut seen = Vec::new();
         let wal = Wal::open(dir, after, 0, 1 << 20, |r| seen.push(r)).unwrap();
         (wal, seen)
@@ -468,7 +404,7 @@ mod tests {
         assert_eq!(wal.append(&[(SignalKind::Metrics, b"ccc")]).unwrap(), 3);
         drop(wal);
         let (wal, seen) = replay_all(dir.path(), 1);
-        assert_eq!(seen.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(seen.iter().map(|r| r.position).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(seen[1].payload, b"ccc");
         assert_eq!(seen[1].signal, SignalKind::Metrics);
         assert_eq!(wal.next_seq(), 4);
@@ -549,7 +485,7 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         drop(wal);
         let (_, seen) = replay_all(dir.path(), 0);
-        assert_eq!(seen.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(seen.iter().map(|r| r.position).collect::<Vec<_>>(), [3]);
     }
 
     #[test]
@@ -573,7 +509,10 @@ mod tests {
         }
         assert!(segment_paths(dir.path()).unwrap().len() > 1);
         let mut seen = Vec::new();
-        read_range(dir.path(), SignalKind::Traces, 1, 5, |r| seen.push(r.seq)).unwrap();
+        read_range(dir.path(), SignalKind::Traces, 1, 5, |r| {
+            seen.push(r.position)
+        })
+        .unwrap();
         assert_eq!(seen, [3, 5]);
     }
 

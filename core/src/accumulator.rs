@@ -1,18 +1,18 @@
-//! Health rollups built at ingest time, one accumulator per storage worker,
-//! and the small shared index that ties exception log records to the
+//! Turning records into health-rollup deltas: one accumulator per storage
+//! worker, and the small shared index that ties exception log records to the
 //! invocations of their trace (spans and logs arrive on different threads, in
-//! either order).
+//! either order). Pure but for that shared, bounded memory; no clock is read.
 
-use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
-use weir_core::pipeline::topology::SpanMemory;
-use weir_core::pipeline::{
+use crate::pipeline::{
     init_duration_ms, is_cold_start, is_exception_log, is_invocation, lag_reading, minute_of,
     partition_of, records_processed, span_failed,
 };
-use weir_core::{LogRecord, MetricPoint, MetricValue, Span, TraceId};
-use weir_store::db::{EdgeDeltas, RollupDeltas};
+use crate::rollup::{EdgeDeltas, RollupDeltas};
+use crate::topology::SpanMemory;
+use crate::{LogRecord, MetricPoint, MetricValue, Span, TraceId};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// How many recent invocations (and early exception logs) are remembered.
 const REMEMBERED: usize = 200_000;
@@ -35,7 +35,7 @@ pub struct InvocationIndex(Mutex<Remembered>);
 impl InvocationIndex {
     /// Registers an invocation; returns whether it failed, counting an
     /// exception log that arrived before it.
-    fn invocation(&self, key: InvocationKey, minute: u64, failed: bool) -> bool {
+    pub fn invocation(&self, key: InvocationKey, minute: u64, failed: bool) -> bool {
         let mut r = self.0.lock();
         let failed = failed || r.early_exceptions.remove(&key);
         if r.invocations
@@ -55,7 +55,7 @@ impl InvocationIndex {
     /// An exception log for (trace, component): the minute whose rollup gains
     /// a late error, if its invocation was counted as a success; otherwise the
     /// exception is remembered for the invocation still to come.
-    fn exception(&self, key: InvocationKey) -> Option<u64> {
+    pub fn exception(&self, key: InvocationKey) -> Option<u64> {
         let mut r = self.0.lock();
         match r.invocations.get_mut(&key) {
             Some((minute, failed)) if !*failed => {
