@@ -5,8 +5,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::registry::Registry;
 use std::fmt::Write;
 use std::sync::Arc;
+use weir_collector::telemetry::{counters, gauges};
 use weir_alerts::notifier::Notifier;
 use weir_collector::Ingest;
 use weir_store::Store;
@@ -64,78 +69,91 @@ async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
 }
 
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+    let snapshot = Snapshot {
+        index_documents: [&ops.store.spans, &ops.store.logs]
+            .map(|index| (index.signal().as_str(), index.num_docs())),
+        ready: ops.ingest.replay_done(),
+        delivery: ops
+            .notifier
+            .stats()
+            .into_iter()
+            .map(|(receiver, s)| (receiver, [s.delivered, s.failed_attempts, s.gave_up]))
+            .collect(),
+        outbox: ops.store.db.outbox_counts().await.ok(),
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ops.ingest.telemetry().clone()));
+    registry.register_collector(Box::new(ops.ingest.storage_health().clone()));
+    registry.register_collector(Box::new(snapshot));
     let mut out = String::new();
-    ops.ingest.telemetry().render(&mut out);
-    ops.ingest.storage_health().render(&mut out);
-    let _ = writeln!(
-        out,
-        "# HELP weir_index_documents Documents searchable in the event index, per signal."
-    );
-    let _ = writeln!(out, "# TYPE weir_index_documents gauge");
-    for index in [&ops.store.spans, &ops.store.logs] {
-        let _ = writeln!(
-            out,
-            "weir_index_documents{{signal=\"{}\"}} {}",
-            index.signal().as_str(),
-            index.num_docs()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP weir_ready Whether replay is done and storage answers."
-    );
-    let _ = writeln!(out, "# TYPE weir_ready gauge");
-    let _ = writeln!(out, "weir_ready {}", u8::from(ops.ingest.replay_done()));
-    render_alert_delivery(&ops, &mut out).await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    prometheus_text::encode(&mut out, &registry).expect("writing to a String cannot fail");
+    ([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out)
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+/// What one scrape reads outside the collector's own counters.
+#[derive(Debug)]
+struct Snapshot {
+    index_documents: [(&'static str, u64); 2],
+    ready: bool,
+    /// Per receiver: delivered, failed attempts, given up.
+    delivery: Vec<(String, [u64; 3])>,
+    /// Per receiver and state; absent when the database does not answer.
+    outbox: Option<Vec<(String, String, u64)>>,
 }
 
-/// Webhook delivery: what each receiver was sent, what failed, and what
-/// waits in the outbox.
-async fn render_alert_delivery(ops: &Ops, out: &mut String) {
-    let stats = ops.notifier.stats();
-    type Field = fn(&weir_alerts::notifier::ReceiverStats) -> u64;
-    let counters: [(&str, &str, Field); 3] = [
-        (
-            "weir_alert_notifications_delivered_total",
-            "Notifications a receiver answered with 2xx.",
-            |s| s.delivered,
-        ),
-        (
-            "weir_alert_notification_failures_total",
-            "Delivery attempts that failed (non-2xx, timeout, unreachable); each is retried.",
-            |s| s.failed_attempts,
-        ),
-        (
-            "weir_alert_notifications_given_up_total",
-            "Notifications still undelivered after the receiver's max_age, recorded as failed.",
-            |s| s.gave_up,
-        ),
-    ];
-    for (name, help, field) in counters {
-        family(out, name, "counter", help);
-        for (receiver, s) in &stats {
-            let _ = writeln!(out, "{name}{{receiver=\"{receiver}\"}} {}", field(s));
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        gauges(
+            &mut e,
+            "weir_index_documents",
+            "Documents searchable in the event index, per signal.",
+            self.index_documents
+                .map(|(signal, n)| (vec![("signal", signal)], n)),
+        )?;
+        gauges(
+            &mut e,
+            "weir_ready",
+            "Whether replay is done and storage answers.",
+            [(vec![], u32::from(self.ready))],
+        )?;
+        let families = [
+            (
+                "weir_alert_notifications_delivered",
+                "Notifications a receiver answered with 2xx.",
+            ),
+            (
+                "weir_alert_notification_failures",
+                "Delivery attempts that failed (non-2xx, timeout, unreachable); each is retried.",
+            ),
+            (
+                "weir_alert_notifications_given_up",
+                "Notifications still undelivered after the receiver's max_age, recorded as failed.",
+            ),
+        ];
+        for (i, (name, help)) in families.into_iter().enumerate() {
+            counters(
+                &mut e,
+                name,
+                help,
+                self.delivery
+                    .iter()
+                    .map(|(receiver, n)| (vec![("receiver", receiver.as_str())], n[i])),
+            )?;
         }
-    }
-    if let Ok(counts) = ops.store.db.outbox_counts().await {
-        family(
-            out,
-            "weir_alert_outbox",
-            "gauge",
-            "Notifications in the outbox, per receiver and state (pending, delivered, failed).",
-        );
-        for (receiver, state, n) in counts {
-            let _ = writeln!(
-                out,
-                "weir_alert_outbox{{receiver=\"{receiver}\",state=\"{state}\"}} {n}"
-            );
+        if let Some(outbox) = &self.outbox {
+            gauges(
+                &mut e,
+                "weir_alert_outbox",
+                "Notifications in the outbox, per receiver and state (pending, delivered, failed).",
+                outbox.iter().map(|(receiver, state, n)| {
+                    (
+                        vec![("receiver", receiver.as_str()), ("state", state.as_str())],
+                        *n,
+                    )
+                }),
+            )?;
         }
+        Ok(())
     }
 }
 

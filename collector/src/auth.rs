@@ -1,5 +1,7 @@
 //! Bearer-token checks for ingest.
 
+use subtle::ConstantTimeEq;
+
 /// The accepted ingest tokens; empty means no authentication.
 #[derive(Debug, Clone, Default)]
 pub struct IngestAuth {
@@ -29,13 +31,9 @@ impl IngestAuth {
         };
         self.tokens
             .iter()
-            .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+            // Constant time, so response timing does not reveal a prefix.
+            .any(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes())))
     }
-}
-
-/// Compares without an early exit, so response timing does not reveal a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

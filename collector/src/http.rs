@@ -5,7 +5,6 @@ use crate::IngestAuth;
 use crate::ingest::{Ingest, IngestError};
 use crate::otlp::validate::Rejections;
 use crate::otlp::{ExportRequest, SignalKind, response};
-use crate::status::{RpcStatus, code};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -16,6 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
+use tonic::Code;
 
 /// Bodies above this size are decoded on a blocking thread.
 const INLINE_DECODE_BYTES: usize = 64 * 1024;
@@ -75,15 +75,8 @@ fn format_of(headers: &HeaderMap) -> Option<Format> {
     }
 }
 
-fn error(format: Format, status: StatusCode, grpc_code: i32, message: String) -> Response {
-    let body = RpcStatus {
-        code: grpc_code,
-        message,
-    };
-    let bytes = match format {
-        Format::Protobuf => body.encode_to_vec(),
-        Format::Json => serde_json::to_vec(&body).expect("status serializes"),
-    };
+fn error(format: Format, status: StatusCode, grpc_code: Code, message: String) -> Response {
+    let bytes = crate::status::encode(format == Format::Json, grpc_code, &message);
     (
         status,
         [(header::CONTENT_TYPE, format.content_type())],
@@ -105,7 +98,7 @@ async fn export(
         return error(
             Format::Json,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::INVALID_ARGUMENT,
+            Code::InvalidArgument,
             "unsupported content type: send application/x-protobuf or application/json".into(),
         );
     };
@@ -117,7 +110,7 @@ async fn export(
         return error(
             format,
             StatusCode::UNAUTHORIZED,
-            code::UNAUTHENTICATED,
+            Code::Unauthenticated,
             "missing or wrong ingest token: send Authorization: Bearer <token> (one of auth.ingest_tokens)".into(),
         );
     }
@@ -136,7 +129,7 @@ async fn export(
             return error(
                 format,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code::INVALID_ARGUMENT,
+                Code::InvalidArgument,
                 format!("unsupported content encoding `{other}`: send gzip or no encoding"),
             );
         }
@@ -146,7 +139,7 @@ async fn export(
         error(
             format,
             StatusCode::PAYLOAD_TOO_LARGE,
-            code::INVALID_ARGUMENT,
+            Code::InvalidArgument,
             format!(
                 "{what} exceeds the limit of {} bytes: send smaller batches",
                 state.max_body_bytes
@@ -165,7 +158,7 @@ async fn export(
             return error(
                 format,
                 StatusCode::REQUEST_TIMEOUT,
-                code::DEADLINE_EXCEEDED,
+                Code::DeadlineExceeded,
                 "the request body stopped arriving: send the whole body without pausing".into(),
             );
         }
@@ -174,7 +167,7 @@ async fn export(
             return error(
                 format,
                 StatusCode::BAD_REQUEST,
-                code::INVALID_ARGUMENT,
+                Code::InvalidArgument,
                 format!("cannot read the request body: {e}"),
             );
         }
@@ -225,7 +218,7 @@ async fn export(
             return error(
                 format,
                 StatusCode::BAD_REQUEST,
-                code::INVALID_ARGUMENT,
+                Code::InvalidArgument,
                 message,
             );
         }
@@ -240,12 +233,12 @@ fn ingest_error(format: Format, e: IngestError) -> Response {
     let (status, grpc_code, retry) = match &e {
         IngestError::Overloaded(retry) => (
             StatusCode::TOO_MANY_REQUESTS,
-            code::RESOURCE_EXHAUSTED,
+            Code::ResourceExhausted,
             *retry,
         ),
         IngestError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
+            Code::Unavailable,
             std::time::Duration::from_secs(1),
         ),
     };

@@ -1,28 +1,31 @@
 //! `google.rpc.Status`, the error body OTLP/HTTP returns, in protobuf or JSON.
 
+use prost::Message;
 use serde::Serialize;
+use tonic::Code;
 
-/// gRPC status codes used in error bodies.
-pub mod code {
-    /// The request is malformed.
-    pub const INVALID_ARGUMENT: i32 = 3;
-    /// The server cannot take data now; retry.
-    pub const RESOURCE_EXHAUSTED: i32 = 8;
-    /// `DEADLINE_EXCEEDED`.
-    pub const DEADLINE_EXCEEDED: i32 = 4;
-    /// Try again later.
-    pub const UNAVAILABLE: i32 = 14;
-    /// No or wrong credentials.
-    pub const UNAUTHENTICATED: i32 = 16;
+/// The JSON form: proto3's JSON mapping of `google.rpc.Status` without
+/// details. tonic-types' message has no serde, so this one shape is ours.
+#[derive(Serialize)]
+struct JsonStatus<'a> {
+    code: i32,
+    message: &'a str,
 }
 
-/// `google.rpc.Status` without details.
-#[derive(Clone, PartialEq, prost::Message, Serialize)]
-pub struct RpcStatus {
-    /// A `google.rpc.Code`.
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    /// What was wrong, for the developer.
-    #[prost(string, tag = "2")]
-    pub message: String,
+/// The body of an OTLP/HTTP error response.
+pub(crate) fn encode(json: bool, code: Code, message: &str) -> Vec<u8> {
+    if json {
+        serde_json::to_vec(&JsonStatus {
+            code: code as i32,
+            message,
+        })
+        .expect("a status serializes")
+    } else {
+        tonic_types::pb::Status {
+            code: code as i32,
+            message: message.to_string(),
+            details: Vec::new(),
+        }
+        .encode_to_vec()
+    }
 }

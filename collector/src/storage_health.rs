@@ -9,7 +9,6 @@
 use crate::otlp::SignalKind;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Every part that can fail, so `/metrics` shows a 0 for each healthy one.
@@ -48,7 +47,7 @@ pub struct Fault {
 
 /// The faults of the write path, by part name (`wal`, `disk`, `spans`,
 /// `rollups.logs`, …).
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct StorageHealth {
     faults: Mutex<BTreeMap<&'static str, Fault>>,
     any: AtomicBool,
@@ -98,24 +97,6 @@ impl StorageHealth {
             .map(|(part, f)| format!("storage cannot write ({part}): {}", f.reason))
     }
 
-    /// Appends `weir_storage_fault{part}` (1 while failing) to `out`.
-    pub fn render(&self, out: &mut String) {
-        let faults = self.faults();
-        let _ = writeln!(
-            out,
-            "# HELP weir_storage_fault Whether a part of the write path is failing now (1) or not (0); /readyz says why."
-        );
-        let _ = writeln!(out, "# TYPE weir_storage_fault gauge");
-        for part in PARTS {
-            let failing = faults.iter().any(|(p, _)| *p == part);
-            let _ = writeln!(
-                out,
-                "weir_storage_fault{{part=\"{part}\"}} {}",
-                u8::from(failing)
-            );
-        }
-    }
-
     /// Every current fault, by part name.
     pub fn faults(&self) -> Vec<(&'static str, Fault)> {
         if !self.any.load(Ordering::Acquire) {
@@ -126,6 +107,22 @@ impl StorageHealth {
             .iter()
             .map(|(p, f)| (*p, f.clone()))
             .collect()
+    }
+}
+
+impl prometheus_client::collector::Collector for StorageHealth {
+    /// `weir_storage_fault{part}`: 1 while failing.
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        let faults = self.faults();
+        crate::telemetry::gauges(
+            &mut e,
+            "weir_storage_fault",
+            "Whether a part of the write path is failing now (1) or not (0); /readyz says why.",
+            PARTS.map(|part| {
+                let failing = faults.iter().any(|(p, _)| *p == part);
+                (vec![("part", part)], u32::from(failing))
+            }),
+        )
     }
 }
 

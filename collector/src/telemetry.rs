@@ -1,13 +1,50 @@
-//! The collector's own counters, rendered in the Prometheus text format.
+//! The collector's own counters, exposed through prometheus-client as a
+//! collector read at scrape time, and the two helpers every `/metrics`
+//! family of weir is written with.
 
 use crate::otlp::SignalKind;
 use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The labels of one sample.
+pub type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// Writes one counter family (`name` without `_total`, which the encoder adds).
+pub fn counters<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels<'a>, u64)>,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes one gauge family.
+pub fn gauges<'a, V: EncodeGaugeValue + Copy + std::fmt::Debug>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels<'a>, V)>,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 /// Counters and gauges of ingest.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Telemetry {
     accepted: [AtomicU64; 3],
     rejected: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
@@ -58,133 +95,151 @@ impl Telemetry {
     pub fn accepted_total(&self, signal: SignalKind) -> u64 {
         self.accepted[signal.index()].load(Ordering::Relaxed)
     }
+}
 
-    /// Appends the Prometheus text exposition of every counter to `out`.
-    pub fn render(&self, out: &mut String) {
+impl Collector for Telemetry {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        header(
-            out,
-            "weir_accepted_records_total",
-            "counter",
+        let per_signal = |values: &dyn Fn(SignalKind) -> u64| {
+            SignalKind::ALL.map(|s| (vec![("signal", s.as_str())], values(s)))
+        };
+        counters(
+            &mut e,
+            "weir_accepted_records",
             "Records durably accepted, per signal.",
-        );
-        for s in SignalKind::ALL {
-            let _ = writeln!(
-                out,
-                "weir_accepted_records_total{{signal=\"{}\"}} {}",
-                s.as_str(),
-                self.accepted_total(s)
-            );
-        }
-        header(
-            out,
-            "weir_rejected_records_total",
-            "counter",
+            per_signal(&|s| self.accepted_total(s)),
+        )?;
+        let rejected = self.rejected.lock().clone();
+        counters(
+            &mut e,
+            "weir_rejected_records",
             "Records dropped by validation, per signal and reason.",
-        );
-        for ((signal, reason), n) in self.rejected.lock().iter() {
-            let _ = writeln!(
-                out,
-                "weir_rejected_records_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        header(
-            out,
-            "weir_refused_requests_total",
-            "counter",
+            rejected
+                .iter()
+                .map(|((signal, reason), n)| (vec![("signal", *signal), ("reason", *reason)], *n)),
+        )?;
+        let refused = self.refused.lock().clone();
+        counters(
+            &mut e,
+            "weir_refused_requests",
             "Export requests refused whole, per signal and reason.",
-        );
-        for ((signal, reason), n) in self.refused.lock().iter() {
-            let _ = writeln!(
-                out,
-                "weir_refused_requests_total{{signal=\"{signal}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        header(
-            out,
+            refused
+                .iter()
+                .map(|((signal, reason), n)| (vec![("signal", *signal), ("reason", *reason)], *n)),
+        )?;
+        gauges(
+            &mut e,
             "weir_ingest_queue_bytes",
-            "gauge",
             "Accepted bytes not yet handed to storage.",
-        );
-        let _ = writeln!(out, "weir_ingest_queue_bytes {}", load(&self.pending_bytes));
-        header(
-            out,
+            [(vec![], load(&self.pending_bytes))],
+        )?;
+        gauges(
+            &mut e,
             "weir_ingest_queue_records",
-            "gauge",
             "WAL records not yet committed to storage, per signal.",
-        );
-        for s in SignalKind::ALL {
-            let _ = writeln!(
-                out,
-                "weir_ingest_queue_records{{signal=\"{}\"}} {}",
-                s.as_str(),
-                load(&self.queued_records[s.index()])
-            );
-        }
-        header(
-            out,
+            per_signal(&|s| load(&self.queued_records[s.index()])),
+        )?;
+        gauges(
+            &mut e,
             "weir_wal_bytes",
-            "gauge",
             "Bytes of write-ahead log on disk.",
-        );
-        let _ = writeln!(out, "weir_wal_bytes {}", load(&self.wal_bytes));
-        header(
-            out,
-            "weir_storage_commit_failures_total",
-            "counter",
+            [(vec![], load(&self.wal_bytes))],
+        )?;
+        counters(
+            &mut e,
+            "weir_storage_commit_failures",
             "Storage commits that failed; the data stays in the WAL.",
-        );
-        let _ = writeln!(
-            out,
-            "weir_storage_commit_failures_total {}",
-            load(&self.commit_failures)
-        );
-        header(
-            out,
-            "weir_wal_append_failures_total",
-            "counter",
+            [(vec![], load(&self.commit_failures))],
+        )?;
+        counters(
+            &mut e,
+            "weir_wal_append_failures",
             "WAL group commits that failed (write or fsync); their exports were refused.",
-        );
-        let _ = writeln!(
-            out,
-            "weir_wal_append_failures_total {}",
-            load(&self.wal_failures)
-        );
-        header(
-            out,
+            [(vec![], load(&self.wal_failures))],
+        )?;
+        gauges(
+            &mut e,
             "weir_wal_damaged_bytes",
-            "gauge",
             "WAL bytes found damaged at start: torn tails cut off, damage in the middle skipped.",
-        );
-        let _ = writeln!(
-            out,
-            "weir_wal_damaged_bytes{{where=\"tail\"}} {}",
-            load(&self.wal_torn_bytes)
-        );
-        let _ = writeln!(
-            out,
-            "weir_wal_damaged_bytes{{where=\"middle\"}} {}",
-            load(&self.wal_damaged_bytes)
-        );
-        header(
-            out,
+            [
+                (vec![("where", "tail")], load(&self.wal_torn_bytes)),
+                (vec![("where", "middle")], load(&self.wal_damaged_bytes)),
+            ],
+        )?;
+        gauges(
+            &mut e,
             "weir_last_commit_timestamp_seconds",
-            "gauge",
             "When each signal's data last became searchable (index freshness).",
-        );
-        for s in SignalKind::ALL {
-            let t = load(&self.last_commit_nanos[s.index()]) as f64 / 1e9;
-            let _ = writeln!(
-                out,
-                "weir_last_commit_timestamp_seconds{{signal=\"{}\"}} {t:.3}",
-                s.as_str()
-            );
-        }
+            SignalKind::ALL.map(|s| {
+                (
+                    vec![("signal", s.as_str())],
+                    load(&self.last_commit_nanos[s.index()]) as f64 / 1e9,
+                )
+            }),
+        )
     }
 }
 
-/// The `# HELP` and `# TYPE` lines of one metric family.
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::prometheus_text;
+    use prometheus_client::registry::Registry;
+
+    #[derive(Debug)]
+    struct Named(&'static str);
+
+    impl Collector for Named {
+        fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+            counters(
+                &mut e,
+                "weir_test",
+                "A test.",
+                [(vec![("receiver", self.0)], 1)],
+            )
+        }
+    }
+
+    fn exposition(collector: impl Collector) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector));
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn counters_keep_their_names_and_signal_labels() {
+        let telemetry = Telemetry::default();
+        telemetry.accepted(SignalKind::Logs, 7);
+        telemetry.rejected(SignalKind::Traces, "bad trace id", 2);
+        let text = exposition(std::sync::Arc::new(telemetry));
+        assert!(
+            text.contains("# TYPE weir_accepted_records_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_accepted_records_total{signal=\"logs\"} 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "weir_rejected_records_total{signal=\"spans\",reason=\"bad trace id\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_wal_damaged_bytes{where=\"tail\"} 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn label_values_with_quotes_backslashes_and_newlines_are_escaped() {
+        let text = exposition(Named("team \"a\"\\b\nc"));
+        assert!(
+            text.contains("weir_test_total{receiver=\"team \\\"a\\\"\\\\b\\nc\"} 1\n"),
+            "{text}"
+        );
+    }
 }
