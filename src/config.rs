@@ -5,6 +5,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use weir_alerts::AlertsConfig;
 use weir_store::config::DatabaseConfig;
 
@@ -63,47 +64,43 @@ pub struct AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// How long spans are kept.
-    pub spans: String,
+    #[serde(with = "humantime_serde")]
+    pub spans: Duration,
     /// How long log records are kept.
-    pub logs: String,
+    #[serde(with = "humantime_serde")]
+    pub logs: Duration,
     /// How long metric points are kept.
-    pub metrics: String,
+    #[serde(with = "humantime_serde")]
+    pub metrics: Duration,
     /// How long health rollups are kept.
-    pub rollups: String,
+    #[serde(with = "humantime_serde")]
+    pub rollups: Duration,
     /// How often retention runs (an extension of the contract's keys).
-    pub check_interval: String,
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
-            spans: "7d".into(),
-            logs: "7d".into(),
-            metrics: "30d".into(),
-            rollups: "90d".into(),
-            check_interval: "5m".into(),
+            spans: DAY * 7,
+            logs: DAY * 7,
+            metrics: DAY * 30,
+            rollups: DAY * 90,
+            check_interval: Duration::from_secs(5 * 60),
         }
     }
 }
 
 impl RetentionConfig {
-    /// The policy and how often to apply it, with errors that name the key.
-    pub fn policy(
-        &self,
-    ) -> anyhow::Result<(weir_store::retention::RetentionPolicy, std::time::Duration)> {
-        use anyhow::Context;
-        let d = |key: &str, v: &str| {
-            weir_core::parse_duration(v).with_context(|| format!("retention.{key}"))
-        };
-        Ok((
-            weir_store::retention::RetentionPolicy {
-                spans: d("spans", &self.spans)?,
-                logs: d("logs", &self.logs)?,
-                metrics: d("metrics", &self.metrics)?,
-                rollups: d("rollups", &self.rollups)?,
-            },
-            d("check_interval", &self.check_interval)?,
-        ))
+    /// The policy the store applies.
+    pub fn policy(&self) -> weir_store::retention::RetentionPolicy {
+        weir_store::retention::RetentionPolicy {
+            spans: self.spans,
+            logs: self.logs,
+            metrics: self.metrics,
+            rollups: self.rollups,
+        }
     }
 }
 
@@ -144,7 +141,8 @@ pub struct IngestTuning {
     /// Accepted bytes that may wait for storage before exports get 429/UNAVAILABLE.
     pub max_pending_bytes: u64,
     /// How often storage commits (how soon data is searchable).
-    pub commit_interval: String,
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
     /// Indexing heap for spans, MiB.
     pub span_index_heap_mib: usize,
     /// Indexing heap for logs, MiB.
@@ -155,9 +153,11 @@ pub struct IngestTuning {
     /// get 503 so that what weir holds can still be committed.
     pub min_free_bytes: u64,
     /// Deadline for a request's headers on the HTTP listeners.
-    pub header_read_timeout: String,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// Longest pause while a request body arrives on the HTTP listeners.
-    pub body_read_timeout: String,
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 impl Default for IngestTuning {
@@ -165,13 +165,13 @@ impl Default for IngestTuning {
         IngestTuning {
             max_body_bytes: 64 << 20,
             max_pending_bytes: 16 << 20,
-            commit_interval: "1s".into(),
+            commit_interval: Duration::from_secs(1),
             span_index_heap_mib: 128,
             log_index_heap_mib: 64,
             rollups: true,
             min_free_bytes: 256 << 20,
-            header_read_timeout: "10s".into(),
-            body_read_timeout: "30s".into(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -195,6 +195,8 @@ impl Defaults {
         }
     }
 }
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Sections whose keys environment variables reach with one underscore:
 /// `WEIR_LISTEN_WEB` is `listen.web`, `WEIR_DATA_DIR` is `data_dir`.
@@ -225,22 +227,10 @@ fn env_key(key: &str) -> String {
 /// (keys, types, durations), without the environment: what `weir-fuzzing`
 /// feeds arbitrary bytes to.
 pub fn check_toml(text: &str) -> Result<WeirConfig, String> {
-    let config: WeirConfig = Figment::from(Serialized::defaults(Defaults::builtin()))
+    Figment::from(Serialized::defaults(Defaults::builtin()))
         .merge(Toml::string(text))
         .extract()
-        .map_err(|e| e.to_string())?;
-    config.retention.policy().map_err(|e| e.to_string())?;
-    for (key, value) in [
-        ("ingest.commit_interval", &config.ingest.commit_interval),
-        (
-            "ingest.header_read_timeout",
-            &config.ingest.header_read_timeout,
-        ),
-        ("ingest.body_read_timeout", &config.ingest.body_read_timeout),
-    ] {
-        weir_core::parse_duration(value).map_err(|e| format!("{key}: {e}"))?;
-    }
-    Ok(config)
+        .map_err(|e| e.to_string())
 }
 
 /// Loads the configuration: defaults ← `file` (when given) ← `WEIR_*` ← `overrides`.
@@ -271,6 +261,23 @@ mod tests {
         assert_eq!(env_key("DATA_DIR"), "data_dir");
         assert_eq!(env_key("DATABASE_URL"), "database.url");
         assert_eq!(env_key("AUTH_INGEST_TOKENS"), "auth.ingest_tokens");
+    }
+
+    #[test]
+    fn durations_read_as_durations_and_a_bad_one_names_its_key() {
+        let c = check_toml("[ingest]\ncommit_interval = \"250ms\"\n[retention]\nspans = \"2d\"")
+            .unwrap();
+        assert_eq!(c.ingest.commit_interval, Duration::from_millis(250));
+        assert_eq!(c.retention.spans, DAY * 2);
+        assert_eq!(c.retention.logs, DAY * 7);
+        let e = check_toml("[retention]\nlogs = \"a week\"").unwrap_err();
+        assert!(e.contains("retention.logs"), "{e}");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WEIR_INGEST_BODY_READ_TIMEOUT", "5s");
+            let c = load(None, Figment::new()).unwrap();
+            assert_eq!(c.ingest.body_read_timeout, Duration::from_secs(5));
+            Ok(())
+        });
     }
 
     #[test]

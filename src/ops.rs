@@ -11,9 +11,9 @@ use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
 use std::fmt::Write;
 use std::sync::Arc;
-use weir_collector::telemetry::{counters, gauges};
 use weir_alerts::notifier::Notifier;
 use weir_collector::Ingest;
+use weir_collector::telemetry::{counters, gauges};
 use weir_store::Store;
 
 #[derive(Clone)]

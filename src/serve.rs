@@ -33,9 +33,8 @@ pub async fn run_until(
     );
     tracing::info!(data_dir = %data_dir.display(), database = store.db.backend(), "storage open");
 
-    let (retention, retention_every) = config.retention.policy()?;
-    let commit_interval = weir_core::parse_duration(&config.ingest.commit_interval)
-        .context("ingest.commit_interval")?;
+    let (retention, retention_every) = (config.retention.policy(), config.retention.check_interval);
+    let commit_interval = config.ingest.commit_interval;
     let ingest = Ingest::start(
         IngestConfig {
             wal_dir: data_dir.join("wal"),
@@ -112,10 +111,8 @@ pub async fn run_until(
         );
 
     let limits = crate::http_server::HttpLimits {
-        header_read_timeout: weir_core::parse_duration(&config.ingest.header_read_timeout)
-            .context("ingest.header_read_timeout")?,
-        body_read_timeout: weir_core::parse_duration(&config.ingest.body_read_timeout)
-            .context("ingest.body_read_timeout")?,
+        header_read_timeout: config.ingest.header_read_timeout,
+        body_read_timeout: config.ingest.body_read_timeout,
     };
     let otlp_http = crate::http_server::serve(
         http_listener,
