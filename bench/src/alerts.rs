@@ -3,7 +3,9 @@
 //! interval, and how long one evaluation of 1,000 rules over 100 components
 //! takes.
 
-use crate::data::{b, now_nanos, resource, s};
+use weir_collector::fixtures::fleet::resource;
+use weir_collector::fixtures::{attr_bool as b, attr_str as s};
+use weir_core::now_unix_nanos as now_nanos;
 use crate::{Weir, start_weir};
 use anyhow::{Context, Result, bail};
 use axum::body::Bytes;

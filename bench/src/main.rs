@@ -4,7 +4,7 @@
 //! disk per span — medians over several runs.
 
 mod alerts;
-mod data;
+use weir_collector::fixtures::fleet as data;
 mod soak;
 
 use anyhow::{Context, Result, bail};

@@ -17,6 +17,8 @@
 mod auth;
 mod disk_floor;
 pub mod event_log;
+#[cfg(feature = "test-fixtures")]
+pub mod fixtures;
 pub mod grpc;
 pub mod http;
 pub mod ingest;

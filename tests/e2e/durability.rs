@@ -3,7 +3,7 @@
 use crate::harness::{Weir, wait_for};
 use crate::otlp::{span, spans_request, trace_id};
 use prost::Message;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 const REQUESTS: u64 = 40;
@@ -24,12 +24,22 @@ fn send_acknowledged(weir: &Weir, first_trace: u64) {
     });
 }
 
+/// Every acknowledged trace holds exactly the spans sent: the same ids, each once.
 fn assert_all_present(weir: &Weir, first_trace: u64) {
+    let sent: BTreeSet<String> = (0..SPANS_PER_REQUEST)
+        .map(|n| hex::encode(span(trace_id(0), n, "acked").span_id))
+        .collect();
     for t in first_trace..first_trace + REQUESTS {
         let trace = weir.wait_for_trace(&hex::encode(trace_id(t)), SPANS_PER_REQUEST as usize, 0);
+        let stored: BTreeSet<String> = trace["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["span_id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(
-            trace["spans"].as_array().unwrap().len(),
-            SPANS_PER_REQUEST as usize
+            stored, sent,
+            "trace {t} holds exactly the acknowledged spans"
         );
     }
 }

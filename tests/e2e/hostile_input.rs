@@ -51,7 +51,7 @@ fn queries_that_nest_too_deep_or_cannot_run_get_400_and_weir_stays_up() {
 fn a_bad_id_in_otlp_json_drops_only_its_record() {
     let weir = Weir::start("");
     let good = "5b8efff798038103d269b633813fc60c";
-    let now = crate::otlp::now_nanos();
+    let now = weir_core::now_unix_nanos();
     let spans = format!(
         r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"idcheck"}}}}]}},"scopeSpans":[{{"spans":[
         {{"traceId":"{good}","spanId":"eee19b7ec3c1b174","name":"kept","startTimeUnixNano":"{now}","endTimeUnixNano":"{now}"}},

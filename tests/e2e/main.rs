@@ -15,6 +15,7 @@ mod pipeline_health;
 mod receiver;
 mod retention;
 mod rules_check;
+mod sdk;
 mod sdk_roundtrip;
 mod security;
 mod simulator;

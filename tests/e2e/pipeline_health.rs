@@ -3,42 +3,18 @@
 //! components endpoint reports exactly what happened.
 
 use crate::harness::{Postgres, Weir, wait_for};
+use crate::sdk::{exporter_runtime, logger_provider, meter_provider, tracer_provider};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{
     Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::Value;
 use std::time::Duration;
 
-fn tracer_provider(endpoint: &str, service: &str) -> SdkTracerProvider {
-    let exporter = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint)
-        .build()
-        .unwrap();
-    SdkTracerProvider::builder()
-        .with_resource(
-            Resource::builder()
-                .with_service_name(service.to_string())
-                .build(),
-        )
-        .with_batch_exporter(exporter)
-        .build()
-}
-
 fn run_pipeline(weir: &Weir) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = exporter_runtime();
     let _guard = runtime.enter();
     let endpoint = format!("http://{}", weir.grpc);
 
@@ -68,20 +44,7 @@ fn run_pipeline(weir: &Weir) {
     // Consumer: two batches of five records, one link per record; the first
     // batch is a cold start, the second fails.
     let consumer = tracer_provider(&endpoint, "page-view-counter");
-    let consumer_logs = SdkLoggerProvider::builder()
-        .with_resource(
-            Resource::builder()
-                .with_service_name("page-view-counter")
-                .build(),
-        )
-        .with_batch_exporter(
-            LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(&endpoint)
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let consumer_logs = logger_provider(&endpoint, "page-view-counter");
     let tracer = consumer.tracer("e2e");
     let mut first_batch = None;
     for (b, batch) in records.chunks(5).enumerate() {
@@ -127,16 +90,7 @@ fn run_pipeline(weir: &Weir) {
     // has an exception log record tied to its trace.
     let writer = tracer_provider(&endpoint, "kv-writer");
     let tracer = writer.tracer("e2e");
-    let logs = SdkLoggerProvider::builder()
-        .with_resource(Resource::builder().with_service_name("kv-writer").build())
-        .with_batch_exporter(
-            LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(&endpoint)
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let logs = logger_provider(&endpoint, "kv-writer");
     let logger = logs.logger("e2e");
     for w in 0..4 {
         // The first write is called from the first batch: same trace.
@@ -168,20 +122,7 @@ fn run_pipeline(weir: &Weir) {
     }
 
     // The consumer's lag: time lag per shard and record lag, never mixed.
-    let meters = SdkMeterProvider::builder()
-        .with_resource(
-            Resource::builder()
-                .with_service_name("page-view-counter")
-                .build(),
-        )
-        .with_periodic_exporter(
-            MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(&endpoint)
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let meters = meter_provider(&endpoint, "page-view-counter");
     let meter = meters.meter("e2e");
     let age = meter
         .u64_gauge("pipeline.iterator_age")

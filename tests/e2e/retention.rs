@@ -1,16 +1,22 @@
 //! Retention removes what is older than each signal's limit and keeps the rest.
 
 use crate::harness::{Weir, wait_for};
-use crate::otlp::{gauge_request, now_nanos, span, spans_request, trace_id};
+use crate::otlp::{gauge_request, span, spans_request, trace_id};
 use prost::Message;
 use std::time::Duration;
+use weir_core::now_unix_nanos as now_nanos;
 
 const DAY: u64 = 86_400 * 1_000_000_000;
 
 #[test]
 fn old_metric_points_and_rollups_are_removed_and_new_ones_kept() {
-    let weir =
-        Weir::start("[retention]\nmetrics = \"30d\"\nrollups = \"90d\"\ncheck_interval = \"1s\"");
+    // First with limits that keep everything sent, to see it all stored.
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let mut weir = Weir::start_at(
+        &data_dir,
+        "[retention]\nmetrics = \"60d\"\nrollups = \"200d\"\ncheck_interval = \"1s\"",
+    );
     let pb = "application/x-protobuf";
     let mut old_gauge = gauge_request("consumer", "pipeline.iterator_age", 111.0);
     old_gauge.resource_metrics[0].scope_metrics[0].metrics[0].data = {
@@ -42,25 +48,50 @@ fn old_metric_points_and_rollups_are_removed_and_new_ones_kept() {
     let body = spans_request("consumer", vec![old_span, new_span]).encode_to_vec();
     assert_eq!(weir.post_otlp("/v1/traces", pb, &[], body).status(), 200);
 
-    // Both arrive; retention then takes the old ones away.
-    wait_for("only the new metric point", Duration::from_secs(30), || {
+    let points = |weir: &Weir| {
         let v = weir.get_json("/api/v1/metrics?name=pipeline.iterator_age");
-        let points = v["points"].as_array().unwrap();
-        (points.len() == 1 && points[0]["value"]["value"] == 222.0).then_some(())
+        let mut values: Vec<f64> = v["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["value"]["value"].as_f64().unwrap())
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values
+    };
+    let invocations = |weir: &Weir| {
+        let v = weir.get_json("/api/v1/components?window=200d");
+        v["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["component"] == "consumer")
+            .map_or(0, |c| c["invocations"].as_u64().unwrap())
+    };
+    wait_for(
+        "both points and both invocations stored",
+        Duration::from_secs(30),
+        || (points(&weir) == [111.0, 222.0] && invocations(&weir) == 2).then_some(()),
+    );
+    weir.terminate();
+
+    // Then with the limits under test: retention takes the old ones away.
+    let weir = Weir::start_at(
+        &data_dir,
+        "[retention]\nmetrics = \"30d\"\nrollups = \"90d\"\ncheck_interval = \"1s\"",
+    );
+    wait_for("only the new metric point", Duration::from_secs(30), || {
+        (points(&weir) == [222.0]).then_some(())
     });
     wait_for(
         "only the new invocation in the rollups",
         Duration::from_secs(30),
-        || {
-            let v = weir.get_json("/api/v1/components?window=200d");
-            let c = v["components"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["component"] == "consumer")
-                .cloned();
-            c.filter(|c| c["invocations"] == 1).map(|_| ())
-        },
+        || (invocations(&weir) == 1).then_some(()),
+    );
+    assert!(
+        weir.log().contains("retention removed old data"),
+        "{}",
+        weir.log()
     );
     // Raw spans follow their own limit (7 days by ingest day): both are still searchable.
     let hits = weir.get_json("/api/v1/search?q=service:consumer&signal=spans");

@@ -82,7 +82,7 @@ fn spec_example_bodies_are_accepted_and_returned_through_the_api() {
 fn gzip_json_and_64_bit_integers_as_strings_are_accepted() {
     let weir = Weir::start("");
     // int64 fields as strings, as proto3 JSON writes them, and gzip on top.
-    let now = crate::otlp::now_nanos();
+    let now = weir_core::now_unix_nanos();
     let body = serde_json::json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "gz"}}]},
         "scopeSpans": [{"spans": [{"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
             "name": "zipped", "kind": 3, "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + 1000).to_string(),
@@ -107,7 +107,7 @@ fn gzip_json_and_64_bit_integers_as_strings_are_accepted() {
 #[test]
 fn exponential_histograms_and_summaries_are_stored_whole() {
     let weir = Weir::start("");
-    let now = crate::otlp::now_nanos();
+    let now = weir_core::now_unix_nanos();
     let body = serde_json::json!({"resourceMetrics": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "kv-writer"}}]},
     "scopeMetrics": [{"metrics": [
         {"name": "write.latency", "unit": "ms", "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [
