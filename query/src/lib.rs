@@ -9,12 +9,15 @@
 
 mod api;
 mod auth;
-mod correlate;
+mod blocking;
+pub mod components;
+pub mod correlate;
 mod error;
-mod health;
-mod topology;
+pub mod metrics;
+pub mod search;
+pub mod topology;
 pub mod trace;
 
 pub use api::router;
 pub use auth::{ReadAuth, TOKEN_COOKIE, require_read_token};
-pub use error::ApiError;
+pub use error::{ApiError, ReadError};
