@@ -100,7 +100,9 @@ pub async fn require_read_token(
         (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(serde_json::json!({"error": "a read token is required: send Authorization: Bearer <token> (one of auth.read_tokens)"})),
+            axum::Json(crate::error::ErrorBody::new(
+                "a read token is required: send Authorization: Bearer <token> (one of auth.read_tokens)",
+            )),
         )
             .into_response()
     }

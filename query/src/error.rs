@@ -16,7 +16,23 @@ pub enum ReadError {
     Interrupted(String),
 }
 
-/// An error answered as `{"error": "..."}`.
+/// The body of every API error: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ErrorBody {
+    /// What went wrong and what to send instead.
+    pub error: String,
+}
+
+impl ErrorBody {
+    /// A body saying `error`.
+    pub fn new(error: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+        }
+    }
+}
+
+/// An error answered as an [`ErrorBody`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A parameter is missing or malformed.
@@ -64,10 +80,6 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        (status, Json(ErrorBody::new(self.to_string()))).into_response()
     }
 }

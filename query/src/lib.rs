@@ -20,4 +20,4 @@ pub mod trace;
 
 pub use api::router;
 pub use auth::{ReadAuth, TOKEN_COOKIE, require_read_token};
-pub use error::{ApiError, ReadError};
+pub use error::{ApiError, ErrorBody, ReadError};
