@@ -19,5 +19,5 @@ pub mod topology;
 pub mod trace;
 
 pub use api::router;
-pub use auth::{ReadAuth, TOKEN_COOKIE, require_read_token};
+pub use auth::{ReadAuth, TOKEN_COOKIE, require_read_token, token_cookie};
 pub use error::{ApiError, ErrorBody, ReadError};
