@@ -1,116 +1,155 @@
-//! `GET /api/v1/correlate/{id}`: everything one record or request touched.
+//! Correlation: everything one record or request touched, across components.
 
-use crate::error::{ApiError, ApiQuery};
-use crate::trace::assemble;
-use axum::Json;
-use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use crate::search::Record;
+use crate::trace::{TreeSpan, tree};
+use crate::{ReadError, blocking};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use weir_core::parse_time;
+use weir_core::{LogRecord, TraceId};
 use weir_store::{Store, StoredRecord};
 
-#[derive(Deserialize)]
-pub(crate) struct RangeParams {
-    from: Option<String>,
-    to: Option<String>,
+/// One id across components: `GET /api/v1/correlate/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Correlation {
+    /// The id asked for.
+    pub id: String,
+    /// Records whose trace id, span id or a string attribute equals the id,
+    /// oldest first.
+    pub matches: Vec<Record>,
+    /// The components involved, in the order they first saw the id.
+    pub components: Vec<Involvement>,
+    /// The traces of the matches, then the traces linked to them.
+    pub traces: Vec<CorrelatedTrace>,
 }
 
-fn bound(v: &Option<String>, default: u64) -> Result<u64, ApiError> {
-    match v.as_deref().map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(t) => Ok(parse_time(t)?),
-    }
+/// What one component did with the id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Involvement {
+    /// The component.
+    pub component: String,
+    /// Its first span start or log time, Unix nanoseconds.
+    pub first_seen_unix_nano: u64,
+    /// Its last.
+    pub last_seen_unix_nano: u64,
+    /// Its spans in the correlated traces.
+    pub spans: usize,
+    /// Its logs: in the correlated traces, or matched directly without a trace.
+    pub logs: usize,
+}
+
+/// One trace in a correlation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelatedTrace {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Reached through a span link rather than a direct match.
+    pub linked: bool,
+    /// Its spans, parent before child.
+    pub spans: Vec<TreeSpan>,
+    /// Its logs.
+    pub logs: Vec<LogRecord>,
+}
+
+/// Everything `id` touched in `[from, to]`, following span links both ways;
+/// searched and assembled off the async executor.
+pub async fn correlate(
+    store: &Arc<Store>,
+    id: &str,
+    from: u64,
+    to: u64,
+) -> Result<Correlation, ReadError> {
+    let store = store.clone();
+    let id = id.to_string();
+    blocking::run(move || {
+        let found = store.correlate(&id, from, to)?;
+        let mut components = Involvements::default();
+        let mut traces = Vec::with_capacity(found.traces.len());
+        for t in found.traces {
+            for s in &t.spans {
+                components.note(&s.service, s.start_time_unix_nano, true);
+            }
+            for l in &t.logs {
+                components.note(&l.service, l.time_unix_nano, false);
+            }
+            traces.push(CorrelatedTrace {
+                trace_id: t.trace_id,
+                linked: t.linked,
+                spans: tree(t.spans),
+                logs: t.logs,
+            });
+        }
+        // A log without trace context is in no trace: count it where it matched.
+        for m in &found.matches {
+            if let StoredRecord::Log(l) = m
+                && l.trace_id.is_none()
+            {
+                components.note(&l.service, l.time_unix_nano, false);
+            }
+        }
+        Ok(Correlation {
+            id,
+            matches: found.matches.into_iter().map(Record::from).collect(),
+            components: components.in_time_order(),
+            traces,
+        })
+    })
+    .await
 }
 
 #[derive(Default)]
-struct Involvement {
-    first: u64,
-    last: u64,
-    spans: usize,
-    logs: usize,
+struct Involvements(BTreeMap<String, Involvement>);
+
+impl Involvements {
+    fn note(&mut self, service: &str, time: u64, span: bool) {
+        let c = self
+            .0
+            .entry(service.to_string())
+            .or_insert_with(|| Involvement {
+                component: service.to_string(),
+                first_seen_unix_nano: u64::MAX,
+                last_seen_unix_nano: 0,
+                spans: 0,
+                logs: 0,
+            });
+        c.first_seen_unix_nano = c.first_seen_unix_nano.min(time);
+        c.last_seen_unix_nano = c.last_seen_unix_nano.max(time);
+        if span { c.spans += 1 } else { c.logs += 1 }
+    }
+
+    /// By first sight, ties by name.
+    fn in_time_order(self) -> Vec<Involvement> {
+        let mut out: Vec<Involvement> = self.0.into_values().collect();
+        out.sort_by(|a, b| {
+            (a.first_seen_unix_nano, &a.component).cmp(&(b.first_seen_unix_nano, &b.component))
+        });
+        out
+    }
 }
 
-pub(crate) async fn correlate(
-    State(store): State<Arc<Store>>,
-    Path(id): Path<String>,
-    ApiQuery(p): ApiQuery<RangeParams>,
-) -> Result<Json<Value>, ApiError> {
-    let id = id.trim().to_string();
-    if id.is_empty() {
-        return Err(ApiError::BadRequest(
-            "an id is required: /api/v1/correlate/<id>".into(),
-        ));
-    }
-    let (from, to) = (bound(&p.from, 0)?, bound(&p.to, u64::MAX)?);
-    let lookup_id = id.clone();
-    let found = tokio::task::spawn_blocking(move || store.correlate(&lookup_id, from, to))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let mut components: BTreeMap<String, Involvement> = BTreeMap::new();
-    let mut note = |service: &str, time: u64, span: bool| {
-        let c = components
-            .entry(service.to_string())
-            .or_insert(Involvement {
-                first: u64::MAX,
-                ..Default::default()
-            });
-        c.first = c.first.min(time);
-        c.last = c.last.max(time);
-        if span { c.spans += 1 } else { c.logs += 1 }
-    };
-    let mut traces = Vec::new();
-    for t in found.traces {
-        for s in &t.spans {
-            note(&s.service, s.start_time_unix_nano, true);
-        }
-        for l in &t.logs {
-            note(&l.service, l.time_unix_nano, false);
-        }
-        let spans: Vec<Value> = assemble(t.spans)
-            .into_iter()
-            .map(|(depth, span)| {
-                let mut v = serde_json::to_value(&span).expect("spans serialize");
-                v["depth"] = json!(depth);
-                v
-            })
-            .collect();
-        traces.push(
-            json!({ "trace_id": t.trace_id, "linked": t.linked, "spans": spans, "logs": t.logs }),
+    #[test]
+    fn components_come_in_the_order_they_first_saw_the_id() {
+        let mut seen = Involvements::default();
+        seen.note("consumer", 30, true);
+        seen.note("producer", 10, true);
+        seen.note("consumer", 50, false);
+        seen.note("auditor", 10, false);
+        let order = seen.in_time_order();
+        let names: Vec<&str> = order.iter().map(|c| c.component.as_str()).collect();
+        assert_eq!(names, ["auditor", "producer", "consumer"]);
+        assert_eq!(
+            order[2],
+            Involvement {
+                component: "consumer".into(),
+                first_seen_unix_nano: 30,
+                last_seen_unix_nano: 50,
+                spans: 1,
+                logs: 1,
+            }
         );
     }
-    for m in &found.matches {
-        if let StoredRecord::Log(l) = m
-            && l.trace_id.is_none()
-        {
-            note(&l.service, l.time_unix_nano, false);
-        }
-    }
-    let mut ordered: Vec<(String, Involvement)> = components.into_iter().collect();
-    ordered.sort_by_key(|(name, c)| (c.first, name.clone()));
-    let components: Vec<Value> = ordered
-        .into_iter()
-        .map(|(name, c)| json!({"component": name, "first_seen_unix_nano": c.first, "last_seen_unix_nano": c.last, "spans": c.spans, "logs": c.logs}))
-        .collect();
-    let matches: Vec<Value> = found
-        .matches
-        .iter()
-        .map(|m| match m {
-            StoredRecord::Span(s) => {
-                let mut v = serde_json::to_value(s).expect("spans serialize");
-                v["signal"] = json!("span");
-                v
-            }
-            StoredRecord::Log(l) => {
-                let mut v = serde_json::to_value(l).expect("logs serialize");
-                v["signal"] = json!("log");
-                v
-            }
-        })
-        .collect();
-    Ok(Json(
-        json!({ "id": id, "matches": matches, "components": components, "traces": traces }),
-    ))
 }

@@ -1,11 +1,38 @@
-//! API errors: one mapping from what failed to an HTTP status.
+//! What can fail on the read side, and one mapping from that to an HTTP status.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use weir_store::StoreError;
 
-/// An error answered as `{"error": "..."}`.
+/// A read that failed: what the typed read functions return.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The store refused the read (a bad query or cursor) or failed at it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking task that ran the read panicked or was cancelled.
+    #[error("the read stopped before it finished: {0}")]
+    Interrupted(String),
+}
+
+/// The body of every API error: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ErrorBody {
+    /// What went wrong and what to send instead.
+    pub error: String,
+}
+
+impl ErrorBody {
+    /// A body saying `error`.
+    pub fn new(error: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+        }
+    }
+}
+
+/// An error answered as an [`ErrorBody`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A parameter is missing or malformed.
@@ -28,6 +55,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => e.into(),
+            e @ ReadError::Interrupted(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<weir_core::TimeError> for ApiError {
     fn from(e: weir_core::TimeError) -> Self {
         ApiError::BadRequest(e.to_string())
@@ -44,43 +80,6 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
-    }
-}
-
-/// Query-string parameters whose errors are answered in the API's JSON
-/// shape (axum's own `Query` answers in plain text).
-pub struct ApiQuery<T>(pub T);
-
-impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
-    }
-}
-
-/// A page size from `limit`: `default` when absent, else 1 to `max`.
-pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!(
-            "limit={n}: ask for 1 to {max} results per page (use next_cursor for more)"
-        ))),
+        (status, Json(ErrorBody::new(self.to_string()))).into_response()
     }
 }

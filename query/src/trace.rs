@@ -1,7 +1,83 @@
-//! Trace assembly: spans ordered as a tree, parent before child.
+//! Traces: one trace's spans ordered as a tree, parent before child, and its logs.
 
+use crate::{ReadError, blocking};
+use serde::Serialize;
 use std::collections::HashMap;
-use weir_core::{Span, SpanId};
+use std::sync::Arc;
+use weir_core::{LogRecord, Span, SpanId, TraceId};
+use weir_store::Store;
+
+/// A span in a trace, with its depth in the tree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TreeSpan {
+    /// 0 for a root (or an orphan), parent's depth + 1 otherwise.
+    pub depth: usize,
+    /// The span; its fields sit beside `depth` in the JSON.
+    #[serde(flatten)]
+    pub span: Span,
+}
+
+/// One trace: `GET /api/v1/traces/{trace_id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// The earliest span start; null without spans.
+    pub start_time_unix_nano: Option<u64>,
+    /// The latest span end; null without spans.
+    pub end_time_unix_nano: Option<u64>,
+    /// The components its spans came from, sorted, each once.
+    pub services: Vec<String>,
+    /// How many spans `spans` holds.
+    pub span_count: usize,
+    /// The spans, parent before child (see [`assemble`]).
+    pub spans: Vec<TreeSpan>,
+    /// Its logs, oldest first.
+    pub logs: Vec<LogRecord>,
+}
+
+impl Trace {
+    /// Whether nothing of the trace is stored (yet).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty() && self.logs.is_empty()
+    }
+}
+
+/// Every stored span and log of `trace_id`, assembled off the async executor.
+pub async fn trace(store: &Arc<Store>, trace_id: TraceId) -> Result<Trace, ReadError> {
+    let store = store.clone();
+    blocking::run(move || {
+        let (spans, logs) = store.trace(trace_id)?;
+        Ok(shape(trace_id, spans, logs))
+    })
+    .await
+}
+
+/// A trace from its stored spans and logs, in any order.
+fn shape(trace_id: TraceId, spans: Vec<Span>, mut logs: Vec<LogRecord>) -> Trace {
+    logs.sort_by_key(|l| l.time_unix_nano);
+    let spans = tree(spans);
+    let mut services: Vec<String> = spans.iter().map(|t| t.span.service.clone()).collect();
+    services.sort_unstable();
+    services.dedup();
+    Trace {
+        trace_id,
+        start_time_unix_nano: spans.iter().map(|t| t.span.start_time_unix_nano).min(),
+        end_time_unix_nano: spans.iter().map(|t| t.span.end_time_unix_nano).max(),
+        services,
+        span_count: spans.len(),
+        spans,
+        logs,
+    }
+}
+
+/// [`assemble`], as [`TreeSpan`]s.
+pub(crate) fn tree(spans: Vec<Span>) -> Vec<TreeSpan> {
+    assemble(spans)
+        .into_iter()
+        .map(|(depth, span)| TreeSpan { depth, span })
+        .collect()
+}
 
 /// Orders spans depth-first, each parent before its children and siblings by
 /// start time, and returns each span with its depth. Spans whose parent is not
@@ -50,7 +126,7 @@ pub fn assemble(mut spans: Vec<Span>) -> Vec<(usize, Span)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::{Attributes, SpanKind, StatusCode, TraceId};
+    use weir_core::{Attributes, SpanKind, StatusCode};
 
     fn span(id: u8, parent: Option<u8>, start: u64) -> Span {
         Span {
@@ -94,6 +170,20 @@ mod tests {
                 (1, "s3".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_trace_knows_its_bounds_and_services_and_sorts_its_logs() {
+        let mut late = span(2, Some(1), 50);
+        late.service = "api".into();
+        late.end_time_unix_nano = 90;
+        let t = shape(TraceId([1; 16]), vec![late, span(1, None, 10)], vec![]);
+        assert_eq!(t.start_time_unix_nano, Some(10));
+        assert_eq!(t.end_time_unix_nano, Some(90));
+        assert_eq!(t.services, ["api", "svc"]);
+        assert_eq!((t.span_count, t.spans[1].depth), (2, 1));
+        let empty = shape(TraceId([1; 16]), vec![], vec![]);
+        assert!(empty.is_empty() && empty.start_time_unix_nano.is_none());
     }
 
     #[test]

@@ -1,8 +1,20 @@
 //! The dashboard: server-rendered pages (askama templates), server-side SVG
 //! charts, a stylesheet and a few lines of optional JavaScript for live
-//! refresh. It reads the store in-process; alert state comes through the
-//! [`AlertsView`] the binary hands it, so this crate depends on no other
-//! feature crate. HTML is written here and nowhere else.
+//! refresh. HTML is written here and nowhere else.
+//!
+//! This crate owns the pages and how they read: formatting of numbers and
+//! times (`format`), the charts ([`charts`]) and one handler per
+//! page. It does not read the store itself: every question goes through
+//! weir-query's typed read functions, in-process, which run blocking
+//! searches off the executor and hand back plain structs. Alert state comes
+//! through the [`AlertsView`] the binary hands it, so this crate depends on
+//! no other feature crate. Read tokens are checked by weir-query's
+//! middleware, which the binary layers over [`router`].
+//!
+//! A request's path: the page handler checks its parameters (an HTML error
+//! page if they are wrong) → calls `weir_query::{search, trace, correlate,
+//! components, topology}` with the [`Dashboard`]'s store handle → shapes the
+//! answer into rows of text and SVG → renders its template.
 //!
 //! Pages: overview (`/`), component (`/components/{name}`), search
 //! (`/search`), correlate (`/correlate`), trace (`/traces/{id}`), alerts

@@ -2,6 +2,7 @@
 //! nodes in layers from producers to consumers, coloured by health.
 
 use super::{compact, escape};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -262,17 +263,17 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// Percent-encodes a path segment.
+/// What stays as it is in a path segment or query value: RFC 3986's
+/// unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or query value.
 pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -331,5 +332,6 @@ mod tests {
         assert_eq!(Health::of(Some(0.0), Some(20_000.0)), Health::Warn);
         assert_eq!(Health::of(None, None), Health::Unknown);
         assert_eq!(urlencode("a b/c"), "a%20b%2Fc");
+        assert_eq!(urlencode("ü-_.~?&="), "%C3%BC-_.~%3F%26%3D");
     }
 }

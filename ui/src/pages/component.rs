@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use weir_core::pipeline::{LagUnit, minute_of};
 use weir_core::{HealthRollup, StatusCode as SpanStatus};
-use weir_store::{SearchRequest, SearchSignal, StoredRecord};
+use weir_query::search::{Record, SearchRequest, SearchSignal};
 
 const MINUTE: u64 = 60_000_000_000;
 
@@ -60,21 +60,23 @@ struct ComponentPage {
     cold: Vec<SpanLine>,
 }
 
-fn span_lines(d: &Dashboard, query: String, from: u64, to: u64) -> Vec<SpanLine> {
-    let page = d.store.search(&SearchRequest {
+async fn span_lines(d: &Dashboard, query: String, from: u64, to: u64) -> Vec<SpanLine> {
+    let request = SearchRequest {
         query,
         signal: SearchSignal::Spans,
         from,
         to,
         limit: 20,
         cursor: None,
-    });
-    page.map(|p| p.hits)
+    };
+    weir_query::search::search(&d.store, request)
+        .await
+        .map(|p| p.hits)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|h| match h {
-            StoredRecord::Span(s) => Some(s),
-            StoredRecord::Log(_) => None,
+            Record::Span(s) => Some(s),
+            Record::Log(_) => None,
         })
         .map(|s| {
             let trace = s.trace_id.to_hex();
@@ -124,7 +126,7 @@ pub async fn page(
     let from = minute_of(now.saturating_sub(span));
     let to = minute_of(now) + MINUTE;
     let minutes: BTreeMap<u64, HealthRollup> =
-        match d.store.db.component_minutes(Some(&name), from, to).await {
+        match weir_query::components::minutes(&d.store, Some(&name), from, to).await {
             Ok(mut m) => m.remove(&name).unwrap_or_default(),
             Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e),
         };
@@ -206,13 +208,15 @@ pub async fn page(
         format!("service:\"{quoted}\" AND status:error"),
         from,
         now + MINUTE,
-    );
+    )
+    .await;
     let cold = span_lines(
         &d,
         format!("service:\"{quoted}\" AND attributes.faas.coldstart:true"),
         from,
         now + MINUTE,
-    );
+    )
+    .await;
     let health = Health::of(total.error_rate(), total.max_lag_ms);
     render(&ComponentPage {
         nav: "overview",

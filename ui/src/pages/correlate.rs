@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
-use weir_store::StoredRecord;
+use weir_query::search::Record;
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -66,7 +66,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
     if id.is_empty() {
         return render(&page);
     }
-    let found = match d.store.correlate(&id, 0, u64::MAX) {
+    let found = match weir_query::correlate::correlate(&d.store, &id, 0, u64::MAX).await {
         Ok(f) => f,
         Err(e) => {
             page.error = Some(e.to_string());
@@ -77,11 +77,14 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         .matches
         .iter()
         .filter_map(|m| match m {
-            StoredRecord::Span(s) => Some((s.trace_id.to_hex(), s.span_id.to_hex())),
-            StoredRecord::Log(_) => None,
+            Record::Span(s) => Some((s.trace_id.to_hex(), s.span_id.to_hex())),
+            Record::Log(_) => None,
         })
         .collect();
-    let all = found.traces.iter().flat_map(|t| &t.spans);
+    let all = found
+        .traces
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|ts| &ts.span));
     let start = all
         .clone()
         .map(|s| s.start_time_unix_nano)
@@ -91,7 +94,8 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
     let total = end.saturating_sub(start).max(1) as f64;
     let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
     for t in &found.traces {
-        let mut spans = t.spans.clone();
+        // A timeline, not a tree: spans in start order.
+        let mut spans: Vec<&weir_core::Span> = t.spans.iter().map(|ts| &ts.span).collect();
         spans.sort_by_key(|s| s.start_time_unix_nano);
         for s in &spans {
             let seen = first_seen.entry(s.service.clone()).or_insert(u64::MAX);

@@ -6,7 +6,6 @@ use super::render;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -45,10 +44,9 @@ pub struct Credentials {
 }
 
 pub async fn submit(Form(c): Form<Credentials>) -> Response {
-    let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000",
-        weir_query::TOKEN_COOKIE,
-        c.token.trim()
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to(&local(c.next))).into_response()
+    (
+        weir_query::token_cookie(c.token.trim()),
+        Redirect::to(&local(c.next)),
+    )
+        .into_response()
 }

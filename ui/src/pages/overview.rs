@@ -100,11 +100,14 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
     let now = now_nanos();
     let from = minute_of(now.saturating_sub(span));
     let to = minute_of(now) + MINUTE;
-    let minutes = match d.store.db.component_minutes(None, from, to).await {
+    let minutes = match weir_query::components::minutes(&d.store, None, from, to).await {
         Ok(m) => m,
         Err(e) => return super::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, e),
     };
-    let edges = d.store.db.topology(from, to).await.unwrap_or_default();
+    // The graph is a bonus on this page: without it the table still helps.
+    let edges = weir_query::topology::edges(&d.store, from, to)
+        .await
+        .unwrap_or_default();
 
     let buckets = ((to - from) / MINUTE).clamp(1, 60);
     let bucket = ((to - from) / buckets).max(MINUTE);
@@ -151,31 +154,28 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         merged.insert(name, total);
     }
     let mut graph_edges = Vec::new();
-    for (edge, traffic) in &edges {
-        for (kind, name) in [
-            (edge.source_kind, &edge.source),
-            (edge.target_kind, &edge.target),
-        ] {
-            if kind != weir_core::NodeKind::Component && !nodes.iter().any(|n| &n.name == name) {
-                let p99 = traffic.delivery_lag_ms.quantile(0.99);
+    for edge in &edges {
+        for end in [&edge.source, &edge.target] {
+            if end.kind != weir_core::NodeKind::Component
+                && !nodes.iter().any(|n| n.name == end.name)
+            {
                 nodes.push(Node {
-                    name: name.clone(),
+                    name: end.name.clone(),
                     component: false,
-                    health: Health::of(None, p99).max(Health::Ok),
+                    health: Health::of(None, edge.delivery_lag_p99_ms).max(Health::Ok),
                     detail: format!(
                         "{} · {}",
-                        kind.as_str(),
-                        crate::charts::compact(traffic.count as f64)
+                        end.kind.as_str(),
+                        crate::charts::compact(edge.count as f64)
                     ),
                 });
             }
         }
-        let rate = (traffic.count > 0).then(|| traffic.errors as f64 / traffic.count as f64);
         graph_edges.push(Edge {
-            from: edge.source.clone(),
-            to: edge.target.clone(),
-            count: traffic.count,
-            health: Health::of(rate, traffic.delivery_lag_ms.quantile(0.99)),
+            from: edge.source.name.clone(),
+            to: edge.target.name.clone(),
+            count: edge.count,
+            health: Health::of(edge.error_rate, edge.delivery_lag_p99_ms),
         });
     }
     render(&Overview {

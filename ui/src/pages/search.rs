@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use weir_store::{SearchRequest, SearchSignal, StoredRecord};
+use weir_query::search::{Record, SearchRequest, SearchSignal};
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -118,14 +118,15 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         return render(&page);
     }
     let now = now_nanos();
-    let result = d.store.search(&SearchRequest {
+    let request = SearchRequest {
         query: q.clone(),
         signal,
         from: now.saturating_sub(span),
         to: u64::MAX,
         limit: 50,
         cursor: p.cursor.clone(),
-    });
+    };
+    let result = weir_query::search::search(&d.store, request).await;
     match result {
         Err(e) => page.error = Some(e.to_string()),
         Ok(found) => {
@@ -134,7 +135,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
                 .hits
                 .into_iter()
                 .map(|h| match h {
-                    StoredRecord::Span(s) => Hit {
+                    Record::Span(s) => Hit {
                         time: timestamp(s.start_time_unix_nano),
                         signal: "span",
                         service_href: urlencode(&s.service),
@@ -149,7 +150,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
                         error: s.status == weir_core::StatusCode::Error,
                         trace_id: Some(s.trace_id.to_hex()),
                     },
-                    StoredRecord::Log(l) => Hit {
+                    Record::Log(l) => Hit {
                         time: timestamp(l.time_unix_nano),
                         signal: "log",
                         service_href: urlencode(&l.service),

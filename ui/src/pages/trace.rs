@@ -9,7 +9,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use weir_core::{Attributes, LogRecord, Span, TraceId};
+use weir_core::{Attributes, LogRecord, TraceId};
+use weir_query::trace::TreeSpan;
 
 pub struct SpanRow {
     pub span_id: String,
@@ -86,22 +87,13 @@ pub fn log_row(l: &LogRecord) -> LogRow {
     }
 }
 
-/// Waterfall rows for spans already ordered parent before child.
-pub fn rows(ordered: &[(usize, Span)]) -> (Vec<SpanRow>, u64, u64) {
-    let start = ordered
-        .iter()
-        .map(|(_, s)| s.start_time_unix_nano)
-        .min()
-        .unwrap_or(0);
-    let end = ordered
-        .iter()
-        .map(|(_, s)| s.end_time_unix_nano)
-        .max()
-        .unwrap_or(start);
+/// Waterfall rows for spans already ordered parent before child, between
+/// the trace's `start` and `end`.
+fn rows(ordered: &[TreeSpan], start: u64, end: u64) -> Vec<SpanRow> {
     let total = end.saturating_sub(start).max(1) as f64;
-    let rows = ordered
+    ordered
         .iter()
-        .map(|(depth, s)| {
+        .map(|TreeSpan { depth, span: s }| {
             let offset = s.start_time_unix_nano.saturating_sub(start);
             let dur = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
             SpanRow {
@@ -142,8 +134,7 @@ pub fn rows(ordered: &[(usize, Span)]) -> (Vec<SpanRow>, u64, u64) {
                     .collect(),
             }
         })
-        .collect();
-    (rows, start, end)
+        .collect()
 }
 
 pub async fn page(State(d): State<Dashboard>, Path(id): Path<String>) -> Response {
@@ -153,12 +144,12 @@ pub async fn page(State(d): State<Dashboard>, Path(id): Path<String>) -> Respons
             format!("{id:?} is not a trace id: 32 hex digits"),
         );
     };
-    let (spans, logs) = match d.store.trace(trace_id) {
+    let trace = match weir_query::trace::trace(&d.store, trace_id).await {
         Ok(t) => t,
         Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e),
     };
-    let ordered = weir_query::trace::assemble(spans);
-    let (spans, start, end) = rows(&ordered);
+    let start = trace.start_time_unix_nano.unwrap_or(0);
+    let end = trace.end_time_unix_nano.unwrap_or(start);
     let hex = trace_id.to_hex();
     render(&TracePage {
         nav: "search",
@@ -166,7 +157,7 @@ pub async fn page(State(d): State<Dashboard>, Path(id): Path<String>) -> Respons
         trace_id: hex,
         duration: millis(Some(end.saturating_sub(start) as f64 / 1e6)),
         started: timestamp(start),
-        spans,
-        logs: logs.iter().map(log_row).collect(),
+        spans: rows(&trace.spans, start, end),
+        logs: trace.logs.iter().map(log_row).collect(),
     })
 }
