@@ -11,12 +11,6 @@ use weir_ui::alerts_view::{
 
 pub struct EngineView(pub Arc<Engine>);
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 impl AlertsView for EngineView {
     fn rules(&self) -> Vec<RuleRow> {
         let status = self.0.status();
@@ -81,7 +75,7 @@ impl AlertsView for EngineView {
     }
 
     fn silences(&self) -> Vec<SilenceRow> {
-        let now = now_nanos();
+        let now = weir_core::now_unix_nanos();
         self.0
             .notifier()
             .silences()
@@ -163,7 +157,7 @@ impl AlertsView for EngineView {
         comment: String,
     ) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
-            let now = now_nanos();
+            let now = weir_core::now_unix_nanos();
             let matchers = matchers
                 .into_iter()
                 .map(|(name, value)| Matcher {

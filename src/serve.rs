@@ -252,10 +252,10 @@ async fn enforce_retention(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        match store.enforce_retention(&policy, now).await {
+        match store
+            .enforce_retention(&policy, weir_core::now_unix_nanos())
+            .await
+        {
             Ok(removed) if removed != Default::default() => {
                 tracing::info!(?removed, "retention removed old data")
             }

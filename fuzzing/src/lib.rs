@@ -145,8 +145,8 @@ pub fn config_file(data: &[u8]) {
 pub fn wal_segment(data: &[u8]) {
     let mut last = 0;
     let report = weir_collector::wal::scan_segment(data, 0, |record| {
-        assert!(record.seq > last, "sequence numbers increase");
-        last = record.seq;
+        assert!(record.position > last, "sequence numbers increase");
+        last = record.position;
     });
     assert!(report.intact_end <= data.len());
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -1,12 +1,5 @@
 //! How numbers and times read on the pages.
 
-/// Now, Unix nanoseconds.
-pub fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// `2026-11-23 18:04:05 UTC`.
 pub fn timestamp(unix_nanos: u64) -> String {
     if unix_nanos == 0 {

@@ -59,7 +59,7 @@ async fn components(
     State(store): State<Arc<Store>>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<components::Components>, ApiError> {
-    let (from, to) = p.bounds(params::now_nanos())?;
+    let (from, to) = p.bounds(weir_core::now_unix_nanos())?;
     Ok(Json(components::components(&store, from, to).await?))
 }
 
@@ -82,6 +82,6 @@ async fn topology(
     State(store): State<Arc<Store>>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<topology::Topology>, ApiError> {
-    let (from, to) = p.bounds(params::now_nanos())?;
+    let (from, to) = p.bounds(weir_core::now_unix_nanos())?;
     Ok(Json(topology::topology(&store, from, to).await?))
 }

@@ -38,13 +38,6 @@ where
     }
 }
 
-/// Now, Unix nanoseconds.
-pub(crate) fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// A time parameter; `default` when absent or blank.
 fn time_param(value: Option<&str>, default: u64) -> Result<u64, ApiError> {
     match value.map(str::trim) {

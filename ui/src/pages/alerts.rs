@@ -4,13 +4,14 @@
 use super::{problem, render};
 use crate::Dashboard;
 use crate::charts::graph::urlencode;
-use crate::format::{ago, now_nanos, timestamp};
+use crate::format::{ago, timestamp};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use weir_core::now_unix_nanos as now_nanos;
 
 #[derive(Deserialize)]
 pub struct Params {

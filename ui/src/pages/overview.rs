@@ -3,7 +3,7 @@
 use super::{render, window, window_options};
 use crate::charts::graph::{Edge, Health, Node, pipeline_graph, urlencode};
 use crate::charts::lines::sparkline;
-use crate::format::{ago, lag, millis, now_nanos, percent, timestamp};
+use crate::format::{ago, lag, millis, percent, timestamp};
 use crate::{Dashboard, Endpoints};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use weir_core::HealthRollup;
+use weir_core::now_unix_nanos as now_nanos;
 use weir_core::pipeline::minute_of;
 
 const MINUTE: u64 = 60_000_000_000;

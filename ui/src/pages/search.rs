@@ -5,11 +5,12 @@ use super::{render, window, window_options};
 use crate::Dashboard;
 use crate::charts::escape;
 use crate::charts::graph::urlencode;
-use crate::format::{now_nanos, timestamp};
+use crate::format::timestamp;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
+use weir_core::now_unix_nanos as now_nanos;
 use weir_query::search::{Record, SearchRequest, SearchSignal};
 
 #[derive(Deserialize)]
