@@ -12,6 +12,7 @@
 //! It knows no wire protocol: callers hand it `weir_core` types and get them
 //! back. SQL and tantivy appear nowhere else in the workspace.
 
+pub mod checkpoint;
 pub mod config;
 pub mod db;
 mod error;

@@ -1,8 +1,9 @@
 //! Metric series and points.
 
 use super::sql::{Tx, sql};
-use super::{Database, nanos};
+use super::{Database, checkpoints, nanos};
 use crate::StoreError;
+use crate::checkpoint::{CheckpointKey, Sink};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use weir_core::{Attributes, MetricKind, MetricPoint, MetricValue, Temporality};
 
@@ -10,8 +11,8 @@ use weir_core::{Attributes, MetricKind, MetricPoint, MetricValue, Temporality};
 const SQLITE_POINTS_PER_INSERT: usize = 1000;
 const SQLITE_SERIES_PER_INSERT: usize = 500;
 
-/// The sink name under which metric writes record their WAL position.
-const METRICS_SINK: &str = "metrics";
+/// Where metric writes record their WAL position.
+const METRICS: CheckpointKey = CheckpointKey::local(Sink::Metrics);
 
 /// Which points to read.
 #[derive(Debug, Clone, Default)]
@@ -80,11 +81,12 @@ fn parse_temporality(s: &str) -> Temporality {
 impl Database {
     /// The WAL position metric writes have committed.
     pub async fn metrics_checkpoint(&self) -> Result<u64, StoreError> {
-        self.checkpoint(METRICS_SINK).await
+        self.checkpoint_of(&METRICS).await
     }
 
     /// Writes points and records `wal_seq` in the same transaction, so a
-    /// replay after a crash writes each point exactly once.
+    /// replay after a crash writes each point exactly once. A batch at or
+    /// below the committed position is already stored and is skipped.
     pub async fn write_metrics(
         &self,
         points: &[MetricPoint],
@@ -101,6 +103,9 @@ impl Database {
         }
         let rows: Vec<PointRow> = points.iter().map(point_row).collect();
         let mut tx = self.begin_write().await?;
+        if tx.checkpoint_of(&METRICS).await? >= wal_seq {
+            return Ok(());
+        }
         // Fork: bulk inserts are where the engines truly differ. PostgreSQL
         // takes whole columns as arrays through UNNEST, one statement for any
         // number of rows; SQLite has no arrays, so it gets multi-row VALUES in
@@ -109,8 +114,7 @@ impl Database {
             Tx::Sqlite(t) => insert_sqlite(t, &series, &rows).await?,
             Tx::Postgres(t) => insert_postgres(t, &series, &rows).await?,
         }
-        tx.execute(super::record_checkpoint(METRICS_SINK, wal_seq))
-            .await?;
+        tx.execute(checkpoints::record(&METRICS, wal_seq)).await?;
         tx.commit().await
     }
 

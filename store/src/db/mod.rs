@@ -7,6 +7,7 @@
 //! and which locks serialize concurrent merges.
 
 mod alerts;
+mod checkpoints;
 mod metrics;
 mod outbox;
 mod rollups;
@@ -88,14 +89,6 @@ impl Database {
         self.execute(sql("SELECT 1")).await.is_ok()
     }
 
-    /// The WAL position a sink has committed, 0 if none.
-    pub async fn checkpoint(&self, sink: &str) -> Result<u64, StoreError> {
-        let seq: Option<(i64,)> = self
-            .fetch_optional(sql("SELECT seq FROM wal_checkpoints WHERE sink = $1").bind(sink))
-            .await?;
-        Ok(seq.map_or(0, |(s,)| s as u64))
-    }
-
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         match self {
@@ -103,14 +96,6 @@ impl Database {
             Database::Postgres(p) => p.close().await,
         }
     }
-}
-
-/// Records in a transaction that `sink` has committed the WAL up to `seq`.
-fn record_checkpoint(sink: &str, seq: u64) -> sql::Sql<'_> {
-    sql("INSERT INTO wal_checkpoints (sink, seq) VALUES ($1, $2) \
-         ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq")
-    .bind(sink)
-    .bind(seq as i64)
 }
 
 /// Unix nanoseconds as the signed 64-bit integer both engines store,

@@ -2,7 +2,7 @@
 //! WAL position they cover recorded in the same transaction.
 
 use super::sql::{Tx, sql};
-use super::{Database, nanos};
+use super::{Database, checkpoints, nanos};
 use crate::StoreError;
 use std::collections::BTreeMap;
 use weir_core::{Edge, EdgeRollup, HealthRollup, NodeKind};
@@ -34,7 +34,10 @@ macro_rules! select_rollup {
 
 impl Database {
     /// Merges rollup deltas and records that they cover the WAL up to
-    /// `wal_seq` for `sink`, atomically: a replay never counts twice.
+    /// `wal_seq` for `sink` (`rollups.spans`, `rollups.logs` or
+    /// `rollups.metrics`), atomically: a replay never counts twice. Deltas at
+    /// or below the sink's committed position are already counted and are
+    /// skipped.
     pub async fn merge_rollups(
         &self,
         deltas: &RollupDeltas,
@@ -44,6 +47,10 @@ impl Database {
     ) -> Result<(), StoreError> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("db::merge_rollups", |_| Err(super::injected_failure()));
+        let key = checkpoints::local_key(sink)?;
+        if !key.sink.is_rollups() {
+            return Err(StoreError::UnknownSink(sink.to_string()));
+        }
         let mut tx = self.begin_write().await?;
         // Fork: workers of different signals merge into the same rows. On
         // PostgreSQL two first inserts of one (component, minute) would race
@@ -58,6 +65,9 @@ impl Database {
                 concat!(select_rollup!(), " FOR UPDATE")
             }
         };
+        if tx.checkpoint_of(&key).await? >= wal_seq {
+            return Ok(());
+        }
         for ((edge, minute), delta) in edges {
             let existing: Option<(String,)> = tx
                 .fetch_optional(
@@ -113,7 +123,7 @@ impl Database {
             )
             .await?;
         }
-        tx.execute(super::record_checkpoint(sink, wal_seq)).await?;
+        tx.execute(checkpoints::record(&key, wal_seq)).await?;
         tx.commit().await
     }
 
