@@ -300,3 +300,103 @@ fn decode_point(row: PointTuple) -> Result<MetricPoint, StoreError> {
         value,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_core::AttrValue;
+
+    fn series(
+        name: &str,
+        kind: MetricKind,
+        unit: &str,
+        service: &str,
+        attrs: &[(&str, AttrValue)],
+    ) -> MetricPoint {
+        MetricPoint {
+            name: name.into(),
+            description: "not part of the id".into(),
+            unit: unit.into(),
+            kind,
+            temporality: Temporality::Cumulative,
+            monotonic: true,
+            service: service.into(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            resource: Default::default(),
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            value: MetricValue::Number { value: 3.0 },
+        }
+    }
+
+    fn fixed_series() -> Vec<MetricPoint> {
+        vec![
+            series(
+                "pipeline.iterator_age",
+                MetricKind::Gauge,
+                "ms",
+                "orders-consumer",
+                &[],
+            ),
+            series(
+                "pipeline.iterator_age",
+                MetricKind::Gauge,
+                "ms",
+                "orders-consumer",
+                &[("shard", AttrValue::Str("shard-0001".into()))],
+            ),
+            series(
+                "http.server.request.duration",
+                MetricKind::Histogram,
+                "s",
+                "checkout",
+                &[
+                    ("http.route", AttrValue::Str("/orders/{id}".into())),
+                    ("http.response.status_code", AttrValue::Int(200)),
+                    ("retry", AttrValue::Bool(false)),
+                ],
+            ),
+            series(
+                "queue.depth",
+                MetricKind::Sum,
+                "{messages}",
+                "",
+                &[("ratio", AttrValue::Double(0.5))],
+            ),
+        ]
+    }
+
+    /// Series ids are primary keys of stored rows: a change would split
+    /// every existing series in two. These values were computed before the
+    /// store's SQL was unified and must never change.
+    #[test]
+    fn stored_series_ids_are_pinned() {
+        let ids: Vec<i64> = fixed_series().iter().map(series_id).collect();
+        assert_eq!(
+            ids,
+            [
+                7_535_662_210_757_784_462,
+                2_718_981_523_060_185_224,
+                6_394_894_276_145_341_237,
+                5_755_768_359_657_705_160,
+            ]
+        );
+    }
+
+    #[test]
+    fn series_ids_ignore_what_is_not_identity() {
+        let base = &fixed_series()[2];
+        let mut other = base.clone();
+        other.attributes.0.reverse();
+        other.description = String::from("another description");
+        other.temporality = Temporality::Delta;
+        other.time_unix_nano = 99;
+        other.value = MetricValue::Number { value: -1.0 };
+        assert_eq!(series_id(&other), series_id(base));
+        other.unit = String::from("ms");
+        assert_ne!(series_id(&other), series_id(base));
+    }
+}
