@@ -1,7 +1,7 @@
 //! The relational store: SQLite by default, PostgreSQL when configured.
 //!
 //! Both backends run the same schema from `migrations/<backend>/` and the
-//! same SQL text ([`sql`]); the code forks only where the engines truly
+//! same SQL text (`db/sql.rs`); the code forks only where the engines truly
 //! differ: bulk inserts (PostgreSQL takes arrays through `UNNEST`, SQLite
 //! multi-row inserts inside one transaction), how a write transaction begins
 //! and which locks serialize concurrent merges.
