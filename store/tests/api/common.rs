@@ -1,6 +1,4 @@
-//! What the store's crate tests share: a database or a whole store on each engine, and sample records.
-
-#![allow(dead_code)]
+//! What the store's tests share: a database or a whole store on each engine, and sample records.
 
 use std::sync::Arc;
 use weir_core::{
@@ -67,18 +65,17 @@ pub async fn open_store(engine: Engine) -> (Store, StoreConfig, tempfile::TempDi
 
 /// Runs each named `async fn(Engine)` once on SQLite and once on PostgreSQL,
 /// as `<name>::sqlite` and `<name>::postgres`.
-#[macro_export]
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::common::Engine::Sqlite).await;
+                super::$name(crate::common::Engine::Sqlite).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name($crate::common::Engine::Postgres).await;
+                super::$name(crate::common::Engine::Postgres).await;
             }
         }
     )*};

@@ -1,8 +1,6 @@
-//! The event index through its public API: add, commit, search, committed position, reopen.
+//! The event index: add, commit, search, committed position, reopen.
 
-mod common;
-
-use common::{NOW, log, span};
+use crate::common::{NOW, log, span};
 use std::path::Path;
 use weir_store::StoreError;
 use weir_store::index::{Signal, SignalIndex, StoredHit, WriterBudget};
