@@ -29,6 +29,11 @@ pub enum StoreError {
         "database.url `{0}` is not supported: leave it empty for SQLite in data_dir, or use postgres://user@host/db"
     )]
     UnsupportedDatabase(String),
+    /// A WAL checkpoint was asked for under a name no sink has: a bug in the caller.
+    #[error(
+        "no sink `{0}` keeps a WAL checkpoint (expected spans, logs, metrics, rollups.spans, rollups.logs or rollups.metrics)"
+    )]
+    UnknownSink(String),
     /// A user query could not be parsed.
     #[error("bad query: {0}")]
     BadQuery(String),

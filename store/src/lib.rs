@@ -1,17 +1,32 @@
-//! Durable storage for weir: the tantivy event index and the relational store.
+//! Durable storage for weir: the tantivy event index, the relational store,
+//! and what each has committed of the collector's write-ahead log.
 //!
-//! This crate owns everything on disk except the collector's write-ahead log:
+//! This crate owns everything on disk except the write-ahead log itself:
 //!
 //! - [`index`]: spans and log records in tantivy, one set of daily partitions
-//!   per signal, each commit carrying the WAL position it covers so a restart
-//!   replays exactly what the index has not committed;
-//! - [`db`]: metric series and points (and, later, rollups, alert state and the
-//!   notification outbox) through sqlx, SQLite by default and PostgreSQL when
-//!   configured, migrated on open from `migrations/`.
+//!   per signal (cut by ingest day), each commit carrying the WAL position it
+//!   covers and the event-time range it holds;
+//! - [`db`]: metric series and points, per-minute health rollups and topology
+//!   edges, alert state and history, silences, the notification log and the
+//!   delivery outbox, through sqlx: SQLite by default, PostgreSQL when
+//!   configured, migrated on open from `migrations/`, one SQL text for both;
+//! - [`checkpoint`]: the seam "what has storage durably committed", one WAL
+//!   position per (sink, partition), answered by [`checkpoint::LocalCatalog`]
+//!   from the index commit payloads and the database's `wal_checkpoints`;
+//! - [`retention`]: old partitions deleted whole, old rows in bulk;
+//! - [`Store`]: the indexes and the database opened together, with searches,
+//!   trace lookups and id correlation over both signals.
+//!
+//! Data comes in from the collector's storage workers, which write a batch
+//! and its WAL position in one commit (an index commit, or one database
+//! transaction), so a restart replays exactly what is not yet committed and a
+//! replayed batch is never counted twice. It goes out to the query API, the
+//! alert engine and the UI as `weir_core` types.
 //!
 //! It knows no wire protocol: callers hand it `weir_core` types and get them
 //! back. SQL and tantivy appear nowhere else in the workspace.
 
+pub mod checkpoint;
 pub mod config;
 pub mod db;
 mod error;

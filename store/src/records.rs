@@ -2,6 +2,7 @@
 //! back as `weir_core` records.
 
 use crate::StoreError;
+use crate::checkpoint::LocalCatalog;
 use crate::config::StoreConfig;
 use crate::db::Database;
 use crate::index::{Signal, SignalIndex, StoredHit, WriterBudget};
@@ -121,6 +122,11 @@ impl Store {
             logs: Arc::new(logs),
             db,
         })
+    }
+
+    /// What storage has durably committed, per sink: see [`crate::checkpoint`].
+    pub fn catalog(&self) -> LocalCatalog {
+        LocalCatalog::new(self.spans.clone(), self.logs.clone(), self.db.clone())
     }
 
     fn decode_span(hit: &StoredHit) -> Result<StoredRecord, StoreError> {

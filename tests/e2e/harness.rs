@@ -1,10 +1,15 @@
 //! Starts and stops the real `weir` binary on free loopback ports with a
 //! temporary data directory, and throwaway PostgreSQL servers.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Throwaway PostgreSQL servers (`Postgres::start()`, or the server
+/// `WEIR_TEST_DATABASE_URL` names) and free ports come from the testkit,
+/// which the crates' own tests share.
+pub use weir_testkit::{Postgres, free_port};
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -19,13 +24,6 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// A running weir.
@@ -274,156 +272,6 @@ impl Drop for Weir {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-/// A throwaway PostgreSQL server, or the one `WEIR_TEST_DATABASE_URL` names.
-pub struct Postgres {
-    /// Connection URL of a fresh, empty database.
-    pub url: String,
-    data: Option<tempfile::TempDir>,
-    bin: PathBuf,
-}
-
-fn pg_bin() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.sort();
-    candidates
-        .into_iter()
-        .rev()
-        .find(|p| p.join("initdb").exists())
-        .expect("PostgreSQL server binaries are needed: apt-get install postgresql (.ci/run does)")
-}
-
-fn as_postgres_user(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
-    let path = bin.join(program);
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        // The server refuses to run as root.
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&path);
-        c
-    } else {
-        Command::new(&path)
-    };
-    cmd.args(args).output().expect("PostgreSQL tools run")
-}
-
-/// Creates database `db` on the server `base` (a URL to any database on it).
-fn create_database(base: &str, db: &str) {
-    let out = Command::new("psql")
-        .args([base, "-qc", &format!("CREATE DATABASE {db}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "createdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Postgres {
-    /// A fresh database for one test.
-    pub fn start() -> Postgres {
-        let db = format!("weir_test_{}_{}", std::process::id(), rand_suffix());
-        if let Ok(base) = std::env::var("WEIR_TEST_DATABASE_URL") {
-            create_database(&base, &db);
-            let (server, _) = base.rsplit_once('/').unwrap();
-            return Postgres {
-                url: format!("{server}/{db}"),
-                data: None,
-                bin: PathBuf::new(),
-            };
-        }
-        let bin = pg_bin();
-        let dir = tempfile::Builder::new()
-            .prefix("weir-pg")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .unwrap();
-        let data = dir.path().join("pgdata");
-        let data_s = data.to_str().unwrap();
-        let out = as_postgres_user(
-            &bin,
-            "initdb",
-            &["-D", data_s, "-A", "trust", "-U", "postgres", "--no-sync"],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port().port();
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            dir.path().display()
-        );
-        let log = dir.path().join("pg.log");
-        let out = as_postgres_user(
-            &bin,
-            "pg_ctl",
-            &[
-                "-D",
-                data_s,
-                "-o",
-                &opts,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let base = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        create_database(&base, &db);
-        Postgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/{db}"),
-            data: Some(dir),
-            bin,
-        }
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.data {
-            let data = dir.path().join("pgdata");
-            as_postgres_user(
-                &self.bin,
-                "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
-            );
-        }
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish() % 1_000_000
 }
 
 /// A helper process (a receiver, a server) that dies with the test, even

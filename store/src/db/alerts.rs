@@ -1,7 +1,8 @@
 //! Alert state and history rows. The alerts crate owns their meaning; the
 //! store keeps the state as the JSON it is given.
 
-use super::Database;
+use super::sql::sql;
+use super::{Database, nanos};
 use crate::StoreError;
 
 /// One (rule, component, partition) alert as stored.
@@ -41,12 +42,11 @@ pub struct AlertChange {
 impl Database {
     /// Every stored alert state.
     pub async fn alert_states(&self) -> Result<Vec<AlertRow>, StoreError> {
-        const SELECT: &str =
-            "SELECT rule, component, partition_id, state, value, evaluated_at FROM alert_states";
-        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = match self {
-            Database::Sqlite(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-            Database::Postgres(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-        };
+        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = self
+            .fetch_all(sql(
+                "SELECT rule, component, partition_id, state, value, evaluated_at FROM alert_states",
+            ))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(rule, component, partition, state, value, at)| AlertRow {
@@ -66,64 +66,48 @@ impl Database {
         rows: &[AlertRow],
         changes: &[AlertChange],
     ) -> Result<(), StoreError> {
-        macro_rules! save {
-            ($tx:expr, $upsert:literal, $history:literal) => {{
-                let mut tx = $tx;
-                for r in rows {
-                    sqlx::query($upsert)
-                        .bind(&r.rule)
-                        .bind(&r.component)
-                        .bind(&r.partition)
-                        .bind(&r.state)
-                        .bind(r.value)
-                        .bind(r.evaluated_at.min(i64::MAX as u64) as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for c in changes {
-                    sqlx::query($history)
-                        .bind(&c.rule)
-                        .bind(&c.component)
-                        .bind(&c.partition)
-                        .bind(&c.transition)
-                        .bind(c.value)
-                        .bind(c.at.min(i64::MAX as u64) as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }};
+        let mut tx = self.begin_write().await?;
+        for r in rows {
+            tx.execute(
+                sql("INSERT INTO alert_states (rule, component, partition_id, state, value, evaluated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (rule, component, partition_id) DO UPDATE SET state = excluded.state, \
+                     value = excluded.value, evaluated_at = excluded.evaluated_at")
+                .bind(&r.rule)
+                .bind(&r.component)
+                .bind(&r.partition)
+                .bind(&r.state)
+                .bind(r.value)
+                .bind(nanos(r.evaluated_at)),
+            )
+            .await?;
         }
-        match self {
-            Database::Sqlite(p) => save!(
-                p.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
-                "INSERT INTO alert_states (rule, component, partition_id, state, value, evaluated_at) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (rule, component, partition_id) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
-                "INSERT INTO alert_history (rule, component, partition_id, transition, value, at) VALUES (?, ?, ?, ?, ?, ?)"
-            ),
-            Database::Postgres(p) => save!(
-                p.begin().await?,
-                "INSERT INTO alert_states (rule, component, partition_id, state, value, evaluated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (rule, component, partition_id) DO UPDATE SET state = excluded.state, value = excluded.value, evaluated_at = excluded.evaluated_at",
-                "INSERT INTO alert_history (rule, component, partition_id, transition, value, at) VALUES ($1, $2, $3, $4, $5, $6)"
-            ),
+        for c in changes {
+            tx.execute(
+                sql("INSERT INTO alert_history (rule, component, partition_id, transition, value, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&c.rule)
+                .bind(&c.component)
+                .bind(&c.partition)
+                .bind(&c.transition)
+                .bind(c.value)
+                .bind(nanos(c.at)),
+            )
+            .await?;
         }
-        Ok(())
+        tx.commit().await
     }
 
     /// The newest history entries, newest first.
     pub async fn alert_history(&self, limit: usize) -> Result<Vec<AlertChange>, StoreError> {
         let limit = limit.clamp(1, 10_000) as i64;
-        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = match self {
-            Database::Sqlite(p) => sqlx::query_as("SELECT rule, component, partition_id, transition, value, at FROM alert_history ORDER BY at DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(p)
-                .await?,
-            Database::Postgres(p) => sqlx::query_as("SELECT rule, component, partition_id, transition, value, at FROM alert_history ORDER BY at DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(p)
-                .await?,
-        };
+        let rows: Vec<(String, String, String, String, Option<f64>, i64)> = self
+            .fetch_all(
+                sql("SELECT rule, component, partition_id, transition, value, at FROM alert_history \
+                     ORDER BY at DESC LIMIT $1")
+                .bind(limit),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(

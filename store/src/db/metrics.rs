@@ -1,16 +1,18 @@
 //! Metric series and points.
 
-use super::Database;
+use super::sql::{Tx, sql};
+use super::{Database, checkpoints, nanos};
 use crate::StoreError;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use crate::checkpoint::{CheckpointKey, Sink};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 use weir_core::{Attributes, MetricKind, MetricPoint, MetricValue, Temporality};
 
 /// Rows per multi-row INSERT on SQLite, within its 32,766 bound parameters.
 const SQLITE_POINTS_PER_INSERT: usize = 1000;
 const SQLITE_SERIES_PER_INSERT: usize = 500;
 
-/// The sink name under which metric writes record their WAL position.
-const METRICS_SINK: &str = "metrics";
+/// Where metric writes record their WAL position.
+const METRICS: CheckpointKey = CheckpointKey::local(Sink::Metrics);
 
 /// Which points to read.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +29,7 @@ pub struct MetricQuery {
     pub limit: usize,
 }
 
-/// The columns `decode_point!` reads, in its order.
+/// The columns [`decode_point`] reads, in its order.
 macro_rules! point_columns {
     () => {
         "s.name, s.kind, s.unit, s.service, s.temporality, s.monotonic, s.description, s.attributes, s.resource, \
@@ -52,7 +54,7 @@ fn point_row(p: &MetricPoint) -> PointRow {
         ),
     };
     PointRow {
-        series_id: p.series_fingerprint(),
+        series_id: series_id(p),
         time: p.time_unix_nano as i64,
         start: p.start_time_unix_nano as i64,
         value,
@@ -79,11 +81,12 @@ fn parse_temporality(s: &str) -> Temporality {
 impl Database {
     /// The WAL position metric writes have committed.
     pub async fn metrics_checkpoint(&self) -> Result<u64, StoreError> {
-        self.checkpoint(METRICS_SINK).await
+        self.checkpoint_of(&METRICS).await
     }
 
     /// Writes points and records `wal_seq` in the same transaction, so a
-    /// replay after a crash writes each point exactly once.
+    /// replay after a crash writes each point exactly once. A batch at or
+    /// below the committed position is already stored and is skipped.
     pub async fn write_metrics(
         &self,
         points: &[MetricPoint],
@@ -94,219 +97,306 @@ impl Database {
         let mut series: Vec<&MetricPoint> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for p in points {
-            if seen.insert(p.series_fingerprint()) {
+            if seen.insert(series_id(p)) {
                 series.push(p);
             }
         }
         let rows: Vec<PointRow> = points.iter().map(point_row).collect();
-        match self {
-            Database::Sqlite(pool) => {
-                let mut tx = pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?;
-                // Multi-row inserts: one statement per chunk instead of one
-                // round trip to SQLite's worker thread per row.
-                for chunk in series.chunks(SQLITE_SERIES_PER_INSERT) {
-                    let mut qb = QueryBuilder::<Sqlite>::new(
-                        "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) ",
-                    );
-                    qb.push_values(chunk, |mut b, s| {
-                        b.push_bind(s.series_fingerprint())
-                            .push_bind(s.name.clone())
-                            .push_bind(s.kind.as_str())
-                            .push_bind(s.unit.clone())
-                            .push_bind(s.service.clone())
-                            .push_bind(temporality_str(s.temporality))
-                            .push_bind(s.monotonic)
-                            .push_bind(s.description.clone())
-                            .push_bind(
-                                serde_json::to_string(&s.attributes).expect("attributes serialize"),
-                            )
-                            .push_bind(
-                                serde_json::to_string(&s.resource).expect("attributes serialize"),
-                            );
-                    });
-                    qb.push(" ON CONFLICT (id) DO NOTHING");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                for chunk in rows.chunks(SQLITE_POINTS_PER_INSERT) {
-                    let mut qb = QueryBuilder::<Sqlite>::new(
-                        "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) ",
-                    );
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.series_id)
-                            .push_bind(r.time)
-                            .push_bind(r.start)
-                            .push_bind(r.value)
-                            .push_bind(r.data.clone());
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
-                sqlx::query(
-                    "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",
-                )
-                .bind(METRICS_SINK)
-                .bind(wal_seq as i64)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            Database::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                if !series.is_empty() {
-                    sqlx::query(
-                        "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) \
-                         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[]) \
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(series.iter().map(|s| s.series_fingerprint()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.kind.as_str().to_string()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.unit.clone()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.service.clone()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| temporality_str(s.temporality).to_string()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.monotonic).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| s.description.clone()).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| serde_json::to_string(&s.attributes).expect("attributes serialize")).collect::<Vec<_>>())
-                    .bind(series.iter().map(|s| serde_json::to_string(&s.resource).expect("attributes serialize")).collect::<Vec<_>>())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                if !rows.is_empty() {
-                    sqlx::query(
-                        "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) \
-                         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], $5::text[])",
-                    )
-                    .bind(rows.iter().map(|r| r.series_id).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.time).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.start).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.value).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                sqlx::query(
-                    "INSERT INTO wal_checkpoints (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",
-                )
-                .bind(METRICS_SINK)
-                .bind(wal_seq as i64)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
+        let mut tx = self.begin_write().await?;
+        if tx.checkpoint_of(&METRICS).await? >= wal_seq {
+            return Ok(());
         }
-        Ok(())
+        // Fork: bulk inserts are where the engines truly differ. PostgreSQL
+        // takes whole columns as arrays through UNNEST, one statement for any
+        // number of rows; SQLite has no arrays, so it gets multi-row VALUES in
+        // chunks within its bound-parameter limit.
+        match &mut tx {
+            Tx::Sqlite(t) => insert_sqlite(t, &series, &rows).await?,
+            Tx::Postgres(t) => insert_postgres(t, &series, &rows).await?,
+        }
+        tx.execute(checkpoints::record(&METRICS, wal_seq)).await?;
+        tx.commit().await
     }
 
     /// Points of a metric in a time range, oldest first.
     pub async fn metric_points(&self, q: &MetricQuery) -> Result<Vec<MetricPoint>, StoreError> {
         let limit = q.limit.clamp(1, 100_000) as i64;
-        let rows = match self {
-            Database::Sqlite(pool) => {
-                let rows = sqlx::query(concat!(
+        let rows: Vec<PointTuple> = self
+            .fetch_all(
+                sql(concat!(
                     "SELECT ",
                     point_columns!(),
                     " FROM metric_points p JOIN metric_series s ON s.id = p.series_id \
-                     WHERE s.name = ? AND (? IS NULL OR s.service = ?) AND p.time_unix_nano BETWEEN ? AND ? \
-                     ORDER BY p.time_unix_nano LIMIT ?"
-                ))
-                    .bind(&q.name)
-                    .bind(q.service.as_deref())
-                    .bind(q.service.as_deref())
-                    .bind(q.from.min(i64::MAX as u64) as i64)
-                    .bind(q.to.min(i64::MAX as u64) as i64)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter()
-                    .map(sqlite_point)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Database::Postgres(pool) => {
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    point_columns!(),
-                    " FROM metric_points p JOIN metric_series s ON s.id = p.series_id \
-                     WHERE s.name = $1 AND ($2::text IS NULL OR s.service = $2) AND p.time_unix_nano BETWEEN $3 AND $4 \
+                     WHERE s.name = $1 AND ($2 IS NULL OR s.service = $2) AND p.time_unix_nano BETWEEN $3 AND $4 \
                      ORDER BY p.time_unix_nano LIMIT $5"
                 ))
-                    .bind(&q.name)
-                    .bind(q.service.as_deref())
-                    .bind(q.from.min(i64::MAX as u64) as i64)
-                    .bind(q.to.min(i64::MAX as u64) as i64)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter().map(pg_point).collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        Ok(rows)
+                .bind(&q.name)
+                .bind(q.service.as_deref())
+                .bind(nanos(q.from))
+                .bind(nanos(q.to))
+                .bind(limit),
+            )
+            .await?;
+        rows.into_iter().map(decode_point).collect()
     }
 
     /// Deletes points older than `before` (Unix nanoseconds); returns how many.
     pub async fn delete_metric_points_before(&self, before: u64) -> Result<u64, StoreError> {
-        let before = before.min(i64::MAX as u64) as i64;
-        let done = match self {
-            Database::Sqlite(p) => {
-                sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < ?")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-            Database::Postgres(p) => {
-                sqlx::query("DELETE FROM metric_points WHERE time_unix_nano < $1")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-        };
-        Ok(done)
+        self.execute(sql("DELETE FROM metric_points WHERE time_unix_nano < $1").bind(nanos(before)))
+            .await
     }
 }
 
-macro_rules! decode_point {
-    ($row:expr, $monotonic:expr) => {{
-        let row = $row;
-        let kind: String = row.try_get(1)?;
-        let attributes: String = row.try_get(7)?;
-        let resource: String = row.try_get(8)?;
-        let value: Option<f64> = row.try_get(11)?;
-        let data: Option<String> = row.try_get(12)?;
-        let value = match (value, data) {
-            (Some(v), _) => MetricValue::Number { value: v },
-            (None, Some(d)) => {
-                serde_json::from_str(&d).map_err(|e| StoreError::CorruptRecord(e.to_string()))?
-            }
-            (None, None) => {
-                return Err(StoreError::CorruptRecord(
-                    "metric point without value".into(),
-                ));
-            }
-        };
-        Ok(MetricPoint {
-            name: row.try_get(0)?,
-            kind: MetricKind::parse(&kind)
-                .ok_or_else(|| StoreError::CorruptRecord(format!("metric kind {kind}")))?,
-            unit: row.try_get(2)?,
-            service: row.try_get(3)?,
-            temporality: parse_temporality(&row.try_get::<String, _>(4)?),
-            monotonic: $monotonic,
-            description: row.try_get(6)?,
-            attributes: serde_json::from_str::<Attributes>(&attributes)
-                .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-            resource: serde_json::from_str::<std::sync::Arc<Attributes>>(&resource)
-                .map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-            time_unix_nano: row.try_get::<i64, _>(9)? as u64,
-            start_time_unix_nano: row.try_get::<i64, _>(10)? as u64,
-            value,
-        })
-    }};
+/// The id a series is stored under: its fingerprint, which must never change
+/// for an existing series (the tests pin it).
+fn series_id(p: &MetricPoint) -> i64 {
+    p.series_fingerprint()
 }
 
-fn sqlite_point(row: &sqlx::sqlite::SqliteRow) -> Result<MetricPoint, StoreError> {
-    decode_point!(row, row.try_get::<bool, _>(5)?)
+fn series_json(a: &impl serde::Serialize) -> String {
+    serde_json::to_string(a).expect("attributes serialize")
 }
 
-fn pg_point(row: &sqlx::postgres::PgRow) -> Result<MetricPoint, StoreError> {
-    decode_point!(row, row.try_get::<bool, _>(5)?)
+async fn insert_sqlite(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    series: &[&MetricPoint],
+    rows: &[PointRow],
+) -> Result<(), StoreError> {
+    // One statement per chunk instead of one round trip to SQLite's worker
+    // thread per row.
+    for chunk in series.chunks(SQLITE_SERIES_PER_INSERT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) ",
+        );
+        qb.push_values(chunk, |mut b, s| {
+            b.push_bind(series_id(s))
+                .push_bind(s.name.clone())
+                .push_bind(s.kind.as_str())
+                .push_bind(s.unit.clone())
+                .push_bind(s.service.clone())
+                .push_bind(temporality_str(s.temporality))
+                .push_bind(s.monotonic)
+                .push_bind(s.description.clone())
+                .push_bind(series_json(&s.attributes))
+                .push_bind(series_json(&s.resource));
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        qb.build().execute(&mut **tx).await?;
+    }
+    for chunk in rows.chunks(SQLITE_POINTS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.series_id)
+                .push_bind(r.time)
+                .push_bind(r.start)
+                .push_bind(r.value)
+                .push_bind(r.data.clone());
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_postgres(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    series: &[&MetricPoint],
+    rows: &[PointRow],
+) -> Result<(), StoreError> {
+    if !series.is_empty() {
+        let column =
+            |f: &dyn Fn(&MetricPoint) -> String| series.iter().map(|s| f(s)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO metric_series (id, name, kind, unit, service, temporality, monotonic, description, attributes, resource) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[]) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(series.iter().map(|s| series_id(s)).collect::<Vec<_>>())
+        .bind(column(&|s| s.name.clone()))
+        .bind(column(&|s| s.kind.as_str().to_string()))
+        .bind(column(&|s| s.unit.clone()))
+        .bind(column(&|s| s.service.clone()))
+        .bind(column(&|s| temporality_str(s.temporality).to_string()))
+        .bind(series.iter().map(|s| s.monotonic).collect::<Vec<_>>())
+        .bind(column(&|s| s.description.clone()))
+        .bind(column(&|s| series_json(&s.attributes)))
+        .bind(column(&|s| series_json(&s.resource)))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], $5::text[])",
+        )
+        .bind(rows.iter().map(|r| r.series_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.time).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.start).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.value).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A point joined with its series, as `point_columns!` selects it.
+type PointTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<f64>,
+    Option<String>,
+);
+
+fn decode_point(row: PointTuple) -> Result<MetricPoint, StoreError> {
+    let (
+        name,
+        kind,
+        unit,
+        service,
+        temporality,
+        monotonic,
+        description,
+        attributes,
+        resource,
+        time,
+        start,
+        value,
+        data,
+    ) = row;
+    let corrupt = |e: serde_json::Error| StoreError::CorruptRecord(e.to_string());
+    let value = match (value, data) {
+        (Some(v), _) => MetricValue::Number { value: v },
+        (None, Some(d)) => serde_json::from_str(&d).map_err(corrupt)?,
+        (None, None) => {
+            return Err(StoreError::CorruptRecord(
+                "metric point without value".into(),
+            ));
+        }
+    };
+    Ok(MetricPoint {
+        name,
+        kind: MetricKind::parse(&kind)
+            .ok_or_else(|| StoreError::CorruptRecord(format!("metric kind {kind}")))?,
+        unit,
+        service,
+        temporality: parse_temporality(&temporality),
+        monotonic,
+        description,
+        attributes: serde_json::from_str::<Attributes>(&attributes).map_err(corrupt)?,
+        resource: serde_json::from_str::<std::sync::Arc<Attributes>>(&resource).map_err(corrupt)?,
+        time_unix_nano: time as u64,
+        start_time_unix_nano: start as u64,
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_core::AttrValue;
+
+    fn series(
+        name: &str,
+        kind: MetricKind,
+        unit: &str,
+        service: &str,
+        attrs: &[(&str, AttrValue)],
+    ) -> MetricPoint {
+        MetricPoint {
+            name: name.into(),
+            description: "not part of the id".into(),
+            unit: unit.into(),
+            kind,
+            temporality: Temporality::Cumulative,
+            monotonic: true,
+            service: service.into(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            resource: Default::default(),
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            value: MetricValue::Number { value: 3.0 },
+        }
+    }
+
+    fn fixed_series() -> Vec<MetricPoint> {
+        vec![
+            series(
+                "pipeline.iterator_age",
+                MetricKind::Gauge,
+                "ms",
+                "orders-consumer",
+                &[],
+            ),
+            series(
+                "pipeline.iterator_age",
+                MetricKind::Gauge,
+                "ms",
+                "orders-consumer",
+                &[("shard", AttrValue::Str("shard-0001".into()))],
+            ),
+            series(
+                "http.server.request.duration",
+                MetricKind::Histogram,
+                "s",
+                "checkout",
+                &[
+                    ("http.route", AttrValue::Str("/orders/{id}".into())),
+                    ("http.response.status_code", AttrValue::Int(200)),
+                    ("retry", AttrValue::Bool(false)),
+                ],
+            ),
+            series(
+                "queue.depth",
+                MetricKind::Sum,
+                "{messages}",
+                "",
+                &[("ratio", AttrValue::Double(0.5))],
+            ),
+        ]
+    }
+
+    /// Series ids are primary keys of stored rows: a change would split
+    /// every existing series in two. These values were computed before the
+    /// store's SQL was unified and must never change.
+    #[test]
+    fn stored_series_ids_are_pinned() {
+        let ids: Vec<i64> = fixed_series().iter().map(series_id).collect();
+        assert_eq!(
+            ids,
+            [
+                7_535_662_210_757_784_462,
+                2_718_981_523_060_185_224,
+                6_394_894_276_145_341_237,
+                5_755_768_359_657_705_160,
+            ]
+        );
+    }
+
+    #[test]
+    fn series_ids_ignore_what_is_not_identity() {
+        let base = &fixed_series()[2];
+        let mut other = base.clone();
+        other.attributes.0.reverse();
+        other.description = String::from("another description");
+        other.temporality = Temporality::Delta;
+        other.time_unix_nano = 99;
+        other.value = MetricValue::Number { value: -1.0 };
+        assert_eq!(series_id(&other), series_id(base));
+        other.unit = String::from("ms");
+        assert_ne!(series_id(&other), series_id(base));
+    }
 }

@@ -1,14 +1,18 @@
 //! The relational store: SQLite by default, PostgreSQL when configured.
 //!
-//! Both backends run the same schema from `migrations/<backend>/`; the SQL
-//! differs only where bulk writes need it (PostgreSQL takes arrays through
-//! `UNNEST`, SQLite prepared inserts inside one transaction).
+//! Both backends run the same schema from `migrations/<backend>/` and the
+//! same SQL text (`db/sql.rs`); the code forks only where the engines truly
+//! differ: bulk inserts (PostgreSQL takes arrays through `UNNEST`, SQLite
+//! multi-row inserts inside one transaction), how a write transaction begins
+//! and which locks serialize concurrent merges.
 
 mod alerts;
+mod checkpoints;
 mod metrics;
 mod outbox;
 mod rollups;
 mod silences;
+mod sql;
 
 pub use alerts::{AlertChange, AlertRow};
 pub use metrics::MetricQuery;
@@ -18,17 +22,13 @@ pub use silences::SilenceRow;
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;
+use sql::sql;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
 use std::time::Duration;
-
-/// SQLite write transactions take the write lock up front: a deferred
-/// transaction that reads first and then writes gets SQLITE_BUSY at once,
-/// without waiting, when another connection is writing.
-const SQLITE_WRITE_TRANSACTION: &str = "BEGIN IMMEDIATE";
 
 /// A connection pool to whichever database is configured.
 #[derive(Clone, Debug)]
@@ -86,29 +86,7 @@ impl Database {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
-        match self {
-            Database::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
-            Database::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
-        }
-    }
-
-    /// The WAL position a sink has committed, 0 if none.
-    pub async fn checkpoint(&self, sink: &str) -> Result<u64, StoreError> {
-        let seq: Option<i64> = match self {
-            Database::Sqlite(p) => {
-                sqlx::query_scalar("SELECT seq FROM wal_checkpoints WHERE sink = ?")
-                    .bind(sink)
-                    .fetch_optional(p)
-                    .await?
-            }
-            Database::Postgres(p) => {
-                sqlx::query_scalar("SELECT seq FROM wal_checkpoints WHERE sink = $1")
-                    .bind(sink)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        Ok(seq.unwrap_or(0) as u64)
+        self.execute(sql("SELECT 1")).await.is_ok()
     }
 
     /// Closes the pool, waiting for connections to finish.
@@ -118,6 +96,12 @@ impl Database {
             Database::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Unix nanoseconds as the signed 64-bit integer both engines store,
+/// saturating: times past 2262 are not worth an error.
+fn nanos(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
 }
 
 /// What a database failpoint makes a write return: the error SQLite gives

@@ -3,7 +3,8 @@
 //! transaction, so a crash either loses the decision (and it is made again)
 //! or keeps both (and it is delivered, once).
 
-use super::Database;
+use super::sql::sql;
+use super::{Database, nanos};
 use crate::StoreError;
 
 /// What one (receiver, group) was last told, as JSON the alerts crate owns.
@@ -101,18 +102,21 @@ fn outbox_row(t: OutboxTuple) -> OutboxRow {
     }
 }
 
-fn nanos(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
+/// The columns [`outbox_row`] reads, in its order.
+macro_rules! outbox_columns {
+    () => {
+        "id, receiver, group_key, body, created_at, state, attempts, next_attempt_at, last_error, finished_at"
+    };
 }
 
 impl Database {
     /// Every notification log entry.
     pub async fn notification_log(&self) -> Result<Vec<NotificationLogRow>, StoreError> {
-        const SELECT: &str = "SELECT receiver, group_key, entry FROM notification_log";
-        let rows: Vec<(String, String, String)> = match self {
-            Database::Sqlite(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-            Database::Postgres(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-        };
+        let rows: Vec<(String, String, String)> = self
+            .fetch_all(sql(
+                "SELECT receiver, group_key, entry FROM notification_log",
+            ))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(receiver, group_key, entry)| NotificationLogRow {
@@ -131,67 +135,46 @@ impl Database {
         if notifications.is_empty() {
             return Ok(());
         }
-        macro_rules! record {
-            ($tx:expr, $log:literal, $outbox:literal) => {{
-                let mut tx = $tx;
-                for n in notifications {
-                    sqlx::query($log)
-                        .bind(&n.log.receiver)
-                        .bind(&n.log.group_key)
-                        .bind(&n.log.entry)
-                        .execute(&mut *tx)
-                        .await?;
-                    if let Some(body) = &n.body {
-                        sqlx::query($outbox)
-                            .bind(&n.log.receiver)
-                            .bind(&n.log.group_key)
-                            .bind(body)
-                            .bind(nanos(n.at))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                tx.commit().await?;
-            }};
+        let mut tx = self.begin_write().await?;
+        for n in notifications {
+            tx.execute(
+                sql(
+                    "INSERT INTO notification_log (receiver, group_key, entry) VALUES ($1, $2, $3) \
+                     ON CONFLICT (receiver, group_key) DO UPDATE SET entry = excluded.entry",
+                )
+                .bind(&n.log.receiver)
+                .bind(&n.log.group_key)
+                .bind(&n.log.entry),
+            )
+            .await?;
+            if let Some(body) = &n.body {
+                tx.execute(
+                    sql("INSERT INTO outbox (receiver, group_key, body, created_at, state, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, 'pending', $4)")
+                    .bind(&n.log.receiver)
+                    .bind(&n.log.group_key)
+                    .bind(body)
+                    .bind(nanos(n.at)),
+                )
+                .await?;
+            }
         }
-        match self {
-            Database::Sqlite(p) => record!(
-                p.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
-                "INSERT INTO notification_log (receiver, group_key, entry) VALUES (?, ?, ?) \
-                 ON CONFLICT (receiver, group_key) DO UPDATE SET entry = excluded.entry",
-                "INSERT INTO outbox (receiver, group_key, body, created_at, state, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?4)"
-            ),
-            Database::Postgres(p) => record!(
-                p.begin().await?,
-                "INSERT INTO notification_log (receiver, group_key, entry) VALUES ($1, $2, $3) \
-                 ON CONFLICT (receiver, group_key) DO UPDATE SET entry = excluded.entry",
-                "INSERT INTO outbox (receiver, group_key, body, created_at, state, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', $4)"
-            ),
-        }
-        Ok(())
+        tx.commit().await
     }
 
     /// Notifications not yet delivered or given up on, oldest first.
     pub async fn pending_notifications(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let limit = limit.clamp(1, 10_000) as i64;
-        let rows: Vec<OutboxTuple> = match self {
-            Database::Sqlite(p) => sqlx::query_as(
-                "SELECT id, receiver, group_key, body, created_at, state, attempts, next_attempt_at, last_error, finished_at \
-                 FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?",
+        let rows: Vec<OutboxTuple> = self
+            .fetch_all(
+                sql(concat!(
+                    "SELECT ",
+                    outbox_columns!(),
+                    " FROM outbox WHERE state = 'pending' ORDER BY id LIMIT $1"
+                ))
+                .bind(limit),
             )
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-            Database::Postgres(p) => sqlx::query_as(
-                "SELECT id, receiver, group_key, body, created_at, state, attempts, next_attempt_at, last_error, finished_at \
-                 FROM outbox WHERE state = 'pending' ORDER BY id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-        };
+            .await?;
         Ok(rows.into_iter().map(outbox_row).collect())
     }
 
@@ -203,25 +186,17 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let limit = limit.clamp(1, 10_000) as i64;
-        let state = state.unwrap_or("");
-        let rows: Vec<OutboxTuple> = match self {
-            Database::Sqlite(p) => sqlx::query_as(
-                "SELECT id, receiver, group_key, body, created_at, state, attempts, next_attempt_at, last_error, finished_at \
-                 FROM outbox WHERE (?1 = '' OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        let rows: Vec<OutboxTuple> = self
+            .fetch_all(
+                sql(concat!(
+                    "SELECT ",
+                    outbox_columns!(),
+                    " FROM outbox WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(state.unwrap_or(""))
+                .bind(limit),
             )
-            .bind(state)
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-            Database::Postgres(p) => sqlx::query_as(
-                "SELECT id, receiver, group_key, body, created_at, state, attempts, next_attempt_at, last_error, finished_at \
-                 FROM outbox WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
-            )
-            .bind(state)
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-        };
+            .await?;
         Ok(rows.into_iter().map(outbox_row).collect())
     }
 
@@ -247,44 +222,26 @@ impl Database {
                 ("failed", Some(error.as_str()), 0, Some(nanos(now)))
             }
         };
-        match self {
-            Database::Sqlite(p) => {
-                sqlx::query(
-                    "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = COALESCE(?, last_error), \
-                     next_attempt_at = ?, finished_at = ? WHERE id = ?",
-                )
-                .bind(state)
-                .bind(error)
-                .bind(next)
-                .bind(finished)
-                .bind(id)
-                .execute(p)
-                .await?;
-            }
-            Database::Postgres(p) => {
-                sqlx::query(
-                    "UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), \
-                     next_attempt_at = $3, finished_at = $4 WHERE id = $5",
-                )
-                .bind(state)
-                .bind(error)
-                .bind(next)
-                .bind(finished)
-                .bind(id)
-                .execute(p)
-                .await?;
-            }
-        }
+        self.execute(
+            sql("UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), \
+                 next_attempt_at = $3, finished_at = $4 WHERE id = $5")
+            .bind(state)
+            .bind(error)
+            .bind(next)
+            .bind(finished)
+            .bind(id),
+        )
+        .await?;
         Ok(())
     }
 
     /// How many notifications each receiver has in each state.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        const SELECT: &str = "SELECT receiver, state, COUNT(*) FROM outbox GROUP BY receiver, state ORDER BY receiver, state";
-        let rows: Vec<(String, String, i64)> = match self {
-            Database::Sqlite(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-            Database::Postgres(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-        };
+        let rows: Vec<(String, String, i64)> = self
+            .fetch_all(sql(
+                "SELECT receiver, state, COUNT(*) FROM outbox GROUP BY receiver, state ORDER BY receiver, state",
+            ))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(r, s, n)| (r, s, n.max(0) as u64))
@@ -296,43 +253,12 @@ impl Database {
     pub async fn prune_alerting(&self, before: u64) -> Result<u64, StoreError> {
         let before = nanos(before);
         let mut removed = 0;
-        match self {
-            Database::Sqlite(p) => {
-                removed +=
-                    sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND finished_at < ?")
-                        .bind(before)
-                        .execute(p)
-                        .await?
-                        .rows_affected();
-                removed += sqlx::query("DELETE FROM alert_history WHERE at < ?")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected();
-                removed += sqlx::query("DELETE FROM silences WHERE ends_at < ?")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected();
-            }
-            Database::Postgres(p) => {
-                removed +=
-                    sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND finished_at < $1")
-                        .bind(before)
-                        .execute(p)
-                        .await?
-                        .rows_affected();
-                removed += sqlx::query("DELETE FROM alert_history WHERE at < $1")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected();
-                removed += sqlx::query("DELETE FROM silences WHERE ends_at < $1")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected();
-            }
+        for statement in [
+            "DELETE FROM outbox WHERE state <> 'pending' AND finished_at < $1",
+            "DELETE FROM alert_history WHERE at < $1",
+            "DELETE FROM silences WHERE ends_at < $1",
+        ] {
+            removed += self.execute(sql(statement).bind(before)).await?;
         }
         Ok(removed)
     }

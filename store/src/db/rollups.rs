@@ -1,7 +1,8 @@
 //! Health rollups: read-modify-write merges per (component, minute), with the
 //! WAL position they cover recorded in the same transaction.
 
-use super::Database;
+use super::sql::{Tx, sql};
+use super::{Database, checkpoints, nanos};
 use crate::StoreError;
 use std::collections::BTreeMap;
 use weir_core::{Edge, EdgeRollup, HealthRollup, NodeKind};
@@ -24,69 +25,19 @@ fn decode(text: &str) -> Result<HealthRollup, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::CorruptRecord(format!("health rollup: {e}")))
 }
 
-macro_rules! merge_rollups {
-    ($tx:expr, $prelude:literal, $deltas:expr, $edges:expr, $sink:expr, $seq:expr, $select:literal, $upsert:literal,
-     $select_edge:literal, $upsert_edge:literal, $checkpoint:literal) => {{
-        let mut tx = $tx;
-        sqlx::query($prelude).execute(&mut *tx).await?;
-        for ((edge, minute), delta) in $edges {
-            let existing: Option<String> = sqlx::query_scalar($select_edge)
-                .bind(edge.source_kind.as_str())
-                .bind(&edge.source)
-                .bind(edge.target_kind.as_str())
-                .bind(&edge.target)
-                .bind(*minute as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let mut merged = match existing {
-                Some(text) => decode_edge(&text)?,
-                None => EdgeRollup::default(),
-            };
-            merged.merge(delta);
-            sqlx::query($upsert_edge)
-                .bind(edge.source_kind.as_str())
-                .bind(&edge.source)
-                .bind(edge.target_kind.as_str())
-                .bind(&edge.target)
-                .bind(*minute as i64)
-                .bind(serde_json::to_string(&merged).expect("edges serialize"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        for ((component, minute), delta) in $deltas {
-            let existing: Option<String> = sqlx::query_scalar($select)
-                .bind(component)
-                .bind(*minute as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let mut merged = match existing {
-                Some(text) => decode(&text)?,
-                None => HealthRollup::default(),
-            };
-            merged.merge(delta);
-            sqlx::query($upsert)
-                .bind(component)
-                .bind(*minute as i64)
-                .bind(merged.invocations as i64)
-                .bind(merged.errors as i64)
-                .bind(merged.cold_starts as i64)
-                .bind(merged.last_seen.min(i64::MAX as u64) as i64)
-                .bind(encode(&merged))
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query($checkpoint)
-            .bind($sink)
-            .bind($seq as i64)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    }};
+/// The merged rollup of one (component, minute) as stored.
+macro_rules! select_rollup {
+    () => {
+        "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2"
+    };
 }
 
 impl Database {
     /// Merges rollup deltas and records that they cover the WAL up to
-    /// `wal_seq` for `sink`, atomically: a replay never counts twice.
+    /// `wal_seq` for `sink` (`rollups.spans`, `rollups.logs` or
+    /// `rollups.metrics`), atomically: a replay never counts twice. Deltas at
+    /// or below the sink's committed position are already counted and are
+    /// skipped.
     pub async fn merge_rollups(
         &self,
         deltas: &RollupDeltas,
@@ -96,70 +47,97 @@ impl Database {
     ) -> Result<(), StoreError> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("db::merge_rollups", |_| Err(super::injected_failure()));
-        match self {
-            Database::Sqlite(pool) => merge_rollups!(
-                pool.begin_with(super::SQLITE_WRITE_TRANSACTION).await?,
-                // BEGIN IMMEDIATE already serializes writers.
-                "SELECT 1",
-                deltas,
-                edges,
-                sink,
-                wal_seq,
-                "SELECT data FROM health_rollups WHERE component = ? AND minute = ?",
-                "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
-                 cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
-                "SELECT data FROM topology_edges WHERE source_kind = ? AND source = ? AND target_kind = ? AND target = ? AND minute = ?",
-                "INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data",
-                "INSERT INTO wal_checkpoints (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
-            ),
-            Database::Postgres(pool) => merge_rollups!(
-                pool.begin().await?,
-                // Workers merge into the same rows; without this, two first
-                // inserts of one (component, minute) would race and one
-                // merge would overwrite the other.
-                "SELECT pg_advisory_xact_lock(7467001)",
-                deltas,
-                edges,
-                sink,
-                wal_seq,
-                "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2 FOR UPDATE",
-                "INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, errors = excluded.errors, \
-                 cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, data = excluded.data",
-                "SELECT data FROM topology_edges WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5",
-                "INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data",
-                "INSERT INTO wal_checkpoints (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq"
-            ),
+        let key = checkpoints::local_key(sink)?;
+        if !key.sink.is_rollups() {
+            return Err(StoreError::UnknownSink(sink.to_string()));
         }
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        // Fork: workers of different signals merge into the same rows. On
+        // PostgreSQL two first inserts of one (component, minute) would race
+        // and one merge would overwrite the other, so merges take a lock and
+        // the rows they rewrite are locked against other writers; SQLite's
+        // BEGIN IMMEDIATE already serializes every writer and has no row locks.
+        let select_rollup = match &tx {
+            Tx::Sqlite(_) => select_rollup!(),
+            Tx::Postgres(_) => {
+                tx.execute(sql("SELECT pg_advisory_xact_lock(7467001)"))
+                    .await?;
+                concat!(select_rollup!(), " FOR UPDATE")
+            }
+        };
+        if tx.checkpoint_of(&key).await? >= wal_seq {
+            return Ok(());
+        }
+        for ((edge, minute), delta) in edges {
+            let existing: Option<(String,)> = tx
+                .fetch_optional(
+                    sql("SELECT data FROM topology_edges \
+                         WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5")
+                    .bind(edge.source_kind.as_str())
+                    .bind(&edge.source)
+                    .bind(edge.target_kind.as_str())
+                    .bind(&edge.target)
+                    .bind(nanos(*minute)),
+                )
+                .await?;
+            let mut merged = match existing {
+                Some((text,)) => decode_edge(&text)?,
+                None => EdgeRollup::default(),
+            };
+            merged.merge(delta);
+            tx.execute(
+                sql("INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data")
+                .bind(edge.source_kind.as_str())
+                .bind(&edge.source)
+                .bind(edge.target_kind.as_str())
+                .bind(&edge.target)
+                .bind(nanos(*minute))
+                .bind(serde_json::to_string(&merged).expect("edges serialize")),
+            )
+            .await?;
+        }
+        for ((component, minute), delta) in deltas {
+            let existing: Option<(String,)> = tx
+                .fetch_optional(sql(select_rollup).bind(component).bind(nanos(*minute)))
+                .await?;
+            let mut merged = match existing {
+                Some((text,)) => decode(&text)?,
+                None => HealthRollup::default(),
+            };
+            merged.merge(delta);
+            tx.execute(
+                sql("INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, \
+                     errors = excluded.errors, cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, \
+                     data = excluded.data")
+                .bind(component)
+                .bind(nanos(*minute))
+                .bind(merged.invocations as i64)
+                .bind(merged.errors as i64)
+                .bind(merged.cold_starts as i64)
+                .bind(nanos(merged.last_seen))
+                .bind(encode(&merged)),
+            )
+            .await?;
+        }
+        tx.execute(checkpoints::record(&key, wal_seq)).await?;
+        tx.commit().await
     }
 
     /// The components with any rollup in `[from, to)`, by name: cheaper
     /// than [`Database::component_health`] when only the names matter.
     pub async fn components_seen(&self, from: u64, to: u64) -> Result<Vec<String>, StoreError> {
-        let (from, to) = (
-            from.min(i64::MAX as u64) as i64,
-            to.min(i64::MAX as u64) as i64,
-        );
-        let rows: Vec<(String,)> = match self {
-            Database::Sqlite(p) => sqlx::query_as(
-                "SELECT DISTINCT component FROM health_rollups WHERE minute >= ? AND minute < ? ORDER BY component",
+        let rows: Vec<(String,)> = self
+            .fetch_all(
+                sql("SELECT DISTINCT component FROM health_rollups WHERE minute >= $1 AND minute < $2 \
+                     ORDER BY component")
+                .bind(nanos(from))
+                .bind(nanos(to)),
             )
-            .bind(from)
-            .bind(to)
-            .fetch_all(p)
-            .await?,
-            Database::Postgres(p) => sqlx::query_as(
-                "SELECT DISTINCT component FROM health_rollups WHERE minute >= $1 AND minute < $2 ORDER BY component",
-            )
-            .bind(from)
-            .bind(to)
-            .fetch_all(p)
-            .await?,
-        };
+            .await?;
         Ok(rows.into_iter().map(|(c,)| c).collect())
     }
 
@@ -169,27 +147,15 @@ impl Database {
         from: u64,
         to: u64,
     ) -> Result<BTreeMap<String, HealthRollup>, StoreError> {
-        let (from, to) = (
-            from.min(i64::MAX as u64) as i64,
-            to.min(i64::MAX as u64) as i64,
-        );
-        let rows: Vec<(String, String)> =
-            match self {
-                Database::Sqlite(p) => sqlx::query_as(
-                    "SELECT component, data FROM health_rollups WHERE minute >= ? AND minute < ?",
-                )
-                .bind(from)
-                .bind(to)
-                .fetch_all(p)
-                .await?,
-                Database::Postgres(p) => sqlx::query_as(
+        let rows: Vec<(String, String)> = self
+            .fetch_all(
+                sql(
                     "SELECT component, data FROM health_rollups WHERE minute >= $1 AND minute < $2",
                 )
-                .bind(from)
-                .bind(to)
-                .fetch_all(p)
-                .await?,
-            };
+                .bind(nanos(from))
+                .bind(nanos(to)),
+            )
+            .await?;
         let mut out: BTreeMap<String, HealthRollup> = BTreeMap::new();
         for (component, data) in rows {
             out.entry(component).or_default().merge(&decode(&data)?);
@@ -205,35 +171,15 @@ impl Database {
         from: u64,
         to: u64,
     ) -> Result<BTreeMap<String, BTreeMap<u64, HealthRollup>>, StoreError> {
-        let (from, to) = (
-            from.min(i64::MAX as u64) as i64,
-            to.min(i64::MAX as u64) as i64,
-        );
-        let only = component.unwrap_or("");
-        let rows: Vec<(String, i64, String)> = match self {
-            Database::Sqlite(p) => {
-                sqlx::query_as(
-                    "SELECT component, minute, data FROM health_rollups \
-                 WHERE minute >= ?1 AND minute < ?2 AND (?3 = '' OR component = ?3)",
-                )
-                .bind(from)
-                .bind(to)
-                .bind(only)
-                .fetch_all(p)
-                .await?
-            }
-            Database::Postgres(p) => {
-                sqlx::query_as(
-                    "SELECT component, minute, data FROM health_rollups \
-                 WHERE minute >= $1 AND minute < $2 AND ($3 = '' OR component = $3)",
-                )
-                .bind(from)
-                .bind(to)
-                .bind(only)
-                .fetch_all(p)
-                .await?
-            }
-        };
+        let rows: Vec<(String, i64, String)> = self
+            .fetch_all(
+                sql("SELECT component, minute, data FROM health_rollups \
+                     WHERE minute >= $1 AND minute < $2 AND ($3 = '' OR component = $3)")
+                .bind(nanos(from))
+                .bind(nanos(to))
+                .bind(component.unwrap_or("")),
+            )
+            .await?;
         let mut out: BTreeMap<String, BTreeMap<u64, HealthRollup>> = BTreeMap::new();
         for (component, minute, data) in rows {
             out.entry(component)
@@ -251,26 +197,16 @@ impl Database {
         from: u64,
         to: u64,
     ) -> Result<BTreeMap<Edge, EdgeRollup>, StoreError> {
-        let (from, to) = (
-            from.min(i64::MAX as u64) as i64,
-            to.min(i64::MAX as u64) as i64,
-        );
-        let rows: Vec<(String, String, String, String, String)> = match self {
-            Database::Sqlite(p) => {
-                sqlx::query_as("SELECT source_kind, source, target_kind, target, data FROM topology_edges WHERE minute >= ? AND minute < ?")
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(p)
-                    .await?
-            }
-            Database::Postgres(p) => {
-                sqlx::query_as("SELECT source_kind, source, target_kind, target, data FROM topology_edges WHERE minute >= $1 AND minute < $2")
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+        let rows: Vec<(String, String, String, String, String)> = self
+            .fetch_all(
+                sql(
+                    "SELECT source_kind, source, target_kind, target, data FROM topology_edges \
+                     WHERE minute >= $1 AND minute < $2",
+                )
+                .bind(nanos(from))
+                .bind(nanos(to)),
+            )
+            .await?;
         let mut out: BTreeMap<Edge, EdgeRollup> = BTreeMap::new();
         for (sk, source, tk, target, data) in rows {
             let kind = |k: &str| {
@@ -291,30 +227,10 @@ impl Database {
     /// Deletes rollups and edge traffic of minutes before `before`; returns
     /// how many component rollups went.
     pub async fn delete_rollups_before(&self, before: u64) -> Result<u64, StoreError> {
-        let before = before.min(i64::MAX as u64) as i64;
-        Ok(match self {
-            Database::Sqlite(p) => {
-                sqlx::query("DELETE FROM topology_edges WHERE minute < ?")
-                    .bind(before)
-                    .execute(p)
-                    .await?;
-                sqlx::query("DELETE FROM health_rollups WHERE minute < ?")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-            Database::Postgres(p) => {
-                sqlx::query("DELETE FROM topology_edges WHERE minute < $1")
-                    .bind(before)
-                    .execute(p)
-                    .await?;
-                sqlx::query("DELETE FROM health_rollups WHERE minute < $1")
-                    .bind(before)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-        })
+        let before = nanos(before);
+        self.execute(sql("DELETE FROM topology_edges WHERE minute < $1").bind(before))
+            .await?;
+        self.execute(sql("DELETE FROM health_rollups WHERE minute < $1").bind(before))
+            .await
     }
 }

@@ -1,7 +1,8 @@
 //! Silences as stored. The alerts crate owns their meaning; matchers are
 //! kept as the JSON it gives.
 
-use super::Database;
+use super::sql::sql;
+use super::{Database, nanos};
 use crate::StoreError;
 
 /// One silence.
@@ -23,18 +24,15 @@ pub struct SilenceRow {
     pub updated_at: u64,
 }
 
-fn nanos(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
 impl Database {
     /// Every stored silence.
     pub async fn silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
-        const SELECT: &str = "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences ORDER BY starts_at";
-        let rows: Vec<(String, String, i64, i64, String, String, i64)> = match self {
-            Database::Sqlite(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-            Database::Postgres(p) => sqlx::query_as(SELECT).fetch_all(p).await?,
-        };
+        let rows: Vec<(String, String, i64, i64, String, String, i64)> = self
+            .fetch_all(sql(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at \
+                 FROM silences ORDER BY starts_at",
+            ))
+            .await?;
         Ok(rows
             .into_iter()
             .map(
@@ -53,36 +51,20 @@ impl Database {
 
     /// Creates or replaces a silence.
     pub async fn save_silence(&self, s: &SilenceRow) -> Result<(), StoreError> {
-        macro_rules! save {
-            ($pool:expr, $sql:literal) => {{
-                sqlx::query($sql)
-                    .bind(&s.id)
-                    .bind(&s.matchers)
-                    .bind(nanos(s.starts_at))
-                    .bind(nanos(s.ends_at))
-                    .bind(&s.created_by)
-                    .bind(&s.comment)
-                    .bind(nanos(s.updated_at))
-                    .execute($pool)
-                    .await?;
-            }};
-        }
-        match self {
-            Database::Sqlite(p) => save!(
-                p,
-                "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET matchers = excluded.matchers, \
-                 starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_by = excluded.created_by, \
-                 comment = excluded.comment, updated_at = excluded.updated_at"
-            ),
-            Database::Postgres(p) => save!(
-                p,
-                "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, updated_at) \
+        self.execute(
+            sql("INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET matchers = excluded.matchers, \
                  starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_by = excluded.created_by, \
-                 comment = excluded.comment, updated_at = excluded.updated_at"
-            ),
-        };
+                 comment = excluded.comment, updated_at = excluded.updated_at")
+            .bind(&s.id)
+            .bind(&s.matchers)
+            .bind(nanos(s.starts_at))
+            .bind(nanos(s.ends_at))
+            .bind(&s.created_by)
+            .bind(&s.comment)
+            .bind(nanos(s.updated_at)),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -90,25 +90,14 @@ pub fn durable_payload(index: &Index) -> Result<CommitPayload, StoreError> {
         }))
 }
 
-/// The UTC day (`YYYYMMDD`) that contains `unix_nanos`.
+/// The UTC day (`YYYYMMDD`) that contains `unix_nanos`: the name of the
+/// partition that events ingested then go to.
 pub fn day_of(unix_nanos: u64) -> u32 {
-    let days = (unix_nanos / 1_000_000_000 / 86_400) as i64;
-    let (y, m, d) = civil_from_days(days);
-    (y as u32) * 10_000 + m * 100 + d
-}
-
-/// Days since the epoch to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_nanos))
+        .expect("u64 nanoseconds end in 2554, inside time's range")
+        .date();
+    // Years from 1970 to 2554: always positive, always four digits.
+    date.year() as u32 * 10_000 + u32::from(u8::from(date.month())) * 100 + u32::from(date.day())
 }
 
 #[cfg(test)]
@@ -120,6 +109,13 @@ mod tests {
         assert_eq!(day_of(0), 19_700_101);
         assert_eq!(day_of(1_544_712_660_000_000_000), 20_181_213);
         assert_eq!(day_of(1_709_164_800_000_000_000), 20_240_229);
+        // The last nanosecond of a day is still that day.
+        assert_eq!(day_of(86_399_999_999_999), 19_700_101);
+        assert_eq!(day_of(86_400_000_000_000), 19_700_102);
+        // Leap days: 2000 is a leap year, 2100 is not.
+        assert_eq!(day_of(951_782_400_000_000_000), 20_000_229);
+        assert_eq!(day_of(4_107_542_400_000_000_000), 21_000_301);
+        assert_eq!(day_of(u64::MAX), 25_540_721);
     }
 
     #[test]

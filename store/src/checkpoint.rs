@@ -1,0 +1,159 @@
+//! What storage has durably committed: one write-ahead-log position per (sink, partition).
+//!
+//! Every sink the collector feeds from its WAL records how far it has
+//! committed, in the same commit as the data: the span and log indexes in
+//! their tantivy commit payloads, metrics and rollups in the database's
+//! `wal_checkpoints` table. A [`CheckpointCatalog`] answers for all of them
+//! behind one question, so nothing above it needs to know where a position
+//! is kept. Today's single node is partition 0; a cluster mode splits the log
+//! into partitions and asks the same question per partition.
+
+use crate::StoreError;
+use crate::db::Database;
+use crate::index::SignalIndex;
+use std::future::Future;
+use std::sync::Arc;
+
+/// A consumer of the write-ahead log that commits its own position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sink {
+    /// The span index.
+    Spans,
+    /// The log index.
+    Logs,
+    /// Metric series and points in the database.
+    Metrics,
+    /// Health rollups and topology derived from spans.
+    SpanRollups,
+    /// Health rollups derived from log records.
+    LogRollups,
+    /// Health rollups derived from metrics.
+    MetricRollups,
+}
+
+impl Sink {
+    /// Every sink.
+    pub const ALL: [Sink; 6] = [
+        Sink::Spans,
+        Sink::Logs,
+        Sink::Metrics,
+        Sink::SpanRollups,
+        Sink::LogRollups,
+        Sink::MetricRollups,
+    ];
+
+    /// The name stored in `wal_checkpoints` and shown in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sink::Spans => "spans",
+            Sink::Logs => "logs",
+            Sink::Metrics => "metrics",
+            Sink::SpanRollups => "rollups.spans",
+            Sink::LogRollups => "rollups.logs",
+            Sink::MetricRollups => "rollups.metrics",
+        }
+    }
+
+    /// The sink named `name`, as [`Sink::as_str`] spells it.
+    pub fn parse(name: &str) -> Option<Sink> {
+        Sink::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether this sink holds health rollups.
+    pub fn is_rollups(self) -> bool {
+        matches!(
+            self,
+            Sink::SpanRollups | Sink::LogRollups | Sink::MetricRollups
+        )
+    }
+}
+
+impl std::fmt::Display for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose position: one sink's, in one partition of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckpointKey {
+    /// The sink.
+    pub sink: Sink,
+    /// The log partition; 0 on a single node.
+    pub partition: u32,
+}
+
+impl CheckpointKey {
+    /// The single node's key for `sink`: partition 0.
+    pub const fn local(sink: Sink) -> Self {
+        CheckpointKey { sink, partition: 0 }
+    }
+}
+
+/// Answers how far storage has durably committed the log, per key.
+pub trait CheckpointCatalog {
+    /// The highest WAL sequence number whose records `key` has durably
+    /// committed; 0 when it has committed none.
+    fn committed(
+        &self,
+        key: &CheckpointKey,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The single node's catalog: span and log positions from the indexes' last
+/// commits, the others from the database.
+#[derive(Clone)]
+pub struct LocalCatalog {
+    spans: Arc<SignalIndex>,
+    logs: Arc<SignalIndex>,
+    db: Database,
+}
+
+impl LocalCatalog {
+    /// A catalog over these indexes and this database.
+    pub fn new(spans: Arc<SignalIndex>, logs: Arc<SignalIndex>, db: Database) -> Self {
+        LocalCatalog { spans, logs, db }
+    }
+}
+
+impl CheckpointCatalog for LocalCatalog {
+    async fn committed(&self, key: &CheckpointKey) -> Result<u64, StoreError> {
+        let index = match key.sink {
+            Sink::Spans => &self.spans,
+            Sink::Logs => &self.logs,
+            _ => return self.db.checkpoint_of(key).await,
+        };
+        // A local index holds partition 0 only: it has committed nothing of
+        // any other partition.
+        Ok(if key.partition == 0 {
+            index.committed_seq()
+        } else {
+            0
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_names_are_the_stored_ones() {
+        let names: Vec<&str> = Sink::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "spans",
+                "logs",
+                "metrics",
+                "rollups.spans",
+                "rollups.logs",
+                "rollups.metrics"
+            ]
+        );
+        for s in Sink::ALL {
+            assert_eq!(Sink::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Sink::parse("rollups"), None);
+    }
+}
