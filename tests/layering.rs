@@ -27,6 +27,8 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         "weir-bench",
         BTreeSet::from(["weir-core", "weir-collector"]),
     );
+    // Test support (a throwaway PostgreSQL): a dev-dependency only.
+    m.insert("weir-testkit", BTreeSet::new());
     // The fuzz targets reach every parser, the binary's configuration too.
     m.insert(
         "weir-fuzzing",

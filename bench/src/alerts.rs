@@ -3,9 +3,6 @@
 //! interval, and how long one evaluation of 1,000 rules over 100 components
 //! takes.
 
-use weir_collector::fixtures::fleet::resource;
-use weir_collector::fixtures::{attr_bool as b, attr_str as s};
-use weir_core::now_unix_nanos as now_nanos;
 use crate::{Weir, start_weir};
 use anyhow::{Context, Result, bail};
 use axum::body::Bytes;
@@ -22,6 +19,9 @@ use shared_gauge::SharedGauge;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use weir_collector::fixtures::fleet::resource;
+use weir_collector::fixtures::{attr_bool as b, attr_str as s};
+use weir_core::now_unix_nanos as now_nanos;
 
 /// What one alerting run measured.
 #[derive(Debug, Default, Clone)]

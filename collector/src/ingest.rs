@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use weir_core::now_unix_nanos;
 use weir_store::Store;
+use weir_store::checkpoint::{CheckpointCatalog, CheckpointKey, Sink};
 
 /// Sizing and timing of the ingest path.
 #[derive(Debug, Clone)]
@@ -75,31 +76,28 @@ pub struct Ingest {
     closed: AtomicBool,
 }
 
-/// What the stores durably hold, as their checkpoints say. A checkpoint
-/// that cannot be read counts as nothing: that signal is replayed whole,
-/// which the stores' positions make harmless.
-async fn durable_positions(store: &Store) -> Durable {
-    let read = |sink: &'static str| {
-        let db = store.db.clone();
-        async move {
-            db.checkpoint(sink).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, sink, "cannot read a WAL checkpoint; replaying all of that signal");
+/// What the stores durably hold, as the checkpoint catalog says. A
+/// checkpoint that cannot be read counts as nothing: that signal is replayed
+/// whole, which the stores' recorded positions make harmless.
+async fn durable_positions(catalog: &impl CheckpointCatalog) -> Durable {
+    let read = |sink: Sink| async move {
+        catalog
+            .committed(&CheckpointKey::local(sink))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, %sink, "cannot read a WAL checkpoint; replaying all of that signal");
                 0
             })
-        }
     };
-    Durable {
-        primary: [
-            store.spans.committed_seq(),
-            store.logs.committed_seq(),
-            read(SignalKind::Metrics.store_part()).await,
-        ],
-        rollups: [
-            read(SignalKind::Traces.rollups_part()).await,
-            read(SignalKind::Logs.rollups_part()).await,
-            read(SignalKind::Metrics.rollups_part()).await,
-        ],
+    let mut durable = Durable {
+        primary: [0; 3],
+        rollups: [0; 3],
+    };
+    for signal in SignalKind::ALL {
+        durable.primary[signal.index()] = read(signal.store_sink()).await;
+        durable.rollups[signal.index()] = read(signal.rollups_sink()).await;
     }
+    durable
 }
 
 impl Ingest {
@@ -112,7 +110,7 @@ impl Ingest {
         store: Arc<Store>,
         telemetry: Arc<Telemetry>,
     ) -> Result<Arc<Self>, EventLogError> {
-        let durable = durable_positions(&store).await;
+        let durable = durable_positions(&store.catalog()).await;
         let health = Arc::new(StorageHealth::default());
         let (handoff, mut threads) = worker::spawn(
             &store,

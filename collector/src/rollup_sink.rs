@@ -5,6 +5,8 @@
 use crate::event_log::Position;
 use crate::otlp::SignalKind;
 use weir_core::accumulator::HealthAccumulator;
+use weir_store::LocalCatalog;
+use weir_store::checkpoint::{CheckpointCatalog, CheckpointKey, Sink};
 use weir_store::db::Database;
 
 /// One worker's rollups since their last durable merge.
@@ -12,8 +14,9 @@ pub(crate) struct RollupSink {
     /// Deltas since the last durable merge.
     pub(crate) accumulator: HealthAccumulator,
     db: Database,
-    /// The checkpoint these rollups record (`rollups.spans`, …).
-    checkpoint: &'static str,
+    catalog: LocalCatalog,
+    /// The checkpoint these rollups record.
+    checkpoint: Sink,
     /// Off only to measure what rollups cost.
     pub(crate) enabled: bool,
 }
@@ -23,13 +26,15 @@ impl RollupSink {
     pub(crate) fn new(
         accumulator: HealthAccumulator,
         db: Database,
+        catalog: LocalCatalog,
         signal: SignalKind,
         enabled: bool,
     ) -> Self {
         RollupSink {
             accumulator,
             db,
-            checkpoint: signal.rollups_part(),
+            catalog,
+            checkpoint: signal.rollups_sink(),
             enabled,
         }
     }
@@ -45,11 +50,12 @@ impl RollupSink {
         let merged = runtime.block_on(self.db.merge_rollups(
             &self.accumulator.deltas,
             &self.accumulator.edges,
-            self.checkpoint,
+            self.checkpoint.as_str(),
             position,
         ));
         if let Err(e) = merged {
-            match runtime.block_on(self.db.checkpoint(self.checkpoint)) {
+            let key = CheckpointKey::local(self.checkpoint);
+            match runtime.block_on(self.catalog.committed(&key)) {
                 Ok(durable) if durable >= position => {}
                 _ => return Err(format!("rollup commit failed: {e}")),
             }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
 use weir_core::{MetricPoint, now_unix_nanos};
 use weir_store::Store;
+use weir_store::checkpoint::CheckpointKey;
 use weir_store::db::Database;
 use weir_store::index::SignalIndex;
 
@@ -207,6 +208,7 @@ pub(crate) fn spawn(
             rollups: RollupSink::new(
                 HealthAccumulator::new(invocations.clone(), lag_metrics.clone()),
                 store.db.clone(),
+                store.catalog(),
                 signal,
                 settings.rollups,
             ),
@@ -414,7 +416,8 @@ impl StorageWorker {
         match &mut self.sink {
             Sink::Spans(_) | Sink::Logs(_) => *index_lost_work = true,
             Sink::Metrics { db, buffer } => {
-                if let Ok(durable) = self.runtime.block_on(db.checkpoint("metrics"))
+                let key = CheckpointKey::local(self.signal.store_sink());
+                if let Ok(durable) = self.runtime.block_on(db.checkpoint_of(&key))
                     && durable >= seq
                 {
                     buffer.clear();

@@ -11,7 +11,7 @@
 //!   delivery outbox, through sqlx: SQLite by default, PostgreSQL when
 //!   configured, migrated on open from `migrations/`, one SQL text for both;
 //! - [`checkpoint`]: the seam "what has storage durably committed", one WAL
-//!   position per (sink, partition), answered by [`checkpoint::LocalCatalog`]
+//!   position per (sink, partition), answered by [`LocalCatalog`]
 //!   from the index commit payloads and the database's `wal_checkpoints`;
 //! - [`retention`]: old partitions deleted whole, old rows in bulk;
 //! - [`Store`]: the indexes and the database opened together, with searches,
@@ -31,9 +31,11 @@ pub mod config;
 pub mod db;
 mod error;
 pub mod index;
+mod local_catalog;
 mod records;
 pub mod retention;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
+pub use local_catalog::LocalCatalog;
 pub use records::{SearchPage, SearchRequest, SearchSignal, Store, StoredRecord};

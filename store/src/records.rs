@@ -1,8 +1,8 @@
 //! The store as the rest of weir sees it: open once, write events, read them
 //! back as `weir_core` records.
 
+use crate::LocalCatalog;
 use crate::StoreError;
-use crate::checkpoint::LocalCatalog;
 use crate::config::StoreConfig;
 use crate::db::Database;
 use crate::index::{Signal, SignalIndex, StoredHit, WriterBudget};

@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use weir_store::checkpoint::Sink;
 
 /// The three OTLP signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,19 +58,29 @@ impl SignalKind {
 
     /// The store that holds this signal, as `/readyz` and `/metrics` name it.
     pub fn store_part(self) -> &'static str {
-        match self {
-            SignalKind::Traces => "spans",
-            SignalKind::Logs => "logs",
-            SignalKind::Metrics => "metrics",
-        }
+        self.store_sink().as_str()
     }
 
     /// The rollups built from this signal, as `/readyz` and `/metrics` name them.
     pub fn rollups_part(self) -> &'static str {
+        self.rollups_sink().as_str()
+    }
+
+    /// The checkpoint of the store that holds this signal.
+    pub fn store_sink(self) -> Sink {
         match self {
-            SignalKind::Traces => "rollups.spans",
-            SignalKind::Logs => "rollups.logs",
-            SignalKind::Metrics => "rollups.metrics",
+            SignalKind::Traces => Sink::Spans,
+            SignalKind::Logs => Sink::Logs,
+            SignalKind::Metrics => Sink::Metrics,
+        }
+    }
+
+    /// The checkpoint of the rollups built from this signal.
+    pub fn rollups_sink(self) -> Sink {
+        match self {
+            SignalKind::Traces => Sink::SpanRollups,
+            SignalKind::Logs => Sink::LogRollups,
+            SignalKind::Metrics => Sink::MetricRollups,
         }
     }
 
