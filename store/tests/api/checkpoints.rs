@@ -1,8 +1,9 @@
 //! Checkpoints per (sink, partition), the local catalog, and the migration that keyed them.
 
 use crate::common::{Engine, NOW, TestDb, open_store, span};
+use weir_store::LocalCatalog;
 use weir_store::StoreError;
-use weir_store::checkpoint::{CheckpointCatalog, CheckpointKey, LocalCatalog, Sink};
+use weir_store::checkpoint::{CheckpointCatalog, CheckpointKey, Sink};
 use weir_store::db::{EdgeDeltas, RollupDeltas};
 
 on_both_engines!(
