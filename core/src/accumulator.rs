@@ -184,6 +184,88 @@ impl HealthAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{AttrValue, Attributes, SpanId, SpanKind, StatusCode};
+
+    fn span(id: u8, parent: Option<u8>, service: &str, start_ms: u64) -> Span {
+        Span {
+            trace_id: TraceId([9; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            service: service.into(),
+            name: "handle".into(),
+            kind: if parent.is_some() {
+                SpanKind::Client
+            } else {
+                SpanKind::Consumer
+            },
+            start_time_unix_nano: start_ms * 1_000_000,
+            end_time_unix_nano: (start_ms + 20) * 1_000_000,
+            status: StatusCode::Unset,
+            status_message: String::new(),
+            attributes: Attributes::default(),
+            resource: Default::default(),
+            scope: String::new(),
+            events: vec![],
+            links: vec![],
+        }
+    }
+
+    #[test]
+    fn spans_become_invocation_and_edge_deltas_per_minute() {
+        let mut acc = HealthAccumulator::new(Arc::default(), Arc::default());
+        let mut root = span(1, None, "consumer", 1_000);
+        root.attributes = Attributes(vec![("faas.coldstart".into(), AttrValue::Bool(true))]);
+        let mut child = span(2, Some(1), "writer", 1_005);
+        child.kind = SpanKind::Server;
+        child.status = StatusCode::Error;
+        // A client call inside the consumer: no invocation, no edge.
+        let inner = span(3, Some(1), "consumer", 1_002);
+        acc.spans(&[root, child, inner]);
+        let minute = minute_of(1_000_000_000);
+        let consumer = &acc.deltas[&("consumer".to_string(), minute)];
+        assert_eq!(
+            (consumer.invocations, consumer.errors, consumer.cold_starts),
+            (1, 0, 1)
+        );
+        let writer = &acc.deltas[&("writer".to_string(), minute)];
+        assert_eq!((writer.invocations, writer.errors), (1, 1));
+        let edges: Vec<_> = acc
+            .edges
+            .iter()
+            .map(|((e, _), r)| (e.source.as_str(), e.target.as_str(), r.count, r.errors))
+            .collect();
+        assert_eq!(edges, [("consumer", "writer", 1, 1)]);
+    }
+
+    #[test]
+    fn lag_readings_keep_the_peak_per_series_and_ignore_other_metrics() {
+        use crate::{MetricKind, MetricValue};
+        let lag: Arc<HashSet<String>> = Arc::new(["pipeline.iterator_age".to_string()].into());
+        let mut acc = HealthAccumulator::new(Arc::default(), lag);
+        let point = |name: &str, value: f64| MetricPoint {
+            name: name.into(),
+            description: String::new(),
+            unit: "ms".into(),
+            kind: MetricKind::Gauge,
+            temporality: Default::default(),
+            monotonic: false,
+            service: "consumer".into(),
+            attributes: Attributes::default(),
+            resource: Default::default(),
+            start_time_unix_nano: 0,
+            time_unix_nano: 60_000_000_000,
+            value: MetricValue::Number { value },
+        };
+        acc.points(&[
+            point("pipeline.iterator_age", 1500.0),
+            point("pipeline.iterator_age", 2500.0),
+            point("http.requests", 9e9),
+        ]);
+        assert_eq!(acc.deltas.len(), 1);
+        let rollup = &acc.deltas[&("consumer".to_string(), 60_000_000_000)];
+        assert_eq!(rollup.max_lag_ms, Some(2500.0), "{rollup:?}");
+        assert_eq!(rollup.lag_series.len(), 1, "{rollup:?}");
+    }
 
     #[test]
     fn an_exception_log_makes_its_invocation_an_error_once_in_either_order() {
