@@ -103,8 +103,7 @@ async fn invalid_records_are_dropped_with_a_reason_and_the_rest_stored() {
     let trace = exact::trace_id(7);
     let mut zero_trace = exact::span(trace, 2, "broken");
     zero_trace.trace_id = vec![0; 16];
-    let request =
-        exact::spans_request("checkout", vec![exact::span(trace, 1, "good"), zero_trace]);
+    let request = exact::spans_request("checkout", vec![exact::span(trace, 1, "good"), zero_trace]);
     let rejections = ingest
         .export(ExportRequest::Traces(request))
         .await

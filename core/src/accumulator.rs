@@ -184,15 +184,10 @@ impl HealthAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AttrValue, Attributes, SpanId, SpanKind, StatusCode};
+    use crate::{AttrValue, Attributes, SpanKind, StatusCode};
 
     fn span(id: u8, parent: Option<u8>, service: &str, start_ms: u64) -> Span {
         Span {
-            trace_id: TraceId([9; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            service: service.into(),
-            name: "handle".into(),
             kind: if parent.is_some() {
                 SpanKind::Client
             } else {
@@ -200,13 +195,7 @@ mod tests {
             },
             start_time_unix_nano: start_ms * 1_000_000,
             end_time_unix_nano: (start_ms + 20) * 1_000_000,
-            status: StatusCode::Unset,
-            status_message: String::new(),
-            attributes: Attributes::default(),
-            resource: Default::default(),
-            scope: String::new(),
-            events: vec![],
-            links: vec![],
+            ..crate::fixtures::span(TraceId([9; 16]), id, parent, service, "handle")
         }
     }
 
@@ -239,22 +228,10 @@ mod tests {
 
     #[test]
     fn lag_readings_keep_the_peak_per_series_and_ignore_other_metrics() {
-        use crate::{MetricKind, MetricValue};
         let lag: Arc<HashSet<String>> = Arc::new(["pipeline.iterator_age".to_string()].into());
         let mut acc = HealthAccumulator::new(Arc::default(), lag);
-        let point = |name: &str, value: f64| MetricPoint {
-            name: name.into(),
-            description: String::new(),
-            unit: "ms".into(),
-            kind: MetricKind::Gauge,
-            temporality: Default::default(),
-            monotonic: false,
-            service: "consumer".into(),
-            attributes: Attributes::default(),
-            resource: Default::default(),
-            start_time_unix_nano: 0,
-            time_unix_nano: 60_000_000_000,
-            value: MetricValue::Number { value },
+        let point = |name: &str, value: f64| {
+            crate::fixtures::gauge_point(name, "consumer", 60_000_000_000, value)
         };
         acc.points(&[
             point("pipeline.iterator_age", 1500.0),

@@ -12,6 +12,8 @@
 pub mod accumulator;
 mod attributes;
 mod component;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 mod ids;
 mod log;
 mod metric;

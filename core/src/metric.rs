@@ -206,21 +206,11 @@ mod tests {
 
     fn point(attrs: Vec<(&str, &str)>) -> MetricPoint {
         MetricPoint {
-            name: "pipeline.iterator_age".into(),
-            description: String::new(),
-            unit: "ms".into(),
-            kind: MetricKind::Gauge,
-            temporality: Temporality::Unspecified,
-            monotonic: false,
-            service: "consumer".into(),
             attributes: attrs
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), AttrValue::Str(v.to_string())))
                 .collect(),
-            resource: Default::default(),
-            start_time_unix_nano: 0,
-            time_unix_nano: 1,
-            value: MetricValue::Number { value: 1.0 },
+            ..crate::fixtures::gauge_point("pipeline.iterator_age", "consumer", 1, 1.0)
         }
     }
 

@@ -233,7 +233,7 @@ impl SpanMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AttrValue, Attributes, SpanLink, StatusCode, TraceId};
+    use crate::{AttrValue, Attributes, SpanLink, TraceId};
 
     fn span(
         id: u8,
@@ -244,21 +244,10 @@ mod tests {
         end: u64,
     ) -> Span {
         Span {
-            trace_id: TraceId([id; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            service: service.into(),
-            name: "s".into(),
             kind,
             start_time_unix_nano: start,
             end_time_unix_nano: end,
-            status: StatusCode::Unset,
-            status_message: String::new(),
-            attributes: Attributes::default(),
-            resource: Default::default(),
-            scope: String::new(),
-            events: vec![],
-            links: vec![],
+            ..crate::fixtures::span(TraceId([id; 16]), id, parent, service, "s")
         }
     }
 

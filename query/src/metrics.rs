@@ -132,24 +132,14 @@ fn shape(request: MetricsRequest, points: Vec<MetricPoint>) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::{AttrValue, MetricValue, Temporality};
+    use weir_core::AttrValue;
 
     const SECOND: u64 = 1_000_000_000;
 
     fn point(time: u64, shard: &str, value: f64) -> MetricPoint {
         MetricPoint {
-            name: "lag".into(),
-            description: String::new(),
-            unit: "ms".into(),
-            kind: MetricKind::Gauge,
-            temporality: Temporality::Unspecified,
-            monotonic: false,
-            service: "consumer".into(),
             attributes: Attributes(vec![("shard".into(), AttrValue::Str(shard.into()))]),
-            resource: Default::default(),
-            start_time_unix_nano: 0,
-            time_unix_nano: time,
-            value: MetricValue::Number { value },
+            ..weir_core::fixtures::gauge_point("lag", "consumer", time, value)
         }
     }
 

@@ -126,25 +126,12 @@ pub fn assemble(mut spans: Vec<Span>) -> Vec<(usize, Span)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::{Attributes, SpanKind, StatusCode};
 
     fn span(id: u8, parent: Option<u8>, start: u64) -> Span {
         Span {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            service: "svc".into(),
-            name: format!("s{id}"),
-            kind: SpanKind::Internal,
             start_time_unix_nano: start,
             end_time_unix_nano: start + 1,
-            status: StatusCode::Unset,
-            status_message: String::new(),
-            attributes: Attributes::default(),
-            resource: Default::default(),
-            scope: String::new(),
-            events: vec![],
-            links: vec![],
+            ..weir_core::fixtures::span(TraceId([1; 16]), id, parent, "svc", &format!("s{id}"))
         }
     }
 

@@ -73,49 +73,21 @@ mod tests {
     use super::*;
     use crate::config::{DatabaseConfig, StoreConfig};
     use crate::{SearchRequest, SearchSignal};
-    use std::sync::Arc;
-    use weir_core::{
-        Attributes, MetricKind, MetricPoint, MetricValue, Span, SpanId, SpanKind, StatusCode,
-        Temporality, TraceId,
-    };
+    use weir_core::{MetricPoint, Span, SpanKind, TraceId};
 
     const DAY: u64 = 86_400 * 1_000_000_000;
 
     fn span(n: u8, start: u64) -> Span {
         Span {
-            trace_id: TraceId([n; 16]),
-            span_id: SpanId([n; 8]),
-            parent_span_id: None,
-            service: "svc".into(),
-            name: format!("span {n}"),
             kind: SpanKind::Server,
             start_time_unix_nano: start,
             end_time_unix_nano: start + 1,
-            status: StatusCode::Unset,
-            status_message: String::new(),
-            attributes: Attributes::default(),
-            resource: Arc::default(),
-            scope: String::new(),
-            events: vec![],
-            links: vec![],
+            ..weir_core::fixtures::span(TraceId([n; 16]), n, None, "svc", &format!("span {n}"))
         }
     }
 
     fn point(time: u64) -> MetricPoint {
-        MetricPoint {
-            name: "pipeline.iterator_age".into(),
-            description: String::new(),
-            unit: "ms".into(),
-            kind: MetricKind::Gauge,
-            temporality: Temporality::Unspecified,
-            monotonic: false,
-            service: "svc".into(),
-            attributes: Attributes::default(),
-            resource: Arc::default(),
-            start_time_unix_nano: 0,
-            time_unix_nano: time,
-            value: MetricValue::Number { value: 1.0 },
-        }
+        weir_core::fixtures::gauge_point("pipeline.iterator_age", "svc", time, 1.0)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,8 @@
 //! What the store's tests share: a database or a whole store on each engine, and sample records.
 
 use std::sync::Arc;
-use weir_core::{
-    AttrValue, Attributes, LogRecord, MetricKind, MetricPoint, MetricValue, Severity, Span, SpanId,
-    SpanKind, StatusCode, Temporality, TraceId,
-};
+use weir_core::fixtures;
+use weir_core::{AttrValue, Attributes, LogRecord, MetricPoint, Span, SpanId, SpanKind, TraceId};
 use weir_store::config::DatabaseConfig;
 use weir_store::db::Database;
 use weir_store::{Store, StoreConfig};
@@ -94,55 +92,29 @@ pub fn attrs(pairs: &[(&str, &str)]) -> Attributes {
 
 pub fn span(n: u8, service: &str, name: &str, start: u64) -> Span {
     Span {
-        trace_id: TraceId([n; 16]),
-        span_id: SpanId([n; 8]),
-        parent_span_id: None,
-        service: service.into(),
-        name: name.into(),
         kind: SpanKind::Server,
         start_time_unix_nano: start,
         end_time_unix_nano: start + 2_000_000,
-        status: StatusCode::Unset,
-        status_message: String::new(),
         attributes: attrs(&[("order.id", &format!("order-{n}"))]),
         resource: Arc::new(attrs(&[("service.name", service)])),
-        scope: String::new(),
-        events: vec![],
-        links: vec![],
+        ..fixtures::span(TraceId([n; 16]), n, None, service, name)
     }
 }
 
 pub fn log(n: u8, service: &str, body: &str, time: u64) -> LogRecord {
     LogRecord {
-        time_unix_nano: time,
-        observed_time_unix_nano: time,
-        severity: Severity::Error,
-        severity_number: 17,
-        severity_text: "ERROR".into(),
-        body: AttrValue::Str(body.into()),
-        event_name: String::new(),
-        service: service.into(),
         trace_id: Some(TraceId([n; 16])),
         span_id: Some(SpanId([n; 8])),
-        attributes: Attributes::default(),
         resource: Arc::new(attrs(&[("service.name", service)])),
-        scope: String::new(),
+        ..fixtures::log_record(service, time, body)
     }
 }
 
 pub fn gauge(name: &str, service: &str, shard: &str, time: u64, value: f64) -> MetricPoint {
     MetricPoint {
-        name: name.into(),
         description: "records not yet read".into(),
-        unit: "ms".into(),
-        kind: MetricKind::Gauge,
-        temporality: Temporality::Unspecified,
-        monotonic: false,
-        service: service.into(),
         attributes: attrs(&[("shard", shard)]),
         resource: Arc::new(attrs(&[("service.name", service)])),
-        start_time_unix_nano: 0,
-        time_unix_nano: time,
-        value: MetricValue::Number { value },
+        ..fixtures::gauge_point(name, service, time, value)
     }
 }
