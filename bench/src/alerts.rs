@@ -11,14 +11,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
-};
+use opentelemetry_proto::tonic::metrics::v1::metric;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use shared_gauge::SharedGauge;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use weir_collector::fixtures::exact;
 use weir_collector::fixtures::fleet::resource;
 use weir_collector::fixtures::{attr_bool as b, attr_str as s};
 use weir_core::now_unix_nanos as now_nanos;
@@ -95,28 +94,15 @@ fn gauge(
     partition: &str,
     value: f64,
 ) -> ExportMetricsServiceRequest {
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: resource(service),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: name.into(),
-                    unit: unit.into(),
-                    data: Some(metric::Data::Gauge(Gauge {
-                        data_points: vec![NumberDataPoint {
-                            attributes: vec![s("messaging.destination.partition.id", partition)],
-                            time_unix_nano: now_nanos(),
-                            value: Some(number_data_point::Value::AsDouble(value)),
-                            ..Default::default()
-                        }],
-                    })),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+    let mut request = exact::gauge_request(service, name, value);
+    let resource_metrics = &mut request.resource_metrics[0];
+    resource_metrics.resource = resource(service);
+    let metric = &mut resource_metrics.scope_metrics[0].metrics[0];
+    metric.unit = unit.into();
+    if let Some(metric::Data::Gauge(gauge)) = &mut metric.data {
+        gauge.data_points[0].attributes = vec![s("messaging.destination.partition.id", partition)];
     }
+    request
 }
 
 /// `n` invocations of `service`: the first `errors` fail, the first `cold`
