@@ -1,6 +1,6 @@
 //! Admission, the transport-neutral front of the write path that both
 //! receivers call: validate → admit against the pending budget and storage
-//! faults → append to the event log (group commit, [`crate::wal::writer`]) →
+//! faults → append to the event log (group commit, the writer thread in `wal::writer`) →
 //! acknowledge. From the log each request goes to its signal's storage
 //! worker ([`crate::worker`]), which commits it to the index or database.
 //!

@@ -1,18 +1,25 @@
-//! The OTLP collector: receivers, validation, the write-ahead log and the
+//! The OTLP collector: receivers, validation, the durability point and the
 //! hand-off to storage.
 //!
-//! Data takes one path whatever the transport: the gRPC ([`grpc`]) and HTTP
-//! ([`http`]) receivers decode a request and call [`Ingest::export`], which
-//! drops invalid records (counted per reason, reported as OTLP partial
-//! success), admits the rest only if storage is keeping up, appends them to
-//! the write-ahead log ([`wal`]) with a group-committed fsync, and only then
-//! acknowledges. Storage workers, one per signal, convert the requests into
-//! `weir_core` types ([`otlp::convert`]) and commit them to the tantivy index
-//! or the database, recording the WAL position each commit covers; on start
-//! the WAL is replayed from there.
+//! The write path runs one way, whatever the transport:
+//!
+//! 1. [`grpc`] and [`http`] decode a request, check its token and call
+//!    [`Ingest::export`] ([`ingest`]: admission), which drops invalid records
+//!    (counted per reason, reported as OTLP partial success) and admits the
+//!    rest only while storage keeps up and has no fault ([`storage_health`]).
+//! 2. The [`event_log`] makes the request durable — today the local
+//!    write-ahead log ([`wal`]), its writer thread group-committing one fsync
+//!    per batch — and only then is the export acknowledged.
+//! 3. Storage workers (`worker`, one thread per signal) convert requests into
+//!    `weir_core` records ([`otlp::convert`]), feed core's rollup accumulator,
+//!    and commit to the tantivy index or the database with the log position
+//!    each commit covers; the store's checkpoint catalog answers what is
+//!    committed, so on start the log is replayed from there.
 //!
 //! This crate is the only one that knows OTLP and tonic. It does not serve
-//! queries or render anything.
+//! queries or render anything; `/metrics` families come from [`telemetry`]
+//! as prometheus-client collectors. Feature `test-fixtures` adds
+//! `fixtures`: OTLP requests for tests and the benchmark.
 
 mod auth;
 mod disk_floor;

@@ -2,8 +2,14 @@
 //!
 //! This crate owns the plain types every other crate speaks — [`Span`],
 //! [`LogRecord`], [`MetricPoint`], [`Resource`], trace and span ids, attribute
-//! values — and the small pieces of pipeline semantics that follow from them,
-//! such as which component a resource belongs to ([`component_name`]).
+//! values — and the pipeline semantics that follow from them: which component
+//! a resource belongs to ([`component_name`]), what counts as an invocation,
+//! an error, a cold start or a lag reading ([`pipeline`]), the pipeline's
+//! nodes and edges ([`topology`]), mergeable per-minute rollups ([`rollup`])
+//! and the accumulator that turns records into rollup deltas at ingest
+//! ([`accumulator`]). The one wall clock is [`now_unix_nanos`]; everything
+//! else takes `now` as a parameter. Feature `test-fixtures` adds record
+//! builders for tests (`fixtures`).
 //!
 //! It knows nothing of OTLP, SQL, tantivy or HTTP: the collector converts wire
 //! formats into these types at its edge, the store persists them, and the query
