@@ -2,7 +2,7 @@
 //! receivers call: validate → admit against the pending budget and storage
 //! faults → append to the event log (group commit, the writer thread in `wal::writer`) →
 //! acknowledge. From the log each request goes to its signal's storage
-//! worker ([`crate::worker`]), which commits it to the index or database.
+//! worker (`worker`), which commits it to the index or database.
 //!
 //! Memory is bounded by admission: encoded bytes accepted but not yet handed
 //! to storage never exceed `max_pending_bytes`; past that, exports are refused
