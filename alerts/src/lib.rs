@@ -16,6 +16,7 @@
 pub mod api;
 pub mod engine;
 pub mod evaluate;
+pub mod glob;
 pub mod notifier;
 pub mod notify;
 pub mod routing;

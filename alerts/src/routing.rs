@@ -1,7 +1,7 @@
 //! Receivers and routes from weir.toml, checked once at start: which
 //! receiver an alert goes to and which group it joins there.
 
-use crate::evaluate::glob_matches;
+use crate::glob::Glob;
 use crate::webhook::LabelSet;
 use crate::{AlertsConfig, ReceiverConfig, RouteConfig};
 use std::time::Duration;
@@ -37,8 +37,8 @@ pub struct Receiver {
 pub struct Route {
     /// Index into [`Routing::receivers`].
     pub receiver: usize,
-    /// Label → value (`*` globs allowed); all must match.
-    pub matchers: Vec<(String, String)>,
+    /// Label → value glob; all must match.
+    pub matchers: Vec<(String, Glob)>,
     /// Labels that form the group; `...` groups by every label.
     pub group_by: Vec<String>,
     /// Wait before a new group's first notification.
@@ -153,7 +153,7 @@ fn route(c: &RouteConfig, i: usize, receivers: &[Receiver]) -> Result<Route, Rou
         matchers: c
             .matchers
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), Glob::new(v)))
             .collect(),
         group_by: c
             .group_by
@@ -214,7 +214,7 @@ impl Routing {
         self.routes.iter().find(|r| {
             r.matchers
                 .iter()
-                .all(|(k, v)| labels.get(k).is_some_and(|l| glob_matches(v, l)))
+                .all(|(k, glob)| labels.get(k).is_some_and(|l| glob.is_match(l)))
         })
     }
 

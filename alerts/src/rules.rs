@@ -1,6 +1,7 @@
 //! Rule files: YAML in the shape of Prometheus rule groups, parsed and
 //! checked with errors that name the file and line.
 
+use crate::glob::Glob;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use std::collections::BTreeMap;
@@ -150,7 +151,7 @@ pub struct Rule {
     pub kind: RuleKind,
     /// Component glob; none means every component, one alert each.
     #[serde(default)]
-    pub component: Option<String>,
+    pub component: Option<Glob>,
     /// The metric, for `lag` (default: the lag metrics) and `metric`.
     #[serde(default)]
     pub metric: Option<String>,
