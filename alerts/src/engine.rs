@@ -2,10 +2,10 @@
 //! component, partition) stepped through the state machine and persisted,
 //! then handed to the notifier; rules can be swapped while it runs.
 
-use crate::evaluate::{HealthWindow, SeriesWindow, Verdict, evaluate, evaluate_points};
 use crate::notifier::{Notifier, now_nanos};
 use crate::notify::AlertInstance;
-use crate::rules::{Rule, RuleGroup, RuleKind};
+use crate::rules::window::{HealthWindow, Reads, SeriesWindow, Verdict, Window};
+use crate::rules::{Rule, RuleGroup};
 use crate::state::{AlertState, Transition};
 use crate::unsaved::Unsaved;
 use crate::webhook::{LabelSet, render};
@@ -452,11 +452,11 @@ impl Engine {
             let started = Instant::now();
             let key = rule_key(&group.name, &rule.alert);
             let window = rule.window.0.as_nanos() as u64;
-            let from_points = rule.kind == RuleKind::Metric
-                || (rule.kind == RuleKind::Lag && rule.metric.is_some());
-            let result = if from_points {
+            let reads = rule.reads();
+            let from_points = matches!(reads, Reads::Points(_));
+            let result = if let Reads::Points(name) = reads {
                 let start = now.saturating_sub(window);
-                let name = rule.metric.clone().unwrap_or_default();
+                let name = name.to_string();
                 let cached = match points.get(&(name.clone(), window)) {
                     Some(p) => Ok(p.clone()),
                     None => {
@@ -497,8 +497,8 @@ impl Engine {
             let error = match result {
                 Ok(source) => {
                     let verdicts: Box<dyn Iterator<Item = Verdict<'_>>> = match &source {
-                        Source::Points(series) => Box::new(evaluate_points(rule, series)),
-                        Source::Health(health) => Box::new(evaluate(rule, health)),
+                        Source::Points(series) => rule.evaluate(Window::Points(series)),
+                        Source::Health(health) => rule.evaluate(Window::Health(health)),
                     };
                     let mut states = self.states.lock();
                     let alerts = states.entry(key.clone()).or_default();

@@ -15,7 +15,6 @@
 
 pub mod api;
 pub mod engine;
-pub mod evaluate;
 pub mod glob;
 pub mod notifier;
 pub mod notify;
