@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use std::fmt::Write;
 use std::sync::Arc;
-use weir_alerts::notifier::Notifier;
+use weir_alerts::outbox::Outbox;
 use weir_collector::Ingest;
 use weir_store::Store;
 
@@ -15,12 +15,12 @@ use weir_store::Store;
 struct Ops {
     store: Arc<Store>,
     ingest: Arc<Ingest>,
-    notifier: Arc<Notifier>,
+    notifier: Arc<Outbox>,
 }
 
 /// Operational routes; open even when read tokens are set, so probes and
 /// scrapers need no secret.
-pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Notifier>) -> Router {
+pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Outbox>) -> Router {
     #[cfg(feature = "failpoints")]
     let router = Router::new().route(
         "/debug/failpoints/{name}",
@@ -99,7 +99,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 /// waits in the outbox.
 async fn render_alert_delivery(ops: &Ops, out: &mut String) {
     let stats = ops.notifier.stats();
-    type Field = fn(&weir_alerts::notifier::ReceiverStats) -> u64;
+    type Field = fn(&weir_alerts::outbox::ReceiverStats) -> u64;
     let counters: [(&str, &str, Field); 3] = [
         (
             "weir_alert_notifications_delivered_total",

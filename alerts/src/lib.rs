@@ -13,17 +13,26 @@
 //! evaluation loop ([`engine`]), recording and delivering notifications
 //! ([`notifier`]), and the HTTP API ([`api`]).
 
+mod alerting;
 pub mod api;
+pub mod clock;
+pub mod dispatch;
 pub mod engine;
 pub mod glob;
-pub mod notifier;
-pub mod notify;
+pub mod grouping;
+pub mod outbox;
 pub mod routing;
 pub mod rules;
 pub mod silence;
+pub mod silences;
 pub mod state;
+pub mod template;
 pub mod unsaved;
 pub mod webhook;
+pub mod webhook_client;
+
+pub use alerting::{Alerting, LoadError};
+pub use clock::Clock;
 
 use serde::Deserialize;
 

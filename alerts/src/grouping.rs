@@ -1,4 +1,5 @@
-//! Deciding notifications: which (receiver, group) is told what, and when.
+//! The Alertmanager grouping planner: which (receiver, group) is told what,
+//! and when.
 //! Pure: the caller passes the alerts, silences, what each group was last
 //! told, and `now`. The rules follow Alertmanager's: a new group waits
 //! `group_wait`, later changes wait `group_interval`, an unchanged firing
