@@ -285,14 +285,14 @@ mod tests {
                 name: "ops".into(),
                 url: "http://127.0.0.1:1/hook".into(),
                 send_resolved: Some(send_resolved),
-                repeat_interval: "1h".into(),
+                repeat_interval: weir_core::parse_duration("1h").ok(),
                 ..Default::default()
             }],
             routes: vec![RouteConfig {
                 receiver: "ops".into(),
                 group_by: Some(vec!["alertname".into()]),
-                group_wait: group_wait.into(),
-                group_interval: "30s".into(),
+                group_wait: weir_core::parse_duration(group_wait).ok(),
+                group_interval: weir_core::parse_duration("30s").ok(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -528,7 +528,7 @@ mod golden {
             }],
             routes: vec![RouteConfig {
                 receiver: "ops".into(),
-                group_wait: "0s".into(),
+                group_wait: weir_core::parse_duration("0s").ok(),
                 ..Default::default()
             }],
             ..Default::default()
