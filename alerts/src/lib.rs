@@ -1,17 +1,28 @@
-//! Alerting for weir: rule files, the evaluator, the alert state machine,
-//! silences, and webhook delivery through a durable outbox.
+//! Alerting for weir: rule files, their evaluation, the alert state
+//! machine, silences, and webhook delivery through a durable outbox.
 //!
 //! Rules read pipeline health through the store (rollups and metric points);
-//! alert state and the notification outbox live in the database so a restart
-//! neither loses a firing alert nor notifies it twice. This crate does not
-//! ingest, index or render anything.
+//! alert state, the notification log, the outbox and silences live in the
+//! database, so a restart neither loses a firing alert nor notifies it twice.
+//! This crate does not ingest, index or render anything; the binary gets one
+//! [`Alerting`] handle to run and an [`api`] router to merge.
 //!
-//! Pure parts: rule files ([`rules`], behind `weir rules check`), evaluation
-//! ([`evaluate`]), the state machine ([`state`]), receivers and routes
-//! ([`routing`]), silences ([`silence`]), deciding notifications
-//! ([`notify`]) and the webhook body ([`webhook`]). I/O at the edges: the
-//! evaluation loop ([`engine`]), recording and delivering notifications
-//! ([`notifier`]), and the HTTP API ([`api`]).
+//! The path an alert takes: the loop (`engine::run`) evaluates each group
+//! on its interval — [`engine::reads`] reads the windows from the store,
+//! each rule kind ([`rules`], one module per kind) gives verdicts over them,
+//! and [`engine::table`] steps the alerts through [`state`] — then writes the
+//! changes and hands the firing and resolved alerts to the dispatcher
+//! ([`dispatch`]), which plans what each receiver's group is told
+//! ([`grouping`], muted by [`silences`]) and records it in the [`outbox`];
+//! the outbox delivers it with retries through [`webhook_client`].
+//!
+//! Pure, unit-tested without sockets, files or clocks: [`rules`] (parsing,
+//! checks and evaluation), [`glob`], [`state`], [`engine::table`],
+//! [`grouping`], [`routing`], [`silence`], [`template`], [`webhook`] (the
+//! body and its fingerprint) and [`unsaved`]. I/O: [`engine`] (its reads,
+//! writes and loop), [`dispatch`] and [`outbox`] (database),
+//! [`webhook_client`] (HTTP), [`silences`] (database) and [`api`]. Time comes
+//! from a [`Clock`], the system's or, in tests, tokio's paused one.
 
 mod alerting;
 pub mod api;

@@ -78,10 +78,10 @@ pub struct AlertBody {
     pub last_held: Option<u64>,
     pub partition: Option<String>,
     pub rule: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<u64>,
     pub silenced: bool,
     pub silenced_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
     /// `inactive`, `pending`, `firing` or `resolved`.
     pub state: &'static str,
     pub value: Option<f64>,
@@ -106,9 +106,9 @@ impl From<ActiveAlert> for AlertBody {
             last_held,
             partition: a.partition,
             rule: a.rule,
-            since,
             silenced: a.silenced,
             silenced_by: a.silenced_by,
+            since,
             state,
             value: a.value,
         }
@@ -290,5 +290,143 @@ impl From<&Matcher> for MatcherBody {
             name: m.name.clone(),
             value: m.value.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each shape against the `json!` value the API built before these
+    //! structs (kept here as the oracle), compared as text: same keys, same
+    //! order, same values.
+    use super::*;
+    use serde_json::json;
+
+    fn labels() -> LabelSet {
+        [("alertname", "Lag"), ("component", "c")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn same(built: impl Serialize, before: serde_json::Value) {
+        assert_eq!(
+            serde_json::to_string(&built).unwrap(),
+            serde_json::to_string(&before).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_active_alert_reads_as_before() {
+        for state in [
+            AlertState::Pending { since: 5 },
+            AlertState::Firing {
+                since: 5,
+                last_held: 9,
+            },
+        ] {
+            let alert = ActiveAlert {
+                rule: "g/Lag".into(),
+                alertname: "Lag".into(),
+                component: "c".into(),
+                partition: None,
+                state,
+                value: Some(1500.0),
+                labels: labels(),
+                annotations: LabelSet::new(),
+                silenced: true,
+                silenced_by: vec!["s1".into()],
+            };
+            let before = json!({ "alerts": [alert.clone()] });
+            same(
+                AlertsBody {
+                    alerts: vec![alert.into()],
+                    receivers: Vec::new(),
+                },
+                json!({ "alerts": before["alerts"], "receivers": [] }),
+            );
+        }
+    }
+
+    #[test]
+    fn a_silence_reads_as_before() {
+        let s = Silence::new(
+            "s1".into(),
+            vec![Matcher {
+                name: "component".into(),
+                value: "c.*".into(),
+                is_regex: true,
+                is_equal: true,
+            }],
+            1_000_000_000,
+            2_000_000_000,
+            "me".into(),
+            "deploy".into(),
+            1_000_000_000,
+        )
+        .unwrap();
+        let before = json!({
+            "id": s.id,
+            "matchers": s.matchers,
+            "startsAt": rfc3339(s.starts_at),
+            "endsAt": rfc3339(s.ends_at),
+            "createdBy": s.created_by,
+            "comment": s.comment,
+            "updatedAt": rfc3339(s.updated_at),
+            "status": { "state": s.state(1_500_000_000) },
+        });
+        same(
+            CreatedBody {
+                silence: SilenceBody::new(&s, 1_500_000_000),
+                silence_id: s.id.clone(),
+            },
+            json!({ "silenceID": s.id, "silence": before }),
+        );
+    }
+
+    #[test]
+    fn a_notification_and_a_history_entry_read_as_before() {
+        let n = OutboxRow {
+            id: 7,
+            receiver: "ops".into(),
+            group_key: "{}/{route=0}:{}".into(),
+            body: r#"{"version":"4","status":"firing"}"#.into(),
+            created_at: 1_000_000_000,
+            state: "pending".into(),
+            attempts: 2,
+            next_attempt_at: 3_000_000_000,
+            last_error: Some("http://x answered 500".into()),
+            finished_at: None,
+        };
+        let before = json!({
+            "id": n.id,
+            "receiver": n.receiver,
+            "group_key": n.group_key,
+            "state": n.state,
+            "attempts": n.attempts,
+            "created_at": rfc3339(n.created_at),
+            "next_attempt_at": (n.state == "pending").then(|| rfc3339(n.next_attempt_at)),
+            "finished_at": n.finished_at.map(rfc3339),
+            "last_error": n.last_error,
+            "body": serde_json::from_str::<serde_json::Value>(&n.body).unwrap(),
+        });
+        same(NotificationEntry::from(n), before);
+        let c = AlertChange {
+            rule: "g/Lag".into(),
+            component: "c".into(),
+            partition: String::new(),
+            transition: "firing".into(),
+            value: Some(0.25),
+            at: 1_000_000_000,
+        };
+        let before = json!({
+            "rule": c.rule,
+            "component": c.component,
+            "partition": Some(c.partition.clone()).filter(|p| !p.is_empty()),
+            "transition": c.transition,
+            "value": c.value,
+            "at": rfc3339(c.at),
+            "at_unix_nano": c.at,
+        });
+        same(HistoryEntry::from(c), before);
     }
 }

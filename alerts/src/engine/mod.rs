@@ -1,7 +1,7 @@
 //! The rule engine: the loaded rules, the alert table and each rule's
 //! evaluation status. One group evaluation reads its windows
 //! ([`reads`]), steps the table ([`table`], pure), writes what changed, and
-//! tells its caller whether anything did; the loop ([`run`]) hands the
+//! tells its caller whether anything did; the loop (`run`) hands the
 //! alerts on to the dispatcher. Rules can be swapped while it runs.
 
 pub mod reads;

@@ -4,7 +4,7 @@
 //!
 //! A kind's module holds its checks and its evaluation; adding a kind is one
 //! new module, its [`RuleKind`] variant, and one arm in each of the two
-//! matches below ([`RuleKind::parse`], [`RuleKind::as_kind`]).
+//! matches below (`RuleKind::parse`, [`RuleKind::as_kind`]).
 
 mod absent;
 mod cold_start_rate;
