@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use weir_alerts::engine::Engine;
+use weir_alerts::Alerting;
 use weir_alerts::silence::Matcher;
 use weir_ui::alerts_view::{
     AlertRow, AlertsView, BoxFuture, HistoryRow, ReceiverRow, RuleRow, SilenceRow,
 };
 
-pub struct EngineView(pub Arc<Engine>);
+pub struct EngineView(pub Arc<Alerting>);
 
 impl AlertsView for EngineView {
     fn rules(&self) -> Vec<RuleRow> {
-        let status = self.0.status();
-        let counts = self.0.counts_by_rule();
-        self.0
+        let engine = self.0.engine();
+        let status = engine.status();
+        let counts = engine.counts_by_rule();
+        engine
             .groups()
             .iter()
             .flat_map(|g| {
@@ -77,8 +78,8 @@ impl AlertsView for EngineView {
     fn silences(&self) -> Vec<SilenceRow> {
         let now = weir_core::now_unix_nanos();
         self.0
-            .notifier()
             .silences()
+            .list()
             .into_iter()
             .map(|s| SilenceRow {
                 matchers: s
@@ -106,9 +107,8 @@ impl AlertsView for EngineView {
     }
 
     fn receivers(&self) -> Vec<ReceiverRow> {
-        let notifier = self.0.notifier();
-        let stats = notifier.stats();
-        notifier
+        let stats = self.0.outbox().stats();
+        self.0
             .routing()
             .receivers
             .iter()
@@ -128,8 +128,7 @@ impl AlertsView for EngineView {
     fn history(&self, limit: usize) -> BoxFuture<'_, Vec<HistoryRow>> {
         Box::pin(async move {
             self.0
-                .store()
-                .db
+                .db()
                 .alert_history(limit)
                 .await
                 .unwrap_or_default()
@@ -168,8 +167,8 @@ impl AlertsView for EngineView {
                 })
                 .collect();
             self.0
-                .notifier()
-                .put_silence(
+                .silences()
+                .put(
                     None,
                     matchers,
                     now,
@@ -186,8 +185,8 @@ impl AlertsView for EngineView {
     fn expire_silence(&self, id: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.0
-                .notifier()
-                .expire_silence(&id)
+                .silences()
+                .expire(&id)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())

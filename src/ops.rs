@@ -11,7 +11,7 @@ use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
 use std::fmt::Write;
 use std::sync::Arc;
-use weir_alerts::notifier::Notifier;
+use weir_alerts::outbox::Outbox;
 use weir_collector::Ingest;
 use weir_collector::telemetry::{counters, gauges};
 use weir_store::Store;
@@ -20,12 +20,12 @@ use weir_store::Store;
 struct Ops {
     store: Arc<Store>,
     ingest: Arc<Ingest>,
-    notifier: Arc<Notifier>,
+    outbox: Arc<Outbox>,
 }
 
 /// Operational routes; open even when read tokens are set, so probes and
 /// scrapers need no secret.
-pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Notifier>) -> Router {
+pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, outbox: Arc<Outbox>) -> Router {
     #[cfg(feature = "failpoints")]
     let router = Router::new().route(
         "/debug/failpoints/{name}",
@@ -40,7 +40,7 @@ pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, notifier: Arc<Notifier>) -
         .with_state(Ops {
             store,
             ingest,
-            notifier,
+            outbox,
         })
 }
 
@@ -74,7 +74,7 @@ async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
             .map(|index| (index.signal().as_str(), index.num_docs())),
         ready: ops.ingest.replay_done(),
         delivery: ops
-            .notifier
+            .outbox
             .stats()
             .into_iter()
             .map(|(receiver, s)| (receiver, [s.delivered, s.failed_attempts, s.gave_up]))

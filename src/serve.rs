@@ -60,22 +60,17 @@ pub async fn run_until(
     } else {
         config.alerts.external_url.trim().to_string()
     };
-    let notifier = weir_alerts::notifier::Notifier::load(store.clone(), routing, external_url)
-        .await
-        .context("cannot read the notification log and silences")?;
-    let engine = weir_alerts::engine::Engine::load(store.clone(), groups, notifier.clone())
-        .await
-        .context("cannot read alert states")?;
+    let alerting =
+        weir_alerts::Alerting::load(store.db.clone(), groups, routing, external_url).await?;
     tracing::info!(rules = rule_count, "alert rules loaded");
     let rule_files = config.alerts.rule_files.clone();
     let rule_loader: weir_alerts::engine::RuleLoader =
         Arc::new(move || load_rule_groups(&rule_files).map_err(|e| format!("{e:#}")));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(engine.clone().run(stop_rx.clone()));
-    tokio::spawn(notifier.clone().deliver(stop_rx.clone()));
+    tokio::spawn(alerting.clone().run(stop_rx.clone()));
     tokio::spawn(reload_on_sighup(
-        engine.clone(),
+        alerting.engine().clone(),
         rule_loader.clone(),
         stop_rx.clone(),
     ));
@@ -124,10 +119,10 @@ pub async fn run_until(
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let read_auth_enabled = read_auth.enabled();
     let protected = weir_query::router(store.clone())
-        .merge(weir_alerts::api::router(engine.clone(), rule_loader))
+        .merge(weir_alerts::api::router(alerting.clone(), rule_loader))
         .merge(weir_ui::router(weir_ui::Dashboard {
             store: store.clone(),
-            alerts: Arc::new(crate::dashboard::EngineView(engine.clone())),
+            alerts: Arc::new(crate::dashboard::EngineView(alerting.clone())),
             endpoints: weir_ui::Endpoints {
                 otlp_grpc: config.listen.otlp_grpc.to_string(),
                 otlp_http: config.listen.otlp_http.to_string(),
@@ -139,7 +134,7 @@ pub async fn run_until(
         ));
     let web = crate::http_server::serve(
         web_listener,
-        crate::ops::router(store.clone(), ingest.clone(), notifier)
+        crate::ops::router(store.clone(), ingest.clone(), alerting.outbox().clone())
             .merge(weir_ui::public_router(read_auth_enabled))
             .merge(protected)
             // Forms and JSON bodies of the API are small; a declared

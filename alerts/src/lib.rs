@@ -1,81 +1,48 @@
-//! Alerting for weir: rule files, the evaluator, the alert state machine,
-//! silences, and webhook delivery through a durable outbox.
+//! Alerting for weir: rule files, their evaluation, the alert state
+//! machine, silences, and webhook delivery through a durable outbox.
 //!
 //! Rules read pipeline health through the store (rollups and metric points);
-//! alert state and the notification outbox live in the database so a restart
-//! neither loses a firing alert nor notifies it twice. This crate does not
-//! ingest, index or render anything.
+//! alert state, the notification log, the outbox and silences live in the
+//! database, so a restart neither loses a firing alert nor notifies it twice.
+//! This crate does not ingest, index or render anything; the binary gets one
+//! [`Alerting`] handle to run and an [`api`] router to merge.
 //!
-//! Pure parts: rule files ([`rules`], behind `weir rules check`), evaluation
-//! ([`evaluate`]), the state machine ([`state`]), receivers and routes
-//! ([`routing`]), silences ([`silence`]), deciding notifications
-//! ([`notify`]) and the webhook body ([`webhook`]). I/O at the edges: the
-//! evaluation loop ([`engine`]), recording and delivering notifications
-//! ([`notifier`]), and the HTTP API ([`api`]).
+//! The path an alert takes: the loop (`engine::run`) evaluates each group
+//! on its interval — [`engine::reads`] reads the windows from the store,
+//! each rule kind ([`rules`], one module per kind) gives verdicts over them,
+//! and [`engine::table`] steps the alerts through [`state`] — then writes the
+//! changes and hands the firing and resolved alerts to the dispatcher
+//! ([`dispatch`]), which plans what each receiver's group is told
+//! ([`grouping`], muted by [`silences`]) and records it in the [`outbox`];
+//! the outbox delivers it with retries through [`webhook_client`].
+//!
+//! Pure, unit-tested without sockets, files or clocks: [`rules`] (parsing,
+//! checks and evaluation), [`glob`], [`state`], [`engine::table`],
+//! [`grouping`], [`routing`], [`silence`], [`template`], [`webhook`] (the
+//! body and its fingerprint) and [`unsaved`]. I/O: [`engine`] (its reads,
+//! writes and loop), [`dispatch`] and [`outbox`] (database),
+//! [`webhook_client`] (HTTP), [`silences`] (database) and [`api`]. Time comes
+//! from a [`Clock`], the system's or, in tests, tokio's paused one.
 
+mod alerting;
 pub mod api;
+pub mod clock;
+mod config;
+pub mod dispatch;
 pub mod engine;
-pub mod evaluate;
-pub mod notifier;
-pub mod notify;
+pub mod glob;
+pub mod grouping;
+pub mod outbox;
 pub mod routing;
 pub mod rules;
 pub mod silence;
+pub mod silences;
 pub mod state;
+pub mod template;
 pub mod unsaved;
 pub mod webhook;
+pub mod webhook_client;
 
-use serde::Deserialize;
-
-/// The `[alerts]` section of weir.toml.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
-    /// Paths or globs of rule files.
-    pub rule_files: Vec<String>,
-    /// Base URL used for generatorURL and externalURL in webhooks.
-    pub external_url: String,
-    /// Webhook receivers.
-    pub receivers: Vec<ReceiverConfig>,
-    /// Routes, first match wins.
-    pub routes: Vec<RouteConfig>,
-}
-
-/// One `[[alerts.receivers]]` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReceiverConfig {
-    /// Name routes refer to.
-    pub name: String,
-    /// Webhook URL.
-    pub url: String,
-    /// Whether resolved alerts are sent (default true).
-    pub send_resolved: Option<bool>,
-    /// How often a still-firing alert is sent again.
-    pub repeat_interval: String,
-    /// When set, bodies are signed with HMAC-SHA256.
-    pub hmac_secret: String,
-    /// Request timeout.
-    pub timeout: String,
-    /// How long a notification is retried before it is recorded as failed.
-    pub max_age: String,
-    /// PEM file of CA certificates to trust, besides the system's, for an
-    /// https:// receiver behind a private CA.
-    pub ca_file: String,
-}
-
-/// One `[[alerts.routes]]` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RouteConfig {
-    /// Receiver name.
-    pub receiver: String,
-    /// Label matchers.
-    pub matchers: std::collections::BTreeMap<String, String>,
-    /// Grouping labels; `["..."]` groups by every label.
-    pub group_by: Option<Vec<String>>,
-    /// Wait before the first notification of a group.
-    pub group_wait: String,
-    /// Wait between notifications of a changing group.
-    pub group_interval: String,
-}
+pub use alerting::{Alerting, LoadError};
+pub use clock::Clock;
+pub use config::{AlertsConfig, ReceiverConfig, RouteConfig};

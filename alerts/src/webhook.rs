@@ -1,9 +1,7 @@
-//! The Alertmanager webhook body (version 4), annotation templates and the
-//! `X-Weir-Signature` HMAC, so existing receivers work unchanged.
+//! The Alertmanager webhook body (version 4) and the fingerprint that
+//! names an alert in it, so existing receivers work unchanged.
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
-use sha2::Sha256;
 use std::collections::BTreeMap;
 
 /// Labels or annotations.
@@ -83,47 +81,6 @@ pub fn fingerprint(labels: &LabelSet) -> String {
     format!("{hash:016x}")
 }
 
-/// Renders `{{ component }}`, `{{ value }}`, `{{ $labels.x }}` and
-/// `{{ $value }}` (spaces inside the braces optional).
-pub fn render(template: &str, labels: &LabelSet, value: Option<f64>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find("}}") else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let expr = rest[open + 2..open + close].trim();
-        let name = expr
-            .strip_prefix("$labels.")
-            .or_else(|| expr.strip_prefix('.'));
-        let replacement = match (expr, name) {
-            ("value" | "$value", _) => value.map(format_value).unwrap_or_default(),
-            (_, Some(label)) => labels.get(label).cloned().unwrap_or_default(),
-            (plain, None) => labels
-                .get(plain)
-                .cloned()
-                .unwrap_or_else(|| format!("{{{{{expr}}}}}")),
-        };
-        out.push_str(&replacement);
-        rest = &rest[open + close + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whole numbers as such; others to four decimals, trailing zeros dropped
-/// (0.6666… reads 0.6667).
-fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        let text = format!("{v:.4}");
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
 /// Labels shared by every alert.
 pub fn common(sets: &[&LabelSet]) -> LabelSet {
     let Some(first) = sets.first() else {
@@ -134,14 +91,6 @@ pub fn common(sets: &[&LabelSet]) -> LabelSet {
         .filter(|(k, v)| sets.iter().all(|s| s.get(*k) == Some(*v)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -160,21 +109,6 @@ mod tests {
     }
 
     #[test]
-    fn templates_accept_both_spellings() {
-        let l = labels();
-        assert_eq!(
-            render("{{ component }} is {{ value }} behind", &l, Some(61000.0)),
-            "page-view-counter is 61000 behind"
-        );
-        assert_eq!(
-            render("{{$labels.component}}: {{ $value }}", &l, Some(0.25)),
-            "page-view-counter: 0.25"
-        );
-        assert_eq!(render("no {{ placeholders", &l, None), "no {{ placeholders");
-        assert_eq!(render("{{ value }}", &l, Some(2.0 / 3.0)), "0.6667");
-    }
-
-    #[test]
     fn fingerprints_are_sixteen_hex_and_stable() {
         let f = fingerprint(&labels());
         assert_eq!(f.len(), 16);
@@ -183,15 +117,6 @@ mod tests {
         let mut other = labels();
         other.insert("severity".into(), "page".into());
         assert_ne!(f, fingerprint(&other));
-    }
-
-    #[test]
-    fn signature_matches_a_known_hmac() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 
     #[test]

@@ -1,28 +1,30 @@
 //! The alerting API: `/api/v1/rules` (and its reload), `/api/v1/alerts`,
 //! alert history, notification delivery, and `/api/v1/silences`.
 
-use crate::engine::{Engine, RuleLoader};
-use crate::notifier::{NotifierError, now_nanos};
-use crate::silence::{Matcher, Silence};
-use crate::webhook::rfc3339;
+mod bodies;
+
+use crate::alerting::Alerting;
+use crate::engine::RuleLoader;
+use crate::silence::Matcher;
+use crate::silences::SilencesError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use bodies::*;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 #[derive(Clone)]
 struct Api {
-    engine: Arc<Engine>,
+    alerting: Arc<Alerting>,
     loader: RuleLoader,
 }
 
 /// The alerting routes.
-pub fn router(engine: Arc<Engine>, loader: RuleLoader) -> Router {
+pub fn router(alerting: Arc<Alerting>, loader: RuleLoader) -> Router {
     Router::new()
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/rules/reload", post(reload))
@@ -31,23 +33,26 @@ pub fn router(engine: Arc<Engine>, loader: RuleLoader) -> Router {
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
-        .with_state(Api { engine, loader })
+        .with_state(Api { alerting, loader })
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
+    let body = ErrorBody {
+        error: message.to_string(),
+    };
+    (status, Json(body)).into_response()
 }
 
-async fn rules(State(api): State<Api>) -> Json<Value> {
-    let engine = &api.engine;
+async fn rules(State(api): State<Api>) -> Json<RulesBody> {
+    let engine = api.alerting.engine();
     let status = engine.status();
     let group_status = engine.group_status();
     let counts = engine.counts_by_rule();
-    let groups: Vec<Value> = engine
+    let groups = engine
         .groups()
         .iter()
         .map(|g| {
-            let rules: Vec<Value> = g
+            let rules = g
                 .rules
                 .iter()
                 .map(|r| {
@@ -61,35 +66,42 @@ async fn rules(State(api): State<Api>) -> Json<Value> {
                     } else {
                         "inactive"
                     };
-                    json!({
-                        "name": r.alert,
-                        "kind": r.kind.as_str(),
-                        "state": state,
-                        "firing": firing,
-                        "pending": pending,
-                        "last_evaluation_unix_nano": s.last_evaluation,
-                        "evaluation_ms": s.duration_ms,
-                        "last_error": s.error,
-                    })
+                    RuleBody {
+                        evaluation_ms: s.duration_ms,
+                        firing,
+                        kind: r.kind.as_str(),
+                        last_error: s.error,
+                        last_evaluation_unix_nano: s.last_evaluation,
+                        name: r.alert.clone(),
+                        pending,
+                        state,
+                    }
                 })
                 .collect();
             let gs = group_status.get(&g.name).cloned().unwrap_or_default();
-            json!({
-                "name": g.name,
-                "interval_s": g.interval.0.as_secs_f64(),
-                "last_evaluation_unix_nano": gs.last_evaluation,
-                "evaluation_ms": gs.duration_ms,
-                "last_error": gs.error,
-                "rules": rules,
-            })
+            GroupBody {
+                evaluation_ms: gs.duration_ms,
+                interval_s: g.interval.0.as_secs_f64(),
+                last_error: gs.error,
+                last_evaluation_unix_nano: gs.last_evaluation,
+                name: g.name.clone(),
+                rules,
+            }
         })
         .collect();
-    Json(json!({ "groups": groups, "last_reload": engine.reload_status() }))
+    Json(RulesBody {
+        groups,
+        last_reload: engine.reload_status(),
+    })
 }
 
 async fn reload(State(api): State<Api>) -> Response {
-    match api.engine.reload_with(&api.loader).await {
-        Ok(count) => Json(json!({ "status": "reloaded", "rules": count })).into_response(),
+    match api.alerting.engine().reload_with(&api.loader).await {
+        Ok(count) => Json(ReloadedBody {
+            rules: count,
+            status: "reloaded",
+        })
+        .into_response(),
         Err(e) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("rules not reloaded, the previous rules keep running: {e}"),
@@ -97,27 +109,22 @@ async fn reload(State(api): State<Api>) -> Response {
     }
 }
 
-async fn alerts(State(api): State<Api>) -> Json<Value> {
-    let notifier = api.engine.notifier();
-    let stats = notifier.stats();
-    let receivers: Vec<Value> = notifier
+async fn alerts(State(api): State<Api>) -> Json<AlertsBody> {
+    let stats = api.alerting.outbox().stats();
+    let receivers = api
+        .alerting
         .routing()
         .receivers
         .iter()
-        .map(|r| {
-            let s = stats.get(&r.name).cloned().unwrap_or_default();
-            json!({
-                "name": r.name,
-                "url": r.url,
-                "delivered": s.delivered,
-                "failed_attempts": s.failed_attempts,
-                "gave_up": s.gave_up,
-                "last_error": s.last_error,
-                "last_error_at": s.last_error_at.map(rfc3339),
-            })
-        })
+        .map(|r| ReceiverBody::new(r, stats.get(&r.name).cloned().unwrap_or_default()))
         .collect();
-    Json(json!({ "alerts": api.engine.active(), "receivers": receivers }))
+    let alerts = api
+        .alerting
+        .active()
+        .into_iter()
+        .map(AlertBody::from)
+        .collect();
+    Json(AlertsBody { alerts, receivers })
 }
 
 #[derive(Deserialize)]
@@ -144,24 +151,11 @@ async fn history(State(api): State<Api>, q: Result<Query<Limit>, QueryRejection>
         Ok(p) => p,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    match api.engine.store().db.alert_history(limit).await {
-        Ok(rows) => {
-            let entries: Vec<Value> = rows
-                .into_iter()
-                .map(|c| {
-                    json!({
-                        "rule": c.rule,
-                        "component": c.component,
-                        "partition": Some(c.partition).filter(|p| !p.is_empty()),
-                        "transition": c.transition,
-                        "value": c.value,
-                        "at": rfc3339(c.at),
-                        "at_unix_nano": c.at,
-                    })
-                })
-                .collect();
-            Json(json!({ "history": entries })).into_response()
-        }
+    match api.alerting.db().alert_history(limit).await {
+        Ok(rows) => Json(HistoryBody {
+            history: rows.into_iter().map(HistoryEntry::from).collect(),
+        })
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -183,54 +177,25 @@ async fn notifications(
             format!("state={s:?}: use pending, delivered or failed"),
         );
     }
-    match api.engine.store().db.notifications(state, limit).await {
-        Ok(rows) => {
-            let entries: Vec<Value> = rows
-                .into_iter()
-                .map(|n| {
-                    json!({
-                        "id": n.id,
-                        "receiver": n.receiver,
-                        "group_key": n.group_key,
-                        "state": n.state,
-                        "attempts": n.attempts,
-                        "created_at": rfc3339(n.created_at),
-                        "next_attempt_at": (n.state == "pending").then(|| rfc3339(n.next_attempt_at)),
-                        "finished_at": n.finished_at.map(rfc3339),
-                        "last_error": n.last_error,
-                        "body": serde_json::from_str::<Value>(&n.body).unwrap_or(Value::Null),
-                    })
-                })
-                .collect();
-            Json(json!({ "notifications": entries })).into_response()
-        }
+    match api.alerting.db().notifications(state, limit).await {
+        Ok(rows) => Json(NotificationsBody {
+            notifications: rows.into_iter().map(NotificationEntry::from).collect(),
+        })
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
-fn silence_json(s: &Silence, now: u64) -> Value {
-    json!({
-        "id": s.id,
-        "matchers": s.matchers,
-        "startsAt": rfc3339(s.starts_at),
-        "endsAt": rfc3339(s.ends_at),
-        "createdBy": s.created_by,
-        "comment": s.comment,
-        "updatedAt": rfc3339(s.updated_at),
-        "status": { "state": s.state(now) },
-    })
-}
-
-async fn silences(State(api): State<Api>) -> Json<Value> {
-    let now = now_nanos();
-    let all: Vec<Value> = api
-        .engine
-        .notifier()
+async fn silences(State(api): State<Api>) -> Json<SilencesBody> {
+    let now = api.alerting.now();
+    let silences = api
+        .alerting
         .silences()
+        .list()
         .iter()
-        .map(|s| silence_json(s, now))
+        .map(|s| SilenceBody::new(s, now))
         .collect();
-    Json(json!({ "silences": all }))
+    Json(SilencesBody { silences })
 }
 
 /// Alertmanager's `PostableSilence`, with `duration` as a shorthand for
@@ -293,15 +258,15 @@ async fn create_silence(
             "createdBy and comment are required: say who silences and why",
         );
     }
-    let now = now_nanos();
+    let now = api.alerting.now();
     let (starts_at, ends_at) = match silence_span(&new, now) {
         Ok(span) => span,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match api
-        .engine
-        .notifier()
-        .put_silence(
+        .alerting
+        .silences()
+        .put(
             new.id,
             new.matchers,
             starts_at,
@@ -311,18 +276,23 @@ async fn create_silence(
         )
         .await
     {
-        Ok(s) => {
-            Json(json!({ "silenceID": s.id, "silence": silence_json(&s, now) })).into_response()
-        }
-        Err(NotifierError::Silence(e)) => error(StatusCode::BAD_REQUEST, e),
+        Ok(s) => Json(CreatedBody {
+            silence: SilenceBody::new(&s, now),
+            silence_id: s.id,
+        })
+        .into_response(),
+        Err(SilencesError::Invalid(e)) => error(StatusCode::BAD_REQUEST, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
 async fn expire_silence(State(api): State<Api>, Path(id): Path<String>) -> Response {
-    match api.engine.notifier().expire_silence(&id).await {
-        Ok(s) => Json(json!({ "silence": silence_json(&s, now_nanos()) })).into_response(),
-        Err(e @ NotifierError::UnknownSilence(_)) => error(StatusCode::NOT_FOUND, e),
+    match api.alerting.silences().expire(&id).await {
+        Ok(s) => Json(ExpiredBody {
+            silence: SilenceBody::new(&s, api.alerting.now()),
+        })
+        .into_response(),
+        Err(e @ SilencesError::Unknown(_)) => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

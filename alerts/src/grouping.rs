@@ -1,4 +1,5 @@
-//! Deciding notifications: which (receiver, group) is told what, and when.
+//! The Alertmanager grouping planner: which (receiver, group) is told what,
+//! and when.
 //! Pure: the caller passes the alerts, silences, what each group was last
 //! told, and `now`. The rules follow Alertmanager's: a new group waits
 //! `group_wait`, later changes wait `group_interval`, an unchanged firing
@@ -284,14 +285,14 @@ mod tests {
                 name: "ops".into(),
                 url: "http://127.0.0.1:1/hook".into(),
                 send_resolved: Some(send_resolved),
-                repeat_interval: "1h".into(),
+                repeat_interval: weir_core::parse_duration("1h").ok(),
                 ..Default::default()
             }],
             routes: vec![RouteConfig {
                 receiver: "ops".into(),
                 group_by: Some(vec!["alertname".into()]),
-                group_wait: group_wait.into(),
-                group_interval: "30s".into(),
+                group_wait: weir_core::parse_duration(group_wait).ok(),
+                group_interval: weir_core::parse_duration("30s").ok(),
                 ..Default::default()
             }],
             ..Default::default()
