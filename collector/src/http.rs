@@ -91,6 +91,45 @@ async fn export(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let mut unread = Some(body);
+    let response = handle(signal, &state, &headers, &mut unread).await;
+    if let Some(body) = unread {
+        linger(body);
+    }
+    response
+}
+
+/// How long, and how many bytes of, a refused request's unread body are
+/// read and dropped after the answer.
+const LINGER_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Reads and drops the rest of a body refused before it was read, as
+/// nginx's lingering close does: a client still writing it would otherwise
+/// meet a closed socket and report a broken pipe instead of the 413, 429 or
+/// 503 (with Retry-After) it was sent. Bounded in time and bytes; nothing is
+/// kept.
+fn linger(mut body: Body) {
+    tokio::spawn(async move {
+        let mut read = 0;
+        let _ = tokio::time::timeout(LINGER_FOR, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                read += frame.data_ref().map_or(0, |d| d.len());
+                if read > LINGER_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
+}
+
+async fn handle(
+    signal: SignalKind,
+    state: &HttpState,
+    headers: &HeaderMap,
+    unread: &mut Option<Body>,
+) -> Response {
     let telemetry = state.ingest.telemetry().clone();
     // Until the content type is known, errors are JSON: readable by anyone.
     let Some(format) = format_of(&headers) else {
@@ -150,6 +189,7 @@ async fn export(
     if raw_len_hint(&headers).is_some_and(|n| n > state.max_body_bytes) {
         return too_large("request body");
     }
+    let body = unread.take().expect("the body is read once");
     let raw = match Limited::new(body, state.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => return too_large("request body"),

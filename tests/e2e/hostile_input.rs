@@ -159,3 +159,30 @@ fn every_api_parameter_error_is_json() {
         200
     );
 }
+
+/// What a client that writes the whole request before reading (Python's
+/// http.client, hyper's client) reads back: the status line.
+fn post_whole_body_then_read(addr: SocketAddr, body_len: usize) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nHost: weir\r\nContent-Type: application/x-protobuf\r\nContent-Length: {body_len}\r\n\r\n"
+    )?;
+    stream.write_all(&vec![0u8; body_len])?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+#[test]
+fn a_refused_body_is_read_to_its_end_so_the_client_sees_the_413() {
+    let weir = Weir::start("[ingest]\nmax_body_bytes = 1048576");
+    for _ in 0..3 {
+        // Refused on its declared length, before a byte is read; without the
+        // lingering read the client meets a closed socket mid-write.
+        let status = post_whole_body_then_read(weir.http, 32 << 20)
+            .expect("the whole body is taken and the answer read");
+        assert_eq!(status, "HTTP/1.1 413");
+    }
+}
