@@ -8,7 +8,7 @@ use crate::engine::{ActiveAlert, Engine};
 use crate::outbox::Outbox;
 use crate::routing::Routing;
 use crate::rules::RuleGroup;
-use crate::silences::Silences;
+use crate::silence_service::Silences;
 use crate::webhook_client::ClientError;
 use std::sync::Arc;
 use weir_store::db::Database;

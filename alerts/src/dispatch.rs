@@ -6,7 +6,7 @@ use crate::grouping::{AlertInstance, GroupId, GroupLog, plan};
 use crate::outbox::Outbox;
 use crate::routing::Routing;
 use crate::silence::Silence;
-use crate::silences::Silences;
+use crate::silence_service::Silences;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;

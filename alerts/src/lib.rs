@@ -13,7 +13,7 @@
 //! and [`engine::table`] steps the alerts through [`state`] — then writes the
 //! changes and hands the firing and resolved alerts to the dispatcher
 //! ([`dispatch`]), which plans what each receiver's group is told
-//! ([`grouping`], muted by [`silences`]) and records it in the [`outbox`];
+//! ([`grouping`], muted by [`silence_service`]) and records it in the [`outbox`];
 //! the outbox delivers it with retries through [`webhook_client`].
 //!
 //! Pure, unit-tested without sockets, files or clocks: [`rules`] (parsing,
@@ -21,7 +21,7 @@
 //! [`grouping`], [`routing`], [`silence`], [`template`], [`webhook`] (the
 //! body and its fingerprint) and [`unsaved`]. I/O: [`engine`] (its reads,
 //! writes and loop), [`dispatch`] and [`outbox`] (database),
-//! [`webhook_client`] (HTTP), [`silences`] (database) and [`api`]. Time comes
+//! [`webhook_client`] (HTTP), [`silence_service`] (database) and [`api`]. Time comes
 //! from a [`Clock`], the system's or, in tests, tokio's paused one.
 
 mod alerting;
@@ -36,7 +36,7 @@ pub mod outbox;
 pub mod routing;
 pub mod rules;
 pub mod silence;
-pub mod silences;
+pub mod silence_service;
 pub mod state;
 pub mod template;
 pub mod unsaved;

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::metrics::v1::metric;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use shared_gauge::SharedGauge;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -136,16 +136,9 @@ fn invocations(
             }
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource(service),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    let mut request = exact::spans_request(service, spans);
+    request.resource_spans[0].resource = resource(service);
+    request
 }
 
 const DETECTION_RULES: &str = r#"groups:

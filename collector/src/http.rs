@@ -132,7 +132,7 @@ async fn handle(
 ) -> Response {
     let telemetry = state.ingest.telemetry().clone();
     // Until the content type is known, errors are JSON: readable by anyone.
-    let Some(format) = format_of(&headers) else {
+    let Some(format) = format_of(headers) else {
         telemetry.refused(signal, "unsupported content type");
         return error(
             Format::Json,
@@ -186,7 +186,7 @@ async fn handle(
         )
     };
     // A declared length over the limit is refused before a byte is read.
-    if raw_len_hint(&headers).is_some_and(|n| n > state.max_body_bytes) {
+    if raw_len_hint(headers).is_some_and(|n| n > state.max_body_bytes) {
         return too_large("request body");
     }
     let body = unread.take().expect("the body is read once");
@@ -243,7 +243,7 @@ async fn handle(
             }),
         }
     };
-    let decoded = if raw_len_hint(&headers).is_none_or(|n| n > INLINE_DECODE_BYTES) || gzip {
+    let decoded = if raw_len_hint(headers).is_none_or(|n| n > INLINE_DECODE_BYTES) || gzip {
         tokio::task::spawn_blocking(decode)
             .await
             .unwrap_or_else(|e| Err(DecodeFailure::Malformed(e.to_string())))

@@ -6,7 +6,7 @@ mod bodies;
 use crate::alerting::Alerting;
 use crate::engine::RuleLoader;
 use crate::silence::Matcher;
-use crate::silences::SilencesError;
+use crate::silence_service::SilencesError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::grouping::AlertInstance;
 use crate::rules::Rule;
 use crate::rules::RuleGroup;
-use crate::silences::Silences;
+use crate::silence_service::Silences;
 use crate::state::AlertState;
 use crate::unsaved::Unsaved;
 use crate::webhook::LabelSet;

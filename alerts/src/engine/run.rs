@@ -5,7 +5,7 @@
 use super::{Engine, Evaluated};
 use crate::clock::Clock;
 use crate::dispatch::Dispatcher;
-use crate::silences::Silences;
+use crate::silence_service::Silences;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -69,23 +69,12 @@ mod tests {
 
     #[test]
     fn metric_rules_aggregate_points_per_component() {
-        use weir_core::{Attributes, MetricKind, Temporality};
         let r = rule(
             "      - alert: GroupBehind\n        kind: metric\n        metric: kafka.consumer_group.lag\n        aggregate: max\n        window: 5m\n        op: \">\"\n        threshold: 1000\n",
         );
         let p = |service: &str, t: u64, v: f64| MetricPoint {
-            name: "kafka.consumer_group.lag".into(),
-            description: String::new(),
             unit: "{records}".into(),
-            kind: MetricKind::Gauge,
-            temporality: Temporality::Unspecified,
-            monotonic: false,
-            service: service.into(),
-            attributes: Attributes::default(),
-            resource: Default::default(),
-            start_time_unix_nano: 0,
-            time_unix_nano: t,
-            value: weir_core::MetricValue::Number { value: v },
+            ..weir_core::fixtures::gauge_point("kafka.consumer_group.lag", service, t, v)
         };
         let pts = vec![p("a", 10, 500.0), p("a", 20, 1500.0), p("b", 15, 10.0)];
         let series = SeriesWindow::new(pts, 0, 300_000_000_000);
@@ -103,7 +92,7 @@ mod tests {
 
         let shard = |s: &str, v: f64| {
             let mut point = p("a", 30, v);
-            point.attributes = Attributes(vec![(
+            point.attributes = weir_core::Attributes(vec![(
                 "messaging.destination.partition.id".into(),
                 weir_core::AttrValue::Str(s.into()),
             )]);
