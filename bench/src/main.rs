@@ -4,8 +4,14 @@
 //! disk per span — medians over several runs.
 
 mod alerts;
-use weir_collector::fixtures::fleet as data;
+mod bare;
+mod profile;
+mod report;
 mod soak;
+
+use profile::Profile;
+use report::median;
+use weir_collector::fixtures::fleet as data;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -77,6 +83,17 @@ struct Args {
     /// Detection-latency samples per alerting run.
     #[arg(long, default_value_t = 20)]
     detection_samples: usize,
+    /// Span loads to measure, each reported in its own table (repeatable).
+    #[arg(long, value_enum, default_values_t = [Profile::Default])]
+    profile: Vec<Profile>,
+    /// An older weir binary: run it and the new one alternately (at least 3
+    /// pairs, same data and load) and print each figure's ratio new / old.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Also index the same span documents straight into tantivy after each
+    /// run (the physical limit) and print weir / bare.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -106,6 +123,8 @@ struct RunResult {
     peak_rss_mib: f64,
     span_index_bytes_per_span: f64,
     spans_stored: u64,
+    /// Span documents/s of the bare index on the same documents, if measured.
+    bare_docs_per_s: Option<f64>,
 }
 
 fn free_addr() -> SocketAddr {
@@ -312,7 +331,7 @@ async fn indexed_spans(web: SocketAddr) -> Result<u64> {
         .unwrap_or(0))
 }
 
-async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
+async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResult> {
     let root = tempfile::Builder::new()
         .prefix("weir-bench")
         .tempdir_in(std::env::var("WEIR_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))?;
@@ -347,8 +366,7 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
         move |c, seq, n| {
             let mut client = clients[c as usize].clone();
             async move {
-                let mut s = seq;
-                let req = data::spans(c, &mut s, n);
+                let req = profile.spans(c, seq, n);
                 export_with_retry!(client.export(req.clone()));
                 Ok(())
             }
@@ -375,8 +393,7 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
             let url = url.clone();
             async move {
                 // Distinct trace ids from the gRPC phase: clients 100+.
-                let mut s = seq;
-                let body = serde_json::to_vec(&data::spans(c + 100, &mut s, n))?;
+                let body = serde_json::to_vec(&profile.spans(c + 100, seq, n))?;
                 loop {
                     let resp = http
                         .post(&url)
@@ -468,8 +485,9 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
     // The k-th of a spread of stored traces; `salt` picks another spread.
     let stored_trace = |k: u64, salt: u64| {
         let batch_no = (k * 7919 + salt) % batches_per_client;
-        let seq = batch_no * args.batch as u64 + 1 + (k * 104_729) % traces_per_batch;
-        hex::encode(data::trace_id(k % args.concurrency as u64, seq))
+        let offset = batch_no * args.batch as u64;
+        let j = (k * 104_729) % traces_per_batch;
+        hex::encode(profile.trace_id(k % args.concurrency as u64, offset, j))
     };
     for k in 0..args.lookups as u64 {
         let id = stored_trace(k, 0);
@@ -496,11 +514,8 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
         let client = k % args.concurrency as u64;
         let batch_no = (k * 7919) % batches_per_client;
         let span_no = (k * 104_729) % args.batch as u64;
-        let seq = batch_no * args.batch as u64 + 1 + span_no / 4;
-        urls.push(format!(
-            "http://{}/api/v1/correlate/rec-{client}-{seq}-{span_no}",
-            weir.web
-        ));
+        let record = profile.record_key(client, batch_no * args.batch as u64, span_no);
+        urls.push(format!("http://{}/api/v1/correlate/{record}", weir.web));
     }
     let h = timed_gets(&http, &urls).await?;
     (r.correlate_p50_ms, r.correlate_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
@@ -524,7 +539,10 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
             .map(|k| {
                 let record = urls[k].rsplit('/').next().unwrap_or_default().to_string();
                 let trace = stored_trace(k as u64, 13);
-                let path = path.replace("{trace}", &trace).replace("{record}", &record);
+                let path = path
+                    .replace("{trace}", &trace)
+                    .replace("{record}", &record)
+                    .replace("{component}", profile.component());
                 format!("http://{}{path}", weir.web)
             })
             .collect();
@@ -547,7 +565,7 @@ async fn one_run(args: &Args, binary: &Path) -> Result<RunResult> {
 /// The dashboard pages the benchmark times.
 const PAGES: [(&str, &str); 6] = [
     ("overview", "/?window=15m"),
-    ("component", "/components/page-view-counter?window=1h"),
+    ("component", "/components/{component}?window=1h"),
     ("search", "/search?q=status:error&window=24h"),
     ("correlate", "/correlate?id={record}"),
     ("trace", "/traces/{trace}"),
@@ -568,11 +586,6 @@ async fn timed_gets(http: &reqwest::Client, urls: &[String]) -> Result<Histogram
         }
     }
     Ok(h)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -603,106 +616,46 @@ async fn main() -> Result<()> {
         )
         .await;
     }
-    let mut runs = Vec::new();
-    for i in 0..args.runs {
-        let r = match one_run(&args, &binary).await {
-            Ok(r) => r,
-            Err(e) => bail!("run {}: {e:?}", i + 1),
-        };
-        eprintln!("run {}: {r:?}", i + 1);
-        runs.push(r);
+    for profile in args.profile.clone() {
+        let (new, old) = measure(&args, &binary, profile).await?;
+        report::print(&args, profile, &new, old.as_deref());
     }
-    let m = |f: fn(&RunResult) -> f64| median(runs.iter().map(f).collect());
-    println!(
-        "| figure | median of {} runs (rollups {}) |",
-        runs.len(),
-        args.rollups
-    );
-    println!("|---|---|");
-    println!(
-        "| spans/s acknowledged (gRPC, {} exporters, {} spans/request, 15 attributes) | {:.0} |",
-        args.concurrency,
-        args.batch,
-        m(|r| r.spans_per_s)
-    );
-    // Latency rows: label, decimals, p50 and p99 of each run.
-    type Pick = fn(&RunResult) -> f64;
-    let latencies: [(&str, usize, Pick, Pick); 7] = [
-        (
-            "acknowledgement latency p50 / p99 (ms, saturating load, including retries after 429)",
-            1,
-            |r| r.ack_p50_ms,
-            |r| r.ack_p99_ms,
-        ),
-        (
-            "ingest → searchable p50 / p99 (ms, under span load)",
-            0,
-            |r| r.searchable_p50_ms,
-            |r| r.searchable_p99_ms,
-        ),
-        (
-            "ingest → searchable p50 / p99 (ms, no other load)",
-            0,
-            |r| r.searchable_idle_p50_ms,
-            |r| r.searchable_idle_p99_ms,
-        ),
-        (
-            "acknowledgement latency of a single export p50 / p99 (ms, no other load)",
-            2,
-            |r| r.ack_idle_p50_ms,
-            |r| r.ack_idle_p99_ms,
-        ),
-        (
-            "correlate p50 / p99 (ms, by a record key)",
-            2,
-            |r| r.correlate_p50_ms,
-            |r| r.correlate_p99_ms,
-        ),
-        (
-            "components p50 / p99 (ms, 15-minute window)",
-            2,
-            |r| r.components_p50_ms,
-            |r| r.components_p99_ms,
-        ),
-        (
-            "topology p50 / p99 (ms, 15-minute window)",
-            2,
-            |r| r.topology_p50_ms,
-            |r| r.topology_p99_ms,
-        ),
-    ];
-    for (label, decimals, p50, p99) in latencies {
-        println!(
-            "| {label} | {:.decimals$} / {:.decimals$} |",
-            m(p50),
-            m(p99)
-        );
-    }
-    println!(
-        "| spans/s acknowledged (OTLP/JSON over HTTP) | {:.0} |",
-        m(|r| r.json_spans_per_s)
-    );
-    println!("| log records/s (gRPC) | {:.0} |", m(|r| r.logs_per_s));
-    println!("| metric points/s (gRPC) | {:.0} |", m(|r| r.points_per_s));
-    println!(
-        "| trace-id lookup p50 / p99 (ms, HTTP API, {:.0} spans stored) | {:.2} / {:.2} |",
-        m(|r| r.spans_stored as f64),
-        m(|r| r.lookup_p50_ms),
-        m(|r| r.lookup_p99_ms)
-    );
-    for (i, (page, path)) in PAGES.iter().enumerate() {
-        let p50 = median(runs.iter().map(|r| r.pages[i].0).collect());
-        let p99 = median(runs.iter().map(|r| r.pages[i].1).collect());
-        println!(
-            "| dashboard {page} page `{path}` p50 / p99 (ms, server-side) | {p50:.1} / {p99:.1} |"
-        );
-    }
-    println!("| peak RSS (MiB) | {:.0} |", m(|r| r.peak_rss_mib));
-    println!(
-        "| span index bytes on disk per span | {:.0} |",
-        m(|r| r.span_index_bytes_per_span)
-    );
     Ok(())
+}
+
+/// The runs of one profile: `--runs` of the new binary, or with
+/// `--baseline` at least three pairs, old then new, alternating.
+async fn measure(
+    args: &Args,
+    binary: &Path,
+    profile: Profile,
+) -> Result<(Vec<RunResult>, Option<Vec<RunResult>>)> {
+    let pairs = if args.baseline.is_some() {
+        args.runs.max(3)
+    } else {
+        args.runs
+    };
+    let mut new = Vec::new();
+    let mut old = Vec::new();
+    for i in 0..pairs {
+        if let Some(baseline) = &args.baseline {
+            let r = one_run(args, baseline, profile)
+                .await
+                .with_context(|| format!("{} run {} of the baseline", profile.as_str(), i + 1))?;
+            eprintln!("{} run {} (baseline): {r:?}", profile.as_str(), i + 1);
+            old.push(r);
+        }
+        let mut r = one_run(args, binary, profile)
+            .await
+            .with_context(|| format!("{} run {}", profile.as_str(), i + 1))?;
+        if args.bare {
+            r.bare_docs_per_s =
+                Some(bare::run(profile, args.spans, args.concurrency, args.batch).await?);
+        }
+        eprintln!("{} run {}: {r:?}", profile.as_str(), i + 1);
+        new.push(r);
+    }
+    Ok((new, args.baseline.is_some().then_some(old)))
 }
 
 async fn alerting(args: &Args, binary: &Path) -> Result<()> {
