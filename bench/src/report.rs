@@ -94,7 +94,7 @@ fn rows(args: &Args, runs: &[RunResult]) -> Vec<Row> {
         rows.push(row(
             "bare index: the same span documents straight into tantivy (docs/s)",
             0,
-            |r| vec![r.bare_docs_per_s.unwrap_or(0.0)],
+            |r| vec![r.bare_docs_per_s.unwrap_or(f64::NAN)],
         ));
         rows.push(row(
             "weir / bare (spans/s over gRPC ÷ bare docs/s)",
