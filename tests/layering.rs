@@ -22,10 +22,11 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     // The simulator speaks OTLP only: it depends on no weir crate.
     m.insert("weir-sim", BTreeSet::new());
     // The benchmark drives the binary; it takes its load from the collector's
-    // test fixtures.
+    // test fixtures, and indexes the same documents into the store's span
+    // index for the bare figure.
     m.insert(
         "weir-bench",
-        BTreeSet::from(["weir-core", "weir-collector"]),
+        BTreeSet::from(["weir-core", "weir-collector", "weir-store"]),
     );
     // Test support (a throwaway PostgreSQL): a dev-dependency only.
     m.insert("weir-testkit", BTreeSet::new());
