@@ -2,11 +2,11 @@
 //! from one named metric's points (time lag compared in milliseconds).
 
 use super::file::{Aggregate, RuleEntry};
-use super::window::{Reads, Verdict, Verdicts, Window};
+use super::metric::series_verdicts;
+use super::window::{Reads, Verdicts, Window};
 use super::{Kind, Threshold};
 use crate::glob::Glob;
 use weir_core::pipeline::lag_reading;
-use weir_core::series::Aggregate as SeriesAggregate;
 
 /// A `lag` rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,33 +41,16 @@ impl Kind for Lag {
     fn evaluate<'a>(&'a self, select: Option<&'a Glob>, window: Window<'a>) -> Verdicts<'a> {
         let threshold = self.threshold;
         match window {
-            Window::Health(health) => Box::new(health.components(select).map(move |(c, r)| {
-                let value = r.max_lag_ms.or(r.max_lag_records);
-                Verdict {
-                    component: c,
-                    partition: None,
-                    value,
-                    holds: value.map(|v| threshold.holds(v)),
-                }
-            })),
-            Window::Points(series) => {
-                let agg = self.aggregate.series();
-                Box::new(series.series(select).map(move |(c, partition, pts)| {
-                    let mut value = series.reduce(pts, agg);
-                    // Time lag compares in milliseconds; scaling commutes
-                    // with every aggregate but a count.
-                    if agg != SeriesAggregate::Count
-                        && let (Some(v), Some(first)) = (value.as_mut(), pts.first())
-                    {
-                        *v *= lag_reading(&first.name, &first.unit, 1.0).1;
-                    }
-                    Verdict {
-                        component: c,
-                        partition,
-                        value,
-                        holds: value.map(|v| threshold.holds(v)),
-                    }
+            Window::Health(health) => {
+                Box::new(health.components(select).map(move |(c, r)| {
+                    threshold.judge(c, None, r.max_lag_ms.or(r.max_lag_records))
                 }))
+            }
+            // Time lag compares in milliseconds.
+            Window::Points(series) => {
+                series_verdicts(series, select, self.aggregate, threshold, |p| {
+                    lag_reading(&p.name, &p.unit, 1.0).1
+                })
             }
         }
     }

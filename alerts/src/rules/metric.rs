@@ -2,9 +2,11 @@
 //! and compared per component (and per partition where series name one).
 
 use super::file::{Aggregate, RuleEntry};
-use super::window::{Reads, Verdict, Verdicts, Window};
+use super::window::{Reads, SeriesWindow, Verdicts, Window};
 use super::{Kind, Threshold};
 use crate::glob::Glob;
+use weir_core::MetricPoint;
+use weir_core::series::Aggregate as SeriesAggregate;
 
 /// A `metric` rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,18 +49,31 @@ impl Kind for Metric {
         let Window::Points(series) = window else {
             return Box::new(std::iter::empty());
         };
-        let agg = self.aggregate.series();
-        let threshold = self.threshold;
-        Box::new(series.series(select).map(move |(c, partition, pts)| {
-            let value = series.reduce(pts, agg);
-            Verdict {
-                component: c,
-                partition,
-                value,
-                holds: value.map(|v| threshold.holds(v)),
-            }
-        }))
+        series_verdicts(series, select, self.aggregate, self.threshold, |_| 1.0)
     }
+}
+
+/// Each series' window reduced by `aggregate`, multiplied by `scale` of the
+/// series' first point (a unit conversion, which commutes with every
+/// aggregate but a count), and judged: what `metric` and a `lag` rule on a
+/// named metric share.
+pub(super) fn series_verdicts<'a>(
+    series: &'a SeriesWindow,
+    select: Option<&'a Glob>,
+    aggregate: Aggregate,
+    threshold: Threshold,
+    scale: impl Fn(&MetricPoint) -> f64 + 'a,
+) -> Verdicts<'a> {
+    let agg = aggregate.series();
+    Box::new(series.series(select).map(move |(c, partition, pts)| {
+        let mut value = series.reduce(pts, agg);
+        if agg != SeriesAggregate::Count
+            && let (Some(v), Some(first)) = (value.as_mut(), pts.first())
+        {
+            *v *= scale(first);
+        }
+        threshold.judge(c, partition, value)
+    }))
 }
 
 #[cfg(test)]

@@ -101,6 +101,22 @@ impl Threshold {
         self.op.holds(value, self.value)
     }
 
+    /// The verdict on one component's (or partition's) value; no value
+    /// gives no verdict.
+    pub fn judge<'a>(
+        self,
+        component: &'a str,
+        partition: Option<&'a str>,
+        value: Option<f64>,
+    ) -> window::Verdict<'a> {
+        window::Verdict {
+            component,
+            partition,
+            value,
+            holds: value.map(|v| self.holds(v)),
+        }
+    }
+
     fn required(entry: &RuleEntry, problems: &mut Vec<String>) -> Option<Self> {
         match (entry.op, entry.threshold) {
             (Some(op), Some(value)) => Some(Threshold { op, value }),
