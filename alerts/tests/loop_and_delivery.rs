@@ -23,6 +23,57 @@ fn rules(alert: &str, window: &str, hold_for: &str) -> Vec<weir_alerts::rules::R
     parse(&text, "rules.yaml").expect("valid rules").groups
 }
 
+/// Alerting started on the paused clock over `db`, which first gets one
+/// deep-queue reading (50 > 10) a millisecond before the start.
+struct Started {
+    alerting: std::sync::Arc<Alerting>,
+    /// Virtual time at the start, and the wall clock's nanoseconds then.
+    start: Instant,
+    t0: u64,
+    clock: Clock,
+    stop: watch::Sender<bool>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+async fn start(
+    db: &weir_store::db::Database,
+    rule_window: &str,
+    hold_for: &str,
+    routing: weir_alerts::routing::Routing,
+) -> Started {
+    let clock = Clock::following_tokio();
+    let (start, t0) = (Instant::now(), clock.now());
+    db.write_metrics(&[point("queue.depth", "orders", t0 - MS, 50.0)], 1)
+        .await
+        .unwrap();
+    let alerting = Alerting::load_with_clock(
+        db.clone(),
+        rules("QueueDeep", rule_window, hold_for),
+        routing,
+        "http://weir".into(),
+        clock,
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(alerting.clone().run(stopped));
+    Started {
+        alerting,
+        start,
+        t0,
+        clock,
+        stop,
+        running,
+    }
+}
+
+impl Started {
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.running.await.unwrap();
+    }
+}
+
 /// Virtual nanoseconds since `start`.
 fn since(start: Instant, at: Instant) -> u64 {
     (at - start).as_nanos() as u64
@@ -33,22 +84,9 @@ async fn an_alert_fires_after_for_is_told_after_group_wait_and_resolves_when_its
     let _held = HeldClock::hold();
     let (db, _dir) = database().await;
     let (url, received) = receiver(0).await;
-    let clock = Clock::following_tokio();
-    let (start, t0) = (Instant::now(), clock.now());
-    db.write_metrics(&[point("queue.depth", "orders", t0 - MS, 50.0)], 1)
-        .await
-        .unwrap();
-    let alerting = Alerting::load_with_clock(
-        db.clone(),
-        rules("QueueDeep", "10s", "2s"),
-        routing(&url, "3s", "1s", "24h"),
-        "http://weir".into(),
-        clock,
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(alerting.clone().run(stopped));
+    let started = start(&db, "10s", "2s", routing(&url, "3s", "1s", "24h")).await;
+    let (start, t0) = (started.start, started.t0);
+    let alerting = started.alerting.clone();
 
     let evaluated = |at: u64| {
         let a = alerting.clone();
@@ -106,8 +144,7 @@ async fn an_alert_fires_after_for_is_told_after_group_wait_and_resolves_when_its
     for t in ["pending", "firing", "resolved"] {
         assert!(history.contains(&t.to_string()), "{history:?}");
     }
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    started.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,22 +152,9 @@ async fn a_failed_delivery_is_retried_with_growing_backoff_until_it_lands() {
     let _held = HeldClock::hold();
     let (db, _dir) = database().await;
     let (url, received) = receiver(2).await;
-    let clock = Clock::following_tokio();
-    let (start, t0) = (Instant::now(), clock.now());
-    db.write_metrics(&[point("queue.depth", "orders", t0 - MS, 50.0)], 1)
-        .await
-        .unwrap();
-    let alerting = Alerting::load_with_clock(
-        db.clone(),
-        rules("QueueDeep", "1h", "0s"),
-        routing(&url, "0s", "1s", "24h"),
-        "http://weir".into(),
-        clock,
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(alerting.clone().run(stopped));
+    let started = start(&db, "1h", "0s", routing(&url, "0s", "1s", "24h")).await;
+    let (start, t0) = (started.start, started.t0);
+    let alerting = started.alerting.clone();
 
     let pending_after = |attempts: u32| {
         let db = db.clone();
@@ -185,7 +209,10 @@ async fn a_failed_delivery_is_retried_with_growing_backoff_until_it_lands() {
         "the second retry waits 1-2s: {}",
         second_retry - second_at
     );
-    advance(Duration::from_nanos(second_retry - clock.now() - MS)).await;
+    advance(Duration::from_nanos(
+        second_retry - started.clock.now() - MS,
+    ))
+    .await;
     settle().await;
     assert_eq!(received.lock().len(), 2, "not retried before it is due");
     step_until_made(3).await;
@@ -205,8 +232,7 @@ async fn a_failed_delivery_is_retried_with_growing_backoff_until_it_lands() {
         (1, 2, 0)
     );
     assert!(stats.last_error.unwrap().contains("answered 500"));
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    started.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -214,22 +240,9 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_max_age() {
     let _held = HeldClock::hold();
     let (db, _dir) = database().await;
     let (url, _received) = receiver(usize::MAX).await;
-    let clock = Clock::following_tokio();
-    let t0 = clock.now();
-    db.write_metrics(&[point("queue.depth", "orders", t0 - MS, 50.0)], 1)
-        .await
-        .unwrap();
-    let alerting = Alerting::load_with_clock(
-        db.clone(),
-        rules("QueueDeep", "1h", "0s"),
-        routing(&url, "0s", "1s", "3s"),
-        "http://weir".into(),
-        clock,
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(alerting.clone().run(stopped));
+    let started = start(&db, "1h", "0s", routing(&url, "0s", "1s", "3s")).await;
+    let t0 = started.t0;
+    let alerting = started.alerting.clone();
 
     let failed = || async { db.notifications(Some("failed"), 10).await.unwrap() };
     until("the first attempt", || async {
@@ -253,6 +266,5 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_max_age() {
     let finished = failed[0].finished_at.unwrap();
     assert!(finished >= t0 + 3 * S, "not before max_age");
     assert_eq!(alerting.outbox().stats()["ops"].gave_up, 1);
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    started.stop().await;
 }
