@@ -261,11 +261,21 @@ impl Store {
         let lower = id.to_ascii_lowercase();
         let mut out = Correlation::default();
         for (index, is_span) in [(&self.spans, true), (&self.logs, false)] {
-            let query = tantivy_any_of(
-                index,
-                &[("trace_id", &lower), ("span_id", &lower), ("key", id)],
-            )?;
-            for hit in index.search(query.as_ref(), from, to, CORRELATE_MATCHES)? {
+            let query = tantivy::query::BooleanQuery::new(vec![
+                (
+                    tantivy::query::Occur::Should,
+                    index.term_query("trace_id", &lower)?,
+                ),
+                (
+                    tantivy::query::Occur::Should,
+                    index.term_query("span_id", &lower)?,
+                ),
+                (
+                    tantivy::query::Occur::Should,
+                    index.any_string_value_query(id),
+                ),
+            ]);
+            for hit in index.search(&query, from, to, CORRELATE_MATCHES)? {
                 out.matches.push(if is_span {
                     Self::decode_span(&hit)?
                 } else {
@@ -325,18 +335,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-fn tantivy_any_of(
-    index: &SignalIndex,
-    terms: &[(&str, &str)],
-) -> Result<Box<dyn tantivy::query::Query>, StoreError> {
-    let mut clauses = Vec::new();
-    for (field, value) in terms {
-        clauses.push((
-            tantivy::query::Occur::Should,
-            index.term_query(field, value)?,
-        ));
-    }
-    Ok(Box::new(tantivy::query::BooleanQuery::new(clauses)))
 }

@@ -1,12 +1,13 @@
 //! Turning spans and log records into tantivy documents and back.
 
 use super::schema::Fields;
+use super::string_paths::{Admission, JsonField, StringPaths};
 use tantivy::TantivyDocument;
 use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf, Value};
 use weir_core::{AttrValue, Attributes, LogRecord, Span};
 
 /// The indexed document of a span.
-pub fn span_document(fields: &Fields, span: &Span) -> TantivyDocument {
+pub fn span_document(fields: &Fields, paths: &mut StringPaths, span: &Span) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.trace_id, span.trace_id.to_hex());
     doc.add_text(fields.span_id, span.span_id.to_hex());
@@ -22,7 +23,9 @@ pub fn span_document(fields: &Fields, span: &Span) -> TantivyDocument {
     }
     doc.add_u64(fields.start_time, span.start_time_unix_nano);
     doc.add_f64(fields.duration_ms, span.duration_ms());
-    add_attributes(&mut doc, fields, &span.attributes, &span.resource);
+    add_attributes(&mut doc, fields, paths, &span.attributes, &span.resource);
+    // Event attributes have no JSON field of their own: `key` is their
+    // only home, so they are still indexed once.
     for event in &span.events {
         add_keys(&mut doc, fields, &event.attributes);
     }
@@ -37,7 +40,7 @@ pub fn span_document(fields: &Fields, span: &Span) -> TantivyDocument {
 }
 
 /// The indexed document of a log record.
-pub fn log_document(fields: &Fields, log: &LogRecord) -> TantivyDocument {
+pub fn log_document(fields: &Fields, paths: &mut StringPaths, log: &LogRecord) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     if let Some(trace_id) = log.trace_id {
         doc.add_text(fields.trace_id, trace_id.to_hex());
@@ -52,7 +55,7 @@ pub fn log_document(fields: &Fields, log: &LogRecord) -> TantivyDocument {
     doc.add_text(fields.severity, log.severity.as_str());
     doc.add_text(fields.body, log.body.to_text());
     doc.add_u64(fields.start_time, log.time_unix_nano);
-    add_attributes(&mut doc, fields, &log.attributes, &log.resource);
+    add_attributes(&mut doc, fields, paths, &log.attributes, &log.resource);
     if let Some(body) = log.body.as_str() {
         // A body that is exactly an id (a record key) is a correlation key too.
         if !body.contains(' ') && body.len() <= 128 {
@@ -69,6 +72,7 @@ pub fn log_document(fields: &Fields, log: &LogRecord) -> TantivyDocument {
 fn add_attributes(
     doc: &mut TantivyDocument,
     fields: &Fields,
+    paths: &mut StringPaths,
     attrs: &Attributes,
     resource: &Attributes,
 ) {
@@ -80,7 +84,45 @@ fn add_attributes(
     if !resource.is_empty() {
         doc.add_field_value(fields.resource, AttrNode::Object(resource));
     }
-    add_keys(doc, fields, attrs);
+    for (json, attrs) in [
+        (JsonField::Attributes, attrs),
+        (JsonField::Resource, resource),
+    ] {
+        for (key, value) in &attrs.0 {
+            note_string_paths(doc, fields, paths, json, key, value);
+        }
+    }
+}
+
+/// Registers the paths under which `value` holds strings; a string whose
+/// path cannot be registered is indexed in `key` as well, so correlation
+/// still finds it.
+fn note_string_paths(
+    doc: &mut TantivyDocument,
+    fields: &Fields,
+    paths: &mut StringPaths,
+    json: JsonField,
+    path: &str,
+    value: &AttrValue,
+) {
+    match value {
+        AttrValue::Str(s) => {
+            if paths.admit(json, path) == Admission::Overflow {
+                doc.add_text(fields.key, s);
+            }
+        }
+        AttrValue::Array(items) => {
+            for item in items {
+                note_string_paths(doc, fields, paths, json, path, item);
+            }
+        }
+        AttrValue::Map(map) => {
+            for (key, item) in &map.0 {
+                note_string_paths(doc, fields, paths, json, &format!("{path}.{key}"), item);
+            }
+        }
+        AttrValue::Empty | AttrValue::Bool(_) | AttrValue::Int(_) | AttrValue::Double(_) => {}
+    }
 }
 
 fn add_keys(doc: &mut TantivyDocument, fields: &Fields, attrs: &Attributes) {

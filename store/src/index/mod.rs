@@ -7,12 +7,15 @@
 //! query skips partitions it cannot hit. Retention deletes whole partitions.
 
 mod document;
+mod merging;
 mod partition;
 pub mod query_limits;
 mod schema;
+mod string_paths;
 
 pub use partition::{CommitPayload, day_of};
 pub use schema::Fields;
+pub use string_paths::MAX_STRING_PATHS;
 
 use crate::StoreError;
 use parking_lot::{Mutex, RwLock};
@@ -21,6 +24,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use string_paths::{PublishedNames, StringPaths};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::{Schema, Value};
@@ -82,6 +86,9 @@ pub struct SignalIndex {
     parser: QueryParser,
     partitions: RwLock<Vec<Arc<Partition>>>,
     writer: Mutex<Option<ActiveWriter>>,
+    /// Written only by the writer's caller, with the writer.
+    string_paths: Mutex<StringPaths>,
+    path_names: PublishedNames,
     committed_seq: AtomicU64,
     last_commit_nanos: AtomicU64,
 }
@@ -114,6 +121,12 @@ impl SignalIndex {
             .map(|p| p.payload.read().wal_seq)
             .max()
             .unwrap_or(0);
+        let mut persisted = Vec::new();
+        for p in &partitions {
+            persisted.push(partition::durable_string_paths(&p.index)?);
+        }
+        let string_paths = StringPaths::from_persisted(&persisted);
+        let path_names = string_paths.published();
         let mut parser = QueryParser::new(
             schema.clone(),
             vec![fields.body, fields.name],
@@ -129,6 +142,8 @@ impl SignalIndex {
             parser,
             partitions: RwLock::new(partitions),
             writer: Mutex::new(None),
+            string_paths: Mutex::new(string_paths),
+            path_names,
             committed_seq: AtomicU64::new(committed),
             last_commit_nanos: AtomicU64::new(0),
         })
@@ -161,10 +176,14 @@ impl SignalIndex {
     /// Adds spans; they become searchable at the next [`SignalIndex::commit`].
     pub fn add_spans(&self, spans: &[Span], now: u64) -> Result<(), StoreError> {
         let fields = &self.fields;
+        let mut paths = self.string_paths.lock();
         self.add(
-            spans
-                .iter()
-                .map(|s| (s.start_time_unix_nano, document::span_document(fields, s))),
+            spans.iter().map(|s| {
+                (
+                    s.start_time_unix_nano,
+                    document::span_document(fields, &mut paths, s),
+                )
+            }),
             now,
         )
     }
@@ -172,9 +191,14 @@ impl SignalIndex {
     /// Adds log records; they become searchable at the next commit.
     pub fn add_logs(&self, logs: &[LogRecord], now: u64) -> Result<(), StoreError> {
         let fields = &self.fields;
+        let mut paths = self.string_paths.lock();
         self.add(
-            logs.iter()
-                .map(|l| (l.time_unix_nano, document::log_document(fields, l))),
+            logs.iter().map(|l| {
+                (
+                    l.time_unix_nano,
+                    document::log_document(fields, &mut paths, l),
+                )
+            }),
             now,
         )
     }
@@ -219,9 +243,13 @@ impl SignalIndex {
                 p
             }
         };
-        let writer = partition
-            .index
-            .writer_with_num_threads(self.budget.threads, self.budget.heap_bytes)?;
+        let options = tantivy::indexer::IndexWriterOptions::builder()
+            .num_worker_threads(self.budget.threads)
+            .memory_budget_per_thread(self.budget.heap_bytes / self.budget.threads.max(1))
+            .num_merge_threads(merging::MERGE_THREADS)
+            .build();
+        let writer = partition.index.writer_with_options(options)?;
+        writer.set_merge_policy(Box::new(merging::policy()));
         let pending = *partition.payload.read();
         Ok(ActiveWriter {
             partition,
@@ -246,7 +274,10 @@ impl SignalIndex {
             std::io::Error::from_raw_os_error(5)
         )));
         let mut prepared = active.writer.prepare_commit()?;
-        prepared.set_payload(&serde_json::to_string(&payload).expect("payload serializes"));
+        prepared.set_payload(&partition::commit_record(
+            payload,
+            self.string_paths.lock().persisted(),
+        ));
         prepared.commit()?;
         // The commit is durable from here on: a reader that fails to reload is
         // not a failed commit (retried at the next one).
@@ -307,10 +338,23 @@ impl SignalIndex {
             return Ok(Box::new(tantivy::query::AllQuery));
         }
         query_limits::check(text)?;
+        let ast = tantivy::query_grammar::parse_query(text).map_err(|_| {
+            StoreError::BadQuery(
+                tantivy::query::QueryParserError::SyntaxError(text.to_string()).to_string(),
+            )
+        })?;
+        let ast = string_paths::widen_key_clauses(ast, &self.path_names.read());
         let query = self
             .parser
-            .parse_query(text)
-            .map_err(|e| StoreError::BadQuery(format!("{e}")))?;
+            .build_query_from_user_input_ast(ast)
+            .map_err(|e| match e {
+                tantivy::query::QueryParserError::FieldNotIndexed(field) => {
+                    StoreError::BadQuery(format!(
+                        "`{field}` is matched by ranges, not single values: write {field}:>100 or {field}:[100 TO 500]"
+                    ))
+                }
+                e => StoreError::BadQuery(format!("{e}")),
+            })?;
         // Queries the parser accepts but the index cannot run fail here, the
         // same with or without stored data.
         query
@@ -331,6 +375,35 @@ impl SignalIndex {
             Term::from_field_text(field, value),
             tantivy::schema::IndexRecordOption::Basic,
         )))
+    }
+
+    /// Events with `value` as any string attribute or correlation key: in
+    /// `key` or under any known string path of `attributes` and `resource`.
+    pub fn any_string_value_query(&self, value: &str) -> Box<dyn Query> {
+        let exact = |term: Term| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(tantivy::query::TermQuery::new(
+                    term,
+                    tantivy::schema::IndexRecordOption::Basic,
+                )),
+            )
+        };
+        let mut clauses = vec![exact(Term::from_field_text(self.fields.key, value))];
+        for name in self.path_names.read().iter() {
+            let Some((field, path)) = name.split_once('.') else {
+                continue;
+            };
+            let field = if field == "resource" {
+                self.fields.resource
+            } else {
+                self.fields.attributes
+            };
+            let mut term = Term::from_field_json_path(field, path, true);
+            term.append_type_and_str(value);
+            clauses.push(exact(term));
+        }
+        Box::new(BooleanQuery::new(clauses))
     }
 
     /// The newest `limit` events matching `query` with time in `[from, to]`,

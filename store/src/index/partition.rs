@@ -7,6 +7,7 @@ use tantivy::schema::Schema;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
+use super::string_paths::PersistedPaths;
 use crate::StoreError;
 
 /// What each commit records: the write-ahead-log position it covers and the
@@ -26,6 +27,35 @@ impl CommitPayload {
     pub fn overlaps(&self, from: u64, to: u64) -> bool {
         self.max_time >= from && self.min_time <= to && self.min_time <= self.max_time
     }
+}
+
+/// What a commit's payload holds: the position and time range, and the
+/// string paths known when it was made (older commits have none).
+#[derive(Serialize, Deserialize)]
+struct CommitRecord {
+    #[serde(flatten)]
+    payload: CommitPayload,
+    #[serde(default)]
+    string_paths: PersistedPaths,
+}
+
+/// The payload text a commit stores.
+pub fn commit_record(payload: CommitPayload, string_paths: PersistedPaths) -> String {
+    serde_json::to_string(&CommitRecord {
+        payload,
+        string_paths,
+    })
+    .expect("commit payloads serialize")
+}
+
+/// The string paths the last commit on disk recorded.
+pub fn durable_string_paths(index: &Index) -> Result<PersistedPaths, StoreError> {
+    Ok(index
+        .load_metas()?
+        .payload
+        .and_then(|p| serde_json::from_str::<CommitRecord>(&p).ok())
+        .map(|r| r.string_paths)
+        .unwrap_or_default())
 }
 
 /// An open partition: its index and a reader reloaded after each commit.

@@ -2,7 +2,7 @@
 //! type in queries are a documented contract (DESIGN §5).
 
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT,
     TextFieldIndexing,
 };
 
@@ -31,13 +31,17 @@ pub struct Fields {
     pub attributes: Field,
     /// Resource attributes as JSON, values as exact tokens.
     pub resource: Field,
-    /// Every string attribute value, exact match.
+    /// Correlation keys with no other home: event attribute values, log
+    /// bodies that are exactly an id, and attribute values under paths the
+    /// path registry cannot hold (`string_paths`). Queries on `key` also
+    /// look in every known string path of `attributes` and `resource`, so
+    /// no value is indexed twice.
     pub key: Field,
     /// Trace ids this span links to, so links are followed in both directions.
     pub link_trace_id: Field,
     /// Span start or log time, Unix nanoseconds; fast, for ordering and ranges.
     pub start_time: Field,
-    /// Span duration in milliseconds.
+    /// Span duration in milliseconds; fast, for ranges and `duration_ms:*`.
     pub duration_ms: Field,
     /// The whole record, serialized.
     pub doc: Field,
@@ -69,8 +73,11 @@ pub fn build() -> (Schema, Fields) {
         resource: b.add_json_field("resource", exact_json),
         key: b.add_text_field("key", STRING),
         link_trace_id: b.add_text_field("link_trace_id", STRING),
-        start_time: b.add_u64_field("start_time", INDEXED | FAST),
-        duration_ms: b.add_f64_field("duration_ms", INDEXED | FAST),
+        // Columns only: tantivy answers ranges from the fast field, and an
+        // inverted index of nearly unique numbers would add two terms per
+        // span to the term dictionary for no query.
+        start_time: b.add_u64_field("start_time", FAST),
+        duration_ms: b.add_f64_field("duration_ms", FAST),
         doc: b.add_bytes_field("doc", STORED),
     };
     (b.build(), fields)

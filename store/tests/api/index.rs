@@ -142,3 +142,124 @@ fn logs_are_indexed_apart_from_spans() {
     drop(logs);
     assert_eq!(open(dir.path(), Signal::Logs).committed_seq(), 4);
 }
+
+fn lookup_count(index: &SignalIndex, value: &str) -> usize {
+    let q = index.any_string_value_query(value);
+    index.search(q.as_ref(), 0, u64::MAX, 100).unwrap().len()
+}
+
+#[test]
+fn correlation_keys_are_found_under_every_string_path_and_survive_a_reopen() {
+    use weir_core::fixtures::attributes;
+    use weir_core::{AttrValue, SpanEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), Signal::Spans);
+    let mut nested = span(1, "orders", "nested", NOW + 1);
+    nested.attributes = attributes(&[
+        (
+            "message",
+            AttrValue::Map(attributes(&[("id", AttrValue::Str("msg-7".into()))])),
+        ),
+        (
+            "batch.keys",
+            AttrValue::Array(vec![
+                AttrValue::Str("rec-a".into()),
+                AttrValue::Str("rec-b".into()),
+            ]),
+        ),
+        ("attempt", AttrValue::Int(3)),
+    ]);
+    let mut with_event = span(2, "billing", "event", NOW + 2);
+    with_event.events = vec![SpanEvent {
+        name: "retry".into(),
+        time_unix_nano: NOW + 2,
+        attributes: attributes(&[("invoice", AttrValue::Str("inv-9".into()))]),
+    }];
+    // More keys than the registry holds: the rest are found through `key`.
+    let mut wide = span(3, "billing", "wide", NOW + 3);
+    wide.attributes = attributes(
+        &(0..weir_store::index::MAX_STRING_PATHS + 5)
+            .map(|i| (format!("k{i}"), AttrValue::Str(format!("v{i}"))))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect::<Vec<_>>(),
+    );
+    index
+        .add_spans(
+            &[
+                nested,
+                with_event,
+                wide,
+                span(4, "orders", "plain", NOW + 4),
+            ],
+            NOW,
+        )
+        .unwrap();
+    index.commit(9, NOW).unwrap();
+
+    let check = |index: &SignalIndex| {
+        for (value, time) in [
+            ("msg-7", NOW + 1),
+            ("rec-b", NOW + 1),
+            ("inv-9", NOW + 2),
+            ("v0", NOW + 3),
+            ("v1024", NOW + 3),
+            ("order-4", NOW + 4),
+        ] {
+            assert_eq!(
+                search(index, &format!("key:\"{value}\"")),
+                [time],
+                "key:{value}"
+            );
+            assert_eq!(lookup_count(index, value), 1, "any value {value}");
+        }
+        assert_eq!(
+            search(index, "key:orders"),
+            [NOW + 4, NOW + 1],
+            "resource values"
+        );
+        assert_eq!(
+            search(index, r#"key:"orders" AND name:nested"#),
+            [NOW + 1],
+            "a resource value, combined with another clause"
+        );
+        assert_eq!(search(index, "key: IN [rec-a inv-9]"), [NOW + 2, NOW + 1]);
+        assert_eq!(search(index, "attributes.message.id:msg-7"), [NOW + 1]);
+        assert!(search(index, "key:3").is_empty(), "numbers are no keys");
+    };
+    check(&index);
+    // Indexed once: a value under a known path is not in `key` itself.
+    let in_key_field = index.term_query("key", "order-4").unwrap();
+    assert!(index.lookup(in_key_field.as_ref(), 10).unwrap().is_empty());
+    drop(index);
+    // The registry comes back from the commit payload.
+    check(&open(dir.path(), Signal::Spans));
+}
+
+#[test]
+fn numeric_fields_answer_ranges_from_their_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), Signal::Spans);
+    let mut slow = span(1, "orders", "slow", NOW + 1);
+    slow.end_time_unix_nano = slow.start_time_unix_nano + 900_000_000;
+    index
+        .add_spans(&[slow, span(2, "orders", "fast", NOW + 2)], NOW)
+        .unwrap();
+    index.commit(1, NOW).unwrap();
+    assert_eq!(search(&index, "duration_ms:>100"), [NOW + 1]);
+    assert_eq!(search(&index, "duration_ms:[1 TO 3]"), [NOW + 2]);
+    assert_eq!(search(&index, "duration_ms:*"), [NOW + 2, NOW + 1]);
+    let q = index.parse_query("").unwrap();
+    assert_eq!(
+        index
+            .search(q.as_ref(), NOW + 2, NOW + 9, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    let Err(StoreError::BadQuery(why)) = index.parse_query("duration_ms:2") else {
+        panic!("a single value on a column is refused");
+    };
+    assert!(why.contains("duration_ms:>100"), "{why}");
+}
