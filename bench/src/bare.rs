@@ -35,7 +35,7 @@ pub async fn run(profile: Profile, total: u64, clients: usize, batch: usize) -> 
         while offset < per_client {
             let n = batch.min((per_client - offset) as usize);
             let request = ExportRequest::Traces(profile.spans(client, offset, n));
-            batches.push(convert(&request, now).spans);
+            batches.push(convert(request, now).spans);
             offset += n as u64;
         }
     }

@@ -5,19 +5,20 @@
 
 mod alerts;
 mod bare;
+mod preencoded;
 mod profile;
 mod report;
 mod soak;
 
+use preencoded::{Exports, RawExporter};
 use profile::Profile;
+use prost::Message;
 use report::median;
 use weir_collector::fixtures::fleet as data;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -240,6 +241,10 @@ where
     Ok(((per_client * concurrency as u64) as f64 / secs, all))
 }
 
+const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const LOGS_EXPORT: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+const METRICS_EXPORT: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
 /// Retries an export while weir answers with backpressure, as exporters do.
 macro_rules! export_with_retry {
     ($call:expr) => {{
@@ -346,28 +351,29 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     let pid = weir.child.id().unwrap_or(0);
     let mut r = RunResult::default();
 
+    // Every body is encoded before its phase starts (see `preencoded`).
+    let span_bodies = Exports::build(args.spans, args.concurrency, args.batch, |c, seq, n| {
+        Ok(profile.spans(c, seq, n).encode_to_vec())
+    })?;
+
     // Spans over gRPC, with the searchable probe running alongside.
     let stop = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(searchable_probe(weir.grpc, weir.web, stop.clone()));
     let endpoint = format!("http://{}", weir.grpc);
     let mut clients = Vec::new();
     for _ in 0..args.concurrency {
-        clients.push(
-            TraceServiceClient::connect(endpoint.clone())
-                .await?
-                .max_encoding_message_size(64 << 20),
-        );
+        clients.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
     }
     let clients = Arc::new(clients);
     let (rate, acks) = drive(
         args.spans,
         args.concurrency,
         args.batch,
-        move |c, seq, n| {
+        move |c, seq, _| {
             let mut client = clients[c as usize].clone();
+            let body = span_bodies.body(c, seq);
             async move {
-                let req = profile.spans(c, seq, n);
-                export_with_retry!(client.export(req.clone()));
+                export_with_retry!(client.export(body.clone()));
                 Ok(())
             }
         },
@@ -381,19 +387,24 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     r.searchable_p50_ms = ms(&searchable, 0.5);
     r.searchable_p99_ms = ms(&searchable, 0.99);
 
-    // Spans over OTLP/JSON.
+    // Spans over OTLP/JSON; distinct trace ids from the gRPC phase: clients 100+.
+    let json_bodies = Exports::build(
+        args.json_spans,
+        args.concurrency,
+        args.batch,
+        |c, seq, n| Ok(serde_json::to_vec(&profile.spans(c + 100, seq, n))?),
+    )?;
     let http = reqwest::Client::new();
     let url = format!("http://{}/v1/traces", weir.http);
     let (rate, _) = drive(
         args.json_spans,
         args.concurrency,
         args.batch,
-        move |c, seq, n| {
+        move |c, seq, _| {
             let http = http.clone();
             let url = url.clone();
+            let body = json_bodies.body(c, seq);
             async move {
-                // Distinct trace ids from the gRPC phase: clients 100+.
-                let body = serde_json::to_vec(&profile.spans(c + 100, seq, n))?;
                 loop {
                     let resp = http
                         .post(&url)
@@ -415,34 +426,40 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     r.json_spans_per_s = rate;
 
     // Logs and metric points over gRPC.
-    let endpoint = format!("http://{}", weir.grpc);
-    let logs_client = LogsServiceClient::connect(endpoint.clone())
-        .await?
-        .max_encoding_message_size(64 << 20);
-    let (rate, _) = drive(args.logs, args.concurrency, args.batch, move |c, seq, n| {
+    let log_bodies = Exports::build(args.logs, args.concurrency, args.batch, |c, seq, n| {
+        let mut s = seq;
+        Ok(data::logs(c, &mut s, n).encode_to_vec())
+    })?;
+    let logs_client = RawExporter::connect(&endpoint, LOGS_EXPORT).await?;
+    let (rate, _) = drive(args.logs, args.concurrency, args.batch, move |c, seq, _| {
         let mut client = logs_client.clone();
+        let body = log_bodies.body(c, seq);
         async move {
-            let mut s = seq;
-            let req = data::logs(c, &mut s, n);
-            export_with_retry!(client.export(req.clone()));
+            export_with_retry!(client.export(body.clone()));
             Ok(())
         }
     })
     .await?;
     r.logs_per_s = rate;
-    let metrics_client = MetricsServiceClient::connect(endpoint)
-        .await?
-        .max_encoding_message_size(64 << 20);
+    let point_bodies = Exports::build(
+        args.points,
+        args.concurrency,
+        args.batch * 2,
+        |c, seq, n| {
+            let mut s = seq;
+            Ok(data::metrics(c, &mut s, n).encode_to_vec())
+        },
+    )?;
+    let metrics_client = RawExporter::connect(&endpoint, METRICS_EXPORT).await?;
     let (rate, _) = drive(
         args.points,
         args.concurrency,
         args.batch * 2,
-        move |c, seq, n| {
+        move |c, seq, _| {
             let mut client = metrics_client.clone();
+            let body = point_bodies.body(c, seq);
             async move {
-                let mut s = seq;
-                let req = data::metrics(c, &mut s, n);
-                export_with_retry!(client.export(req.clone()));
+                export_with_retry!(client.export(body.clone()));
                 Ok(())
             }
         },

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::io::Read;
@@ -213,9 +214,10 @@ async fn handle(
         }
     };
     let limit = state.max_body_bytes;
-    let decode = move || -> Result<ExportRequest, DecodeFailure> {
-        let plain;
-        let bytes: &[u8] = if gzip {
+    // Protobuf bodies are kept as sent (decompressed) for the write-ahead
+    // log; JSON is transcoded once, when the log encodes it.
+    let decode = move || -> Result<(ExportRequest, Option<Bytes>), DecodeFailure> {
+        let bytes: Bytes = if gzip {
             // The limit applies after decompression too: a small zip bomb is refused.
             let mut out = Vec::new();
             flate2::read::MultiGzDecoder::new(&raw[..])
@@ -225,22 +227,25 @@ async fn handle(
             if out.len() > limit {
                 return Err(DecodeFailure::TooLarge);
             }
-            plain = out;
-            &plain
+            Bytes::from(out)
         } else {
-            &raw
+            raw
         };
         match format {
-            Format::Protobuf => ExportRequest::decode_protobuf(signal, bytes).map_err(|e| {
-                DecodeFailure::Malformed(format!(
-                    "body is not a valid OTLP protobuf export request: {e}"
-                ))
-            }),
-            Format::Json => ExportRequest::decode_json(signal, bytes).map_err(|e| {
-                DecodeFailure::Malformed(format!(
-                    "body is not a valid OTLP/JSON export request: {e}"
-                ))
-            }),
+            Format::Protobuf => ExportRequest::decode_protobuf(signal, &bytes)
+                .map(|request| (request, Some(bytes)))
+                .map_err(|e| {
+                    DecodeFailure::Malformed(format!(
+                        "body is not a valid OTLP protobuf export request: {e}"
+                    ))
+                }),
+            Format::Json => ExportRequest::decode_json(signal, &bytes)
+                .map(|request| (request, None))
+                .map_err(|e| {
+                    DecodeFailure::Malformed(format!(
+                        "body is not a valid OTLP/JSON export request: {e}"
+                    ))
+                }),
         }
     };
     let decoded = if raw_len_hint(headers).is_none_or(|n| n > INLINE_DECODE_BYTES) || gzip {
@@ -250,7 +255,7 @@ async fn handle(
     } else {
         decode()
     };
-    let request = match decoded {
+    let (request, as_sent) = match decoded {
         Ok(r) => r,
         Err(DecodeFailure::TooLarge) => return too_large("decompressed request body"),
         Err(DecodeFailure::Malformed(message)) => {
@@ -263,7 +268,11 @@ async fn handle(
             );
         }
     };
-    match state.ingest.export(request).await {
+    let exported = match as_sent {
+        Some(bytes) => state.ingest.export_as_sent(request, bytes).await,
+        None => state.ingest.export(request).await,
+    };
+    match exported {
         Ok(rejections) => success(signal, format, &rejections),
         Err(e) => ingest_error(format, e),
     }

@@ -17,6 +17,7 @@ use crate::telemetry::Telemetry;
 use crate::wal::writer::{self, Append};
 use crate::wal::{self, Wal};
 use crate::worker::{self, Durable, Progress, WorkerSettings};
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -222,7 +223,26 @@ impl Ingest {
 
     /// Validates, stores durably and acknowledges one export. On success the
     /// returned rejections say which records were dropped and why.
-    pub async fn export(&self, mut request: ExportRequest) -> Result<Rejections, IngestError> {
+    pub async fn export(&self, request: ExportRequest) -> Result<Rejections, IngestError> {
+        self.admit(request, None).await
+    }
+
+    /// [`Ingest::export`] of a request decoded from `sent`, its protobuf
+    /// bytes as they arrived: when validation drops nothing the log stores
+    /// those bytes and the request is never encoded again.
+    pub async fn export_as_sent(
+        &self,
+        request: ExportRequest,
+        sent: Bytes,
+    ) -> Result<Rejections, IngestError> {
+        self.admit(request, Some(sent)).await
+    }
+
+    async fn admit(
+        &self,
+        mut request: ExportRequest,
+        sent: Option<Bytes>,
+    ) -> Result<Rejections, IngestError> {
         let signal = request.signal();
         let rejections = validate(&mut request, now_unix_nanos());
         for (reason, n) in &rejections.by_reason {
@@ -231,7 +251,10 @@ impl Ingest {
         if rejections.accepted == 0 {
             return Ok(rejections);
         }
-        let payload = request.encode();
+        let payload = match sent {
+            Some(bytes) if rejections.total() == 0 => bytes,
+            _ => Bytes::from(request.encode()),
+        };
         let bytes = payload.len() as u64;
         let pending = self
             .telemetry

@@ -289,7 +289,7 @@ impl StorageWorker {
     /// Adds one acknowledged request to the rollups and the primary store.
     /// Returns false when the index refused it, which makes the next commit
     /// start from the index's last durable state.
-    fn apply(&mut self, seq: u64, request: &ExportRequest, rollups: bool) -> bool {
+    fn apply(&mut self, seq: u64, request: ExportRequest, rollups: bool) -> bool {
         let now = now_unix_nanos();
         let converted = convert(request, now);
         if rollups && self.rollups.enabled && seq > self.durable.1 {
@@ -344,7 +344,7 @@ impl StorageWorker {
         for entry in refeed {
             let request = ExportRequest::decode_protobuf(entry.signal, &entry.payload)
                 .map_err(|e| fail("undecodable write-ahead log record", &e))?;
-            if !self.apply(entry.position, &request, false) {
+            if !self.apply(entry.position, request, false) {
                 return Err(fail("the index refused documents again", &"see the log"));
             }
         }
@@ -461,10 +461,9 @@ impl StorageWorker {
                     last_seq = work.position;
                     uncommitted_records += 1;
                     let bytes = work.bytes;
-                    if !self.apply(work.position, &work.request, true) {
+                    if !self.apply(work.position, work.request, true) {
                         index_lost_work = true;
                     }
-                    drop(work);
                     if is_metrics {
                         unreleased_bytes += bytes;
                         match rx.try_recv() {

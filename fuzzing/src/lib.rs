@@ -21,7 +21,7 @@ const NOW: u64 = 1_764_000_000_000_000_000;
 
 fn validate_and_convert(mut request: ExportRequest) {
     let _ = weir_collector::otlp::validate::validate(&mut request, NOW);
-    let converted = weir_collector::otlp::convert::convert(&request, NOW);
+    let converted = weir_collector::otlp::convert::convert(request.clone(), NOW);
     // What the WAL stores must decode again.
     let again = ExportRequest::decode_protobuf(request.signal(), &request.encode())
         .expect("a re-encoded request decodes");
@@ -82,7 +82,7 @@ fn sample_indexes() -> &'static (SignalIndex, SignalIndex) {
             ),
         ] {
             let request = ExportRequest::decode_json(signal, json).expect("spec example decodes");
-            let records = weir_collector::otlp::convert::convert(&request, NOW);
+            let records = weir_collector::otlp::convert::convert(request.clone(), NOW);
             spans.add_spans(&records.spans, NOW).expect("spans added");
             logs.add_logs(&records.logs, NOW).expect("logs added");
         }

@@ -25,34 +25,49 @@ pub struct Converted {
     pub points: Vec<MetricPoint>,
 }
 
-/// Converts a validated request. `received_at` stands in for log records that
-/// carry neither a time nor an observed time.
-pub fn convert(request: &ExportRequest, received_at: u64) -> Converted {
+/// Converts a validated request, moving its strings instead of copying
+/// them. `received_at` stands in for log records that carry neither a time
+/// nor an observed time.
+pub fn convert(request: ExportRequest, received_at: u64) -> Converted {
     let mut out = Converted::default();
     match request {
         ExportRequest::Traces(r) => out.spans = spans(r),
         ExportRequest::Logs(r) => out.logs = logs(r, received_at),
-        ExportRequest::Metrics(r) => out.points = points(r),
+        ExportRequest::Metrics(r) => out.points = points(&r),
     }
     out
 }
 
 /// An OTLP attribute value as a core value.
 pub fn value(v: &AnyValue) -> AttrValue {
-    match &v.value {
+    owned_value(v.clone())
+}
+
+/// [`value`], taking the value's strings.
+fn owned_value(v: AnyValue) -> AttrValue {
+    match v.value {
         None => AttrValue::Empty,
-        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => AttrValue::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => AttrValue::Int(*i),
-        Some(any_value::Value::DoubleValue(d)) => AttrValue::Double(*d),
+        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s),
+        Some(any_value::Value::BoolValue(b)) => AttrValue::Bool(b),
+        Some(any_value::Value::IntValue(i)) => AttrValue::Int(i),
+        Some(any_value::Value::DoubleValue(d)) => AttrValue::Double(d),
         Some(any_value::Value::BytesValue(b)) => AttrValue::Str(hex::encode(b)),
         Some(any_value::Value::ArrayValue(a)) => {
-            AttrValue::Array(a.values.iter().map(value).collect())
+            AttrValue::Array(a.values.into_iter().map(owned_value).collect())
         }
-        Some(any_value::Value::KvlistValue(kv)) => AttrValue::Map(attributes(&kv.values)),
+        Some(any_value::Value::KvlistValue(kv)) => AttrValue::Map(owned_attributes(kv.values)),
         #[allow(unreachable_patterns)]
         Some(_) => AttrValue::Empty,
     }
+}
+
+/// [`attributes`], taking the keys and values.
+fn owned_attributes(kvs: Vec<KeyValue>) -> Attributes {
+    Attributes(
+        kvs.into_iter()
+            .map(|kv| (kv.key, kv.value.map(owned_value).unwrap_or_default()))
+            .collect(),
+    )
 }
 
 /// OTLP key-values as core attributes.
@@ -70,28 +85,27 @@ pub fn attributes(kvs: &[KeyValue]) -> Attributes {
 }
 
 /// The resource's attributes, shared by its records, and its component.
-fn resource_and_component(resource: &Option<Resource>) -> (Arc<Attributes>, String) {
+fn resource_and_component(resource: Option<Resource>) -> (Arc<Attributes>, String) {
     let attrs = Arc::new(
         resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
+            .map(|r| owned_attributes(r.attributes))
             .unwrap_or_default(),
     );
     let component = component_name(&attrs).to_string();
     (attrs, component)
 }
 
-fn scope_name(scope: &Option<InstrumentationScope>) -> String {
-    scope.as_ref().map(|s| s.name.clone()).unwrap_or_default()
+fn scope_name(scope: Option<InstrumentationScope>) -> String {
+    scope.map(|s| s.name).unwrap_or_default()
 }
 
-fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
+fn spans(r: ExportTraceServiceRequest) -> Vec<Span> {
     let mut out = Vec::new();
-    for rs in &r.resource_spans {
-        let (resource, service) = resource_and_component(&rs.resource);
-        for ss in &rs.scope_spans {
-            let scope = scope_name(&ss.scope);
-            for s in &ss.spans {
+    for rs in r.resource_spans {
+        let (resource, service) = resource_and_component(rs.resource);
+        for ss in rs.scope_spans {
+            let scope = scope_name(ss.scope);
+            for s in ss.spans {
                 // Validation already dropped spans with bad ids.
                 let (Ok(trace_id), Ok(span_id)) = (
                     TraceId::from_bytes(&s.trace_id),
@@ -99,38 +113,40 @@ fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
                 ) else {
                     continue;
                 };
-                let status = s.status.as_ref();
+                let (status, status_message) = s
+                    .status
+                    .map_or((0, String::new()), |st| (st.code, st.message));
                 out.push(Span {
                     trace_id,
                     span_id,
                     parent_span_id: SpanId::from_bytes(&s.parent_span_id).ok(),
                     service: service.clone(),
-                    name: s.name.clone(),
+                    name: s.name,
                     kind: SpanKind::from_otlp(s.kind),
                     start_time_unix_nano: s.start_time_unix_nano,
                     end_time_unix_nano: s.end_time_unix_nano,
-                    status: StatusCode::from_otlp(status.map_or(0, |st| st.code)),
-                    status_message: status.map(|st| st.message.clone()).unwrap_or_default(),
-                    attributes: attributes(&s.attributes),
+                    status: StatusCode::from_otlp(status),
+                    status_message,
+                    attributes: owned_attributes(s.attributes),
                     resource: resource.clone(),
                     scope: scope.clone(),
                     events: s
                         .events
-                        .iter()
+                        .into_iter()
                         .map(|e| SpanEvent {
                             time_unix_nano: e.time_unix_nano,
-                            name: e.name.clone(),
-                            attributes: attributes(&e.attributes),
+                            name: e.name,
+                            attributes: owned_attributes(e.attributes),
                         })
                         .collect(),
                     links: s
                         .links
-                        .iter()
+                        .into_iter()
                         .filter_map(|l| {
                             Some(SpanLink {
                                 trace_id: TraceId::from_bytes(&l.trace_id).ok()?,
                                 span_id: SpanId::from_bytes(&l.span_id).ok()?,
-                                attributes: attributes(&l.attributes),
+                                attributes: owned_attributes(l.attributes),
                             })
                         })
                         .collect(),
@@ -141,13 +157,13 @@ fn spans(r: &ExportTraceServiceRequest) -> Vec<Span> {
     out
 }
 
-fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
+fn logs(r: ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
     let mut out = Vec::new();
-    for rl in &r.resource_logs {
-        let (resource, service) = resource_and_component(&rl.resource);
-        for sl in &rl.scope_logs {
-            let scope = scope_name(&sl.scope);
-            for l in &sl.log_records {
+    for rl in r.resource_logs {
+        let (resource, service) = resource_and_component(rl.resource);
+        for sl in rl.scope_logs {
+            let scope = scope_name(sl.scope);
+            for l in sl.log_records {
                 // OTLP: when time_unix_nano is unset, observed time stands in.
                 let time = [l.time_unix_nano, l.observed_time_unix_nano, received_at]
                     .into_iter()
@@ -159,14 +175,14 @@ fn logs(r: &ExportLogsServiceRequest, received_at: u64) -> Vec<LogRecord> {
                     observed_time_unix_nano: l.observed_time_unix_nano,
                     severity: Severity::from_otlp(l.severity_number, &l.severity_text),
                     severity_number: l.severity_number,
-                    severity_text: l.severity_text.clone(),
-                    body: l.body.as_ref().map(value).unwrap_or_default(),
-                    event_name: l.event_name.clone(),
+                    severity_text: l.severity_text,
+                    body: l.body.map(owned_value).unwrap_or_default(),
+                    event_name: l.event_name,
                     service: service.clone(),
                     trace_id,
                     // A span id means nothing without its trace.
                     span_id: trace_id.and_then(|_| SpanId::from_bytes(&l.span_id).ok()),
-                    attributes: attributes(&l.attributes),
+                    attributes: owned_attributes(l.attributes),
                     resource: resource.clone(),
                     scope: scope.clone(),
                 });
@@ -187,7 +203,7 @@ fn temporality(n: i32) -> Temporality {
 fn points(r: &ExportMetricsServiceRequest) -> Vec<MetricPoint> {
     let mut out = Vec::new();
     for rm in &r.resource_metrics {
-        let (resource, service) = resource_and_component(&rm.resource);
+        let (resource, service) = resource_and_component(rm.resource.clone());
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
                 let point =

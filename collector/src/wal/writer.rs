@@ -26,7 +26,7 @@ pub(crate) struct Append {
     /// The validated request.
     pub(crate) request: ExportRequest,
     /// Its encoding, as the log stores it.
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: bytes::Bytes,
     /// Answered once the entry is durable (and handed to storage) or refused.
     pub(crate) reply: oneshot::Sender<Result<(), EventLogError>>,
 }
@@ -82,7 +82,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Append>) {
         let entries: Vec<(SignalKind, &[u8])> = batch
             .iter()
-            .map(|a| (a.request.signal(), a.payload.as_slice()))
+            .map(|a| (a.request.signal(), &a.payload[..]))
             .collect();
         match self.log.append(&entries) {
             Ok(first) => {
