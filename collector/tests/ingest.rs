@@ -133,3 +133,67 @@ async fn a_shut_down_ingest_refuses_exports_as_unavailable() {
         Err(IngestError::Unavailable(_))
     ));
 }
+
+/// The log entries of `signal` in the WAL under `dir`, in order.
+fn logged(dir: &std::path::Path, signal: weir_collector::otlp::SignalKind) -> Vec<Vec<u8>> {
+    let mut payloads = Vec::new();
+    weir_collector::wal::reader(&dir.join("wal"))
+        .read(signal, 0, u64::MAX, &mut |entry| {
+            payloads.push(entry.payload)
+        })
+        .expect("the WAL reads");
+    payloads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_keeps_the_bytes_that_arrived_unless_validation_dropped_a_record() {
+    use prost::Message;
+    use weir_collector::otlp::SignalKind;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ingest) = open(dir.path()).await;
+    // A field this version of OTLP does not know (number 1000, varint 7):
+    // decoding skips it, so only the bytes as sent still hold it.
+    let unknown_field = [0xC0, 0x3E, 0x07];
+    let trace = exact::trace_id(9);
+    let clean = exact::spans_request("checkout", vec![exact::span(trace, 1, "good")]);
+    let mut sent = clean.encode_to_vec();
+    sent.extend_from_slice(&unknown_field);
+    let decoded = ExportRequest::decode_protobuf(SignalKind::Traces, &sent).unwrap();
+    ingest
+        .export_as_sent(decoded, bytes::Bytes::from(sent.clone()))
+        .await
+        .expect("acknowledged");
+
+    let mut bad = exact::span(trace, 2, "broken");
+    bad.span_id = vec![0; 8];
+    let dirty = exact::spans_request("checkout", vec![exact::span(trace, 3, "kept"), bad]);
+    let mut dirty_sent = dirty.encode_to_vec();
+    dirty_sent.extend_from_slice(&unknown_field);
+    let decoded = ExportRequest::decode_protobuf(SignalKind::Traces, &dirty_sent).unwrap();
+    let rejections = ingest
+        .export_as_sent(decoded, bytes::Bytes::from(dirty_sent.clone()))
+        .await
+        .expect("the good span is acknowledged");
+    assert_eq!(rejections.accepted, 1);
+
+    let payloads = logged(dir.path(), SignalKind::Traces);
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(payloads[0], sent, "stored as sent, not encoded again");
+    assert_ne!(payloads[1], dirty_sent, "a dropped record is not stored");
+    let ExportRequest::Traces(stored) =
+        ExportRequest::decode_protobuf(SignalKind::Traces, &payloads[1]).unwrap()
+    else {
+        panic!("traces")
+    };
+    let names: Vec<&str> = stored.resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["kept"]);
+    eventually("both good spans searchable", async || {
+        store.spans.num_docs() == 2
+    })
+    .await;
+    stop(ingest).await;
+}
