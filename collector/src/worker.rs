@@ -25,7 +25,7 @@ use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
 use weir_core::{MetricPoint, now_unix_nanos};
 use weir_store::Store;
 use weir_store::checkpoint::CheckpointKey;
-use weir_store::db::Database;
+use weir_store::db::{Database, SeriesCache};
 use weir_store::index::SignalIndex;
 
 /// How soon a failed commit is tried again.
@@ -200,6 +200,7 @@ pub(crate) fn spawn(
             SignalKind::Metrics => Sink::Metrics {
                 db: store.db.clone(),
                 buffer: Vec::new(),
+                series: SeriesCache::default(),
             },
         };
         let worker = StorageWorker {
@@ -247,6 +248,8 @@ enum Sink {
         db: Database,
         /// Points since the last durable commit.
         buffer: Vec<MetricPoint>,
+        /// Series known to be stored.
+        series: SeriesCache,
     },
 }
 
@@ -375,9 +378,9 @@ impl StorageWorker {
             }
             let committed = match &mut self.sink {
                 Sink::Spans(index) | Sink::Logs(index) => index.commit(seq, now),
-                Sink::Metrics { db, buffer } => {
-                    self.runtime.block_on(db.write_metrics(buffer, seq))
-                }
+                Sink::Metrics { db, buffer, series } => self
+                    .runtime
+                    .block_on(db.write_metrics_cached(buffer, seq, series)),
             };
             match committed {
                 Ok(()) => {
@@ -415,7 +418,7 @@ impl StorageWorker {
     fn after_failed_primary_commit(&mut self, seq: u64, index_lost_work: &mut bool) {
         match &mut self.sink {
             Sink::Spans(_) | Sink::Logs(_) => *index_lost_work = true,
-            Sink::Metrics { db, buffer } => {
+            Sink::Metrics { db, buffer, .. } => {
                 let key = CheckpointKey::local(self.signal.store_sink());
                 if let Ok(durable) = self.runtime.block_on(db.checkpoint_of(&key))
                     && durable >= seq

@@ -1,7 +1,7 @@
 //! Metric series and points.
 
 use super::sql::{Tx, sql};
-use super::{Database, checkpoints, nanos};
+use super::{Database, checkpoints, nanos, pg_copy};
 use crate::StoreError;
 use crate::checkpoint::{CheckpointKey, Sink};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
@@ -13,6 +13,39 @@ const SQLITE_SERIES_PER_INSERT: usize = 500;
 
 /// Where metric writes record their WAL position.
 const METRICS: CheckpointKey = CheckpointKey::local(Sink::Metrics);
+
+/// The most series ids [`SeriesCache`] remembers; past it, it starts over.
+const CACHED_SERIES: usize = 200_000;
+
+/// Series ids known to be stored, so a batch inserts only series it has
+/// not seen: series rows are never deleted, so a remembered id stays true.
+/// Owned by the one writer of metrics; ids enter only after their
+/// transaction committed.
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    known: std::collections::HashSet<i64>,
+}
+
+impl SeriesCache {
+    fn remember(&mut self, ids: impl IntoIterator<Item = i64>) {
+        if self.known.len() >= CACHED_SERIES {
+            // Bounded memory; forgetting costs only a redundant
+            // `ON CONFLICT DO NOTHING` insert.
+            self.known.clear();
+        }
+        self.known.extend(ids);
+    }
+
+    /// How many series ids are remembered.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}
 
 /// Which points to read.
 #[derive(Debug, Clone, Default)]
@@ -92,30 +125,44 @@ impl Database {
         points: &[MetricPoint],
         wal_seq: u64,
     ) -> Result<(), StoreError> {
+        self.write_metrics_cached(points, wal_seq, &mut SeriesCache::default())
+            .await
+    }
+
+    /// [`Database::write_metrics`] that skips the series `cache` knows are
+    /// stored, and remembers the ones it stored.
+    pub async fn write_metrics_cached(
+        &self,
+        points: &[MetricPoint],
+        wal_seq: u64,
+        cache: &mut SeriesCache,
+    ) -> Result<(), StoreError> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("db::write_metrics", |_| Err(super::injected_failure()));
+        let rows: Vec<PointRow> = points.iter().map(point_row).collect();
         let mut series: Vec<&MetricPoint> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for p in points {
-            if seen.insert(series_id(p)) {
+        let mut new_ids = std::collections::HashSet::new();
+        for (p, row) in points.iter().zip(&rows) {
+            if !cache.known.contains(&row.series_id) && new_ids.insert(row.series_id) {
                 series.push(p);
             }
         }
-        let rows: Vec<PointRow> = points.iter().map(point_row).collect();
         let mut tx = self.begin_write().await?;
         if tx.checkpoint_of(&METRICS).await? >= wal_seq {
             return Ok(());
         }
         // Fork: bulk inserts are where the engines truly differ. PostgreSQL
-        // takes whole columns as arrays through UNNEST, one statement for any
-        // number of rows; SQLite has no arrays, so it gets multi-row VALUES in
-        // chunks within its bound-parameter limit.
+        // takes points by binary COPY and series as arrays through UNNEST;
+        // SQLite has neither, so it gets multi-row VALUES in chunks within
+        // its bound-parameter limit.
         match &mut tx {
             Tx::Sqlite(t) => insert_sqlite(t, &series, &rows).await?,
             Tx::Postgres(t) => insert_postgres(t, &series, &rows).await?,
         }
         tx.execute(checkpoints::record(&METRICS, wal_seq)).await?;
-        tx.commit().await
+        tx.commit().await?;
+        cache.remember(new_ids);
+        Ok(())
     }
 
     /// Points of a metric in a time range, oldest first.
@@ -226,17 +273,20 @@ async fn insert_postgres(
         .await?;
     }
     if !rows.is_empty() {
-        sqlx::query(
-            "INSERT INTO metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) \
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], $5::text[])",
-        )
-        .bind(rows.iter().map(|r| r.series_id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.time).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.start).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.value).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
+        let data = pg_copy::encode_points(rows.iter().map(|r| pg_copy::PointCopyRow {
+            series_id: r.series_id,
+            time: r.time,
+            start: r.start,
+            value: r.value,
+            data: r.data.as_deref(),
+        }));
+        let mut copy = (&mut **tx)
+            .copy_in_raw(
+                "COPY metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        copy.send(data).await?;
+        copy.finish().await?;
     }
     Ok(())
 }

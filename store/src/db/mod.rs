@@ -2,20 +2,22 @@
 //!
 //! Both backends run the same schema from `migrations/<backend>/` and the
 //! same SQL text (`db/sql.rs`); the code forks only where the engines truly
-//! differ: bulk inserts (PostgreSQL takes arrays through `UNNEST`, SQLite
-//! multi-row inserts inside one transaction), how a write transaction begins
-//! and which locks serialize concurrent merges.
+//! differ: bulk inserts (PostgreSQL takes metric points by binary `COPY` and
+//! other rows as arrays through `UNNEST`, SQLite multi-row inserts inside one
+//! transaction), how a write transaction begins and which locks serialize
+//! concurrent merges.
 
 mod alerts;
 mod checkpoints;
 mod metrics;
 mod outbox;
+mod pg_copy;
 mod rollups;
 mod silences;
 mod sql;
 
 pub use alerts::{AlertChange, AlertRow};
-pub use metrics::MetricQuery;
+pub use metrics::{MetricQuery, SeriesCache};
 pub use outbox::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};
 pub use silences::SilenceRow;

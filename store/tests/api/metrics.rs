@@ -2,12 +2,13 @@
 
 use crate::common::{Engine, NOW, TestDb, gauge};
 use weir_core::{Histogram, MetricKind, MetricPoint, MetricValue, Temporality};
-use weir_store::db::MetricQuery;
+use weir_store::db::{MetricQuery, SeriesCache};
 
 on_both_engines!(
     metric_points_round_trip,
     metric_writes_at_a_committed_position_are_skipped,
     many_points_in_one_write,
+    known_series_are_written_once_and_their_points_still_join,
 );
 
 fn query(name: &str, service: Option<&str>) -> MetricQuery {
@@ -166,4 +167,56 @@ async fn many_points_in_one_write(engine: Engine) {
         .unwrap();
     assert_eq!(read, points);
     t.db.close().await;
+}
+
+async fn known_series_are_written_once_and_their_points_still_join(engine: Engine) {
+    let t = TestDb::open(engine).await;
+    let mut cache = SeriesCache::default();
+    let first = vec![
+        gauge("pipeline.iterator_age", "orders", "shard-1", NOW + 1, 10.0),
+        gauge("pipeline.iterator_age", "orders", "shard-2", NOW + 1, 20.0),
+        histogram(NOW + 1),
+    ];
+    t.db.write_metrics_cached(&first, 1, &mut cache)
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 3, "every committed series is remembered");
+    // The same series again, and one new: only the new one is inserted,
+    // and every point still finds its series.
+    let second = vec![
+        gauge("pipeline.iterator_age", "orders", "shard-1", NOW + 2, 11.0),
+        gauge("pipeline.iterator_age", "orders", "shard-3", NOW + 2, 30.0),
+        histogram(NOW + 2),
+    ];
+    t.db.write_metrics_cached(&second, 2, &mut cache)
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 4);
+    let age =
+        t.db.metric_points(&query("pipeline.iterator_age", None))
+            .await
+            .unwrap();
+    assert_eq!(age.len(), 4);
+    assert!(
+        age.iter()
+            .any(|p| p.value == MetricValue::Number { value: 30.0 }),
+        "the new series' point joins it"
+    );
+    let histograms =
+        t.db.metric_points(&query("http.server.request.duration", None))
+            .await
+            .unwrap();
+    assert_eq!(histograms, [histogram(NOW + 1), histogram(NOW + 2)]);
+    // A batch at a committed position is skipped and teaches the cache nothing.
+    let skipped = [gauge(
+        "pipeline.iterator_age",
+        "orders",
+        "shard-9",
+        NOW + 3,
+        1.0,
+    )];
+    t.db.write_metrics_cached(&skipped, 2, &mut cache)
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 4);
 }
