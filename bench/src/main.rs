@@ -5,6 +5,7 @@
 
 mod alerts;
 mod bare;
+mod overload;
 mod preencoded;
 mod profile;
 mod report;
@@ -66,6 +67,12 @@ struct Args {
     /// Measure alerting (detection latency, rule evaluation time) instead of ingest.
     #[arg(long)]
     alerts: bool,
+    /// Measure acknowledged spans/s under open-loop overload (--overload-factor × the sustained rate) instead
+    #[arg(long)]
+    overload: bool,
+    /// Offered load in the overload phase, as a multiple of the sustained rate.
+    #[arg(long, default_value_t = 3.0)]
+    overload_factor: f64,
     /// Run the soak and chaos benchmark instead (needs root: it mounts a tmpfs).
     #[arg(long)]
     soak: bool,
@@ -203,7 +210,7 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 
 /// Sends `total` records of one signal from `concurrency` clients; returns
 /// records/s and the acknowledgement-latency histogram (µs).
-async fn drive<F, Fut>(
+pub(crate) async fn drive<F, Fut>(
     total: u64,
     concurrency: usize,
     batch: usize,
@@ -241,7 +248,7 @@ where
     Ok(((per_client * concurrency as u64) as f64 / secs, all))
 }
 
-const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub(crate) const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const LOGS_EXPORT: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 const METRICS_EXPORT: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
@@ -315,7 +322,7 @@ fn dir_bytes(path: &Path) -> u64 {
         .sum()
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+pub(crate) fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -621,6 +628,9 @@ async fn main() -> Result<()> {
     if args.alerts {
         return alerting(&args, &binary).await;
     }
+    if args.overload {
+        return overloaded(&args, &binary).await;
+    }
     if args.soak {
         return soak::run(
             &binary,
@@ -673,6 +683,74 @@ async fn measure(
         new.push(r);
     }
     Ok((new, args.baseline.is_some().then_some(old)))
+}
+
+async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
+    let profile = args.profile.first().copied().unwrap_or(Profile::Default);
+    let mut runs: Vec<(&str, overload::OverloadFigures)> = Vec::new();
+    for i in 0..args.runs {
+        let mut binaries = vec![("new", binary)];
+        if let Some(old) = &args.baseline {
+            binaries.insert(0, ("baseline", old.as_path()));
+        }
+        for (label, b) in binaries {
+            let f = overload::run(
+                b,
+                profile,
+                args.spans,
+                args.concurrency,
+                args.batch,
+                args.overload_factor,
+            )
+            .await
+            .with_context(|| format!("overload run {} of {label}", i + 1))?;
+            eprintln!("overload run {} ({label}): {f:?}", i + 1);
+            runs.push((label, f));
+        }
+    }
+    println!(
+        "| figure ({} profile, offered {}× the sustained rate open loop for 20 s) | binary | median of {} runs |",
+        profile.as_str(),
+        args.overload_factor,
+        args.runs
+    );
+    println!("|---|---|---|");
+    for label in ["baseline", "new"] {
+        let of: Vec<_> = runs
+            .iter()
+            .filter(|(l, _)| *l == label)
+            .map(|(_, f)| *f)
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
+        let m = |g: fn(&overload::OverloadFigures) -> f64| median(of.iter().map(g).collect());
+        println!(
+            "| spans/s acknowledged, closed loop (sustained) | {label} | {:.0} |",
+            m(|f| f.sustained)
+        );
+        println!(
+            "| spans/s offered, open loop | {label} | {:.0} |",
+            m(|f| f.offered)
+        );
+        println!(
+            "| spans/s acknowledged under overload | {label} | {:.0} |",
+            m(|f| f.acknowledged)
+        );
+        println!(
+            "| acknowledged under overload / sustained | {label} | {:.2} |",
+            m(|f| f.acknowledged / f.sustained)
+        );
+        println!(
+            "| exports refused per second | {label} | {:.0} |",
+            m(|f| f.refusals_per_s)
+        );
+        println!(
+            "| peak RSS (MiB) | {label} | {:.0} |",
+            m(|f| f.peak_rss_mib)
+        );
+    }
+    Ok(())
 }
 
 async fn alerting(args: &Args, binary: &Path) -> Result<()> {

@@ -280,7 +280,7 @@ async fn insert_postgres(
             value: r.value,
             data: r.data.as_deref(),
         }));
-        let mut copy = (&mut **tx)
+        let mut copy = tx
             .copy_in_raw(
                 "COPY metric_points (series_id, time_unix_nano, start_time_unix_nano, value, data) FROM STDIN (FORMAT binary)",
             )

@@ -1,0 +1,139 @@
+//! Overload: what weir acknowledges when offered three times what it can
+//! take. First the sustained rate R is measured as in a normal run (closed
+//! loop: each exporter sends its next export when the last is answered);
+//! then exporters offer 3 × R open loop — exports start on a fixed
+//! schedule whatever weir answers, as a fleet's functions do — and weir
+//! must keep acknowledging about R while refusing the rest cheaply.
+
+use crate::preencoded::{Exports, RawExporter};
+use crate::profile::Profile;
+use crate::{TRACE_EXPORT, drive, peak_rss_mib, start_weir};
+use anyhow::Result;
+use prost::Message;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// What one overload run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct OverloadFigures {
+    /// Spans/s acknowledged under closed-loop load.
+    pub sustained: f64,
+    /// Spans/s offered in the open-loop phase.
+    pub offered: f64,
+    /// Spans/s acknowledged in the open-loop phase.
+    pub acknowledged: f64,
+    /// Exports refused (429 / UNAVAILABLE) per second in that phase.
+    pub refusals_per_s: f64,
+    /// Peak RSS of weir over the run, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// Distinct requests offered in the open-loop phase, sent round-robin.
+const POOL: u64 = 400;
+/// How long the open-loop phase offers load.
+const WINDOW: Duration = Duration::from_secs(20);
+/// Exports in flight at most; past it the generator itself cannot offer more
+/// and the run says so.
+const MAX_IN_FLIGHT: usize = 2048;
+
+/// One run: sustained phase with `spans` spans, then the open-loop phase at
+/// `factor` × the sustained rate.
+pub async fn run(
+    binary: &Path,
+    profile: Profile,
+    spans: u64,
+    concurrency: usize,
+    batch: usize,
+    factor: f64,
+) -> Result<OverloadFigures> {
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench-overload")
+        .tempdir_in(std::env::var("WEIR_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))?;
+    let mut weir = start_weir(binary, root.path(), None, true, None).await?;
+    let pid = weir.child.id().unwrap_or(0);
+    let endpoint = format!("http://{}", weir.grpc);
+
+    let bodies = Exports::build(spans, concurrency, batch, |c, seq, n| {
+        Ok(profile.spans(c, seq, n).encode_to_vec())
+    })?;
+    let mut clients = Vec::new();
+    for _ in 0..concurrency {
+        clients.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
+    }
+    let clients = Arc::new(clients);
+    let (sustained, _) = drive(spans, concurrency, batch, move |c, seq, _| {
+        let mut client = clients[c as usize].clone();
+        let body = bodies.body(c, seq);
+        async move {
+            loop {
+                match client.export(body.clone()).await {
+                    Ok(()) => break,
+                    Err(s) if s.code() == tonic::Code::Unavailable => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(s) => anyhow::bail!("export failed: {s}"),
+                }
+            }
+            Ok(())
+        }
+    })
+    .await?;
+
+    // Open loop: one export every `interval`, on as many connections as the
+    // closed loop had, whatever weir answers.
+    let pool = Exports::build(POOL * batch as u64, 1, batch, |_, seq, n| {
+        Ok(profile.spans(500, seq, n).encode_to_vec())
+    })?;
+    let exports_per_s = factor * sustained / batch as f64;
+    let interval = Duration::from_secs_f64(1.0 / exports_per_s);
+    let mut senders = Vec::new();
+    for _ in 0..concurrency {
+        senders.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
+    }
+    let acked = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut offered = 0u64;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    while started.elapsed() < WINDOW {
+        ticker.tick().await;
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            anyhow::bail!(
+                "the generator has {MAX_IN_FLIGHT} exports in flight: it cannot offer {factor}× here"
+            );
+        };
+        let mut client = senders[(offered % concurrency as u64) as usize].clone();
+        let body = pool.body(0, (offered % POOL) * batch as u64);
+        let (acked, refused) = (acked.clone(), refused.clone());
+        offered += 1;
+        tokio::spawn(async move {
+            match client.export(body).await {
+                Ok(()) => acked.fetch_add(1, Ordering::Relaxed),
+                Err(_) => refused.fetch_add(1, Ordering::Relaxed),
+            };
+            drop(permit);
+        });
+    }
+    let window = started.elapsed().as_secs_f64();
+    // Answers still on their way count: they were offered inside the window.
+    let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    let figures = OverloadFigures {
+        sustained,
+        offered: offered as f64 * batch as f64 / window,
+        acknowledged: acked.load(Ordering::Relaxed) as f64 * batch as f64 / window,
+        refusals_per_s: refused.load(Ordering::Relaxed) as f64 / window,
+        peak_rss_mib: peak_rss_mib(pid),
+    };
+    if let Some(pid) = weir.child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
+    Ok(figures)
+}
