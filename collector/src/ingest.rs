@@ -4,9 +4,10 @@
 //! acknowledge. From the log each request goes to its signal's storage
 //! worker (`worker`), which commits it to the index or database.
 //!
-//! Memory is bounded by admission: encoded bytes accepted but not yet handed
-//! to storage never exceed `max_pending_bytes`; past that, exports are refused
-//! with a retryable error instead of queueing.
+//! Memory is bounded by admission: once encoded bytes accepted but not yet
+//! handed to storage reach `max_pending_bytes`, new exports are refused with a
+//! retryable error before their body is read; exports already received may
+//! still take up to one more budget, never more.
 
 use crate::disk_floor;
 use crate::event_log::{EventLogError, Position};
@@ -260,7 +261,12 @@ impl Ingest {
             .telemetry
             .pending_bytes
             .fetch_add(bytes, Ordering::AcqRel);
-        if pending + bytes > self.max_pending_bytes && pending > 0 {
+        // Exports are refused cheaply before their body is read
+        // (`check_capacity`); one that got past that check has been received
+        // and decoded already, and refusing it now would throw that work
+        // away and invite its retry. So it may use headroom of one more
+        // budget: memory stays bounded at twice `max_pending_bytes`.
+        if pending + bytes > 2 * self.max_pending_bytes && pending > 0 {
             self.telemetry
                 .pending_bytes
                 .fetch_sub(bytes, Ordering::AcqRel);
