@@ -67,6 +67,9 @@ struct Args {
     /// Measure alerting (detection latency, rule evaluation time) instead of ingest.
     #[arg(long)]
     alerts: bool,
+    /// Only index the profiles' span documents straight into tantivy (`--bare` without weir), `--runs` times
+    #[arg(long)]
+    bare_only: bool,
     /// Measure acknowledged spans/s under open-loop overload (--overload-factor × the sustained rate) instead
     #[arg(long)]
     overload: bool,
@@ -120,6 +123,10 @@ struct RunResult {
     searchable_idle_p99_ms: f64,
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
+    log_search_p50_ms: f64,
+    log_search_p99_ms: f64,
+    log_search_broad_p50_ms: f64,
+    log_search_broad_p99_ms: f64,
     correlate_p50_ms: f64,
     correlate_p99_ms: f64,
     components_p50_ms: f64,
@@ -543,6 +550,31 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     }
     let h = timed_gets(&http, &urls).await?;
     (r.correlate_p50_ms, r.correlate_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
+    // Full-text log search over every stored log: one record's words (a
+    // phrase that matches one log), and a phrase one log in 40 holds.
+    let logs_per_client = args.logs / args.concurrency as u64;
+    let search = |q: String| {
+        reqwest::Url::parse_with_params(
+            &format!("http://{}/api/v1/search", weir.web),
+            &[("signal", "logs"), ("limit", "20"), ("q", q.as_str())],
+        )
+        .expect("a valid URL")
+        .to_string()
+    };
+    let urls: Vec<String> = (0..200u64)
+        .map(|k| {
+            let client = k % args.concurrency as u64;
+            let seq = (k * 7919) % logs_per_client.max(1);
+            search(format!("\"processed record rec-{client}-{seq}\""))
+        })
+        .collect();
+    let h = timed_gets(&http, &urls).await?;
+    (r.log_search_p50_ms, r.log_search_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
+    let urls: Vec<String> = (0..200u64)
+        .map(|k| search(format!("\"in {} ms\"", k % 40)))
+        .collect();
+    let h = timed_gets(&http, &urls).await?;
+    (r.log_search_broad_p50_ms, r.log_search_broad_p99_ms) = (ms(&h, 0.5), ms(&h, 0.99));
     let h = timed_gets(
         &http,
         &vec![format!("http://{}/api/v1/components?window=15m", weir.web); 200],
@@ -630,6 +662,26 @@ async fn main() -> Result<()> {
     }
     if args.overload {
         return overloaded(&args, &binary).await;
+    }
+    if args.bare_only {
+        for profile in args.profile.clone() {
+            let mut rates = Vec::new();
+            for _ in 0..args.runs {
+                rates.push(bare::run(profile, args.spans, args.concurrency, args.batch).await?);
+                eprintln!(
+                    "{} bare: {:.0} docs/s",
+                    profile.as_str(),
+                    rates.last().unwrap()
+                );
+            }
+            println!(
+                "| bare index, {} profile (docs/s, median of {}) | {:.0} |",
+                profile.as_str(),
+                rates.len(),
+                median(rates)
+            );
+        }
+        return Ok(());
     }
     if args.soak {
         return soak::run(

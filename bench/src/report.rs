@@ -56,6 +56,16 @@ fn rows(args: &Args, runs: &[RunResult]) -> Vec<Row> {
             2,
             |r| vec![r.ack_idle_p50_ms, r.ack_idle_p99_ms],
         ),
+        row(
+            "full-text log search p50 / p99 (ms, one record's phrase, newest 20, all time)",
+            2,
+            |r| vec![r.log_search_p50_ms, r.log_search_p99_ms],
+        ),
+        row(
+            "full-text log search p50 / p99 (ms, a phrase in 1 of 40 logs, newest 20, all time)",
+            2,
+            |r| vec![r.log_search_broad_p50_ms, r.log_search_broad_p99_ms],
+        ),
         row("correlate p50 / p99 (ms, by a record key)", 2, |r| {
             vec![r.correlate_p50_ms, r.correlate_p99_ms]
         }),
