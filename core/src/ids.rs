@@ -74,16 +74,38 @@ macro_rules! define_id {
             }
         }
 
+        // Hex in JSON and other text formats; raw bytes in binary ones
+        // (the doc store), half the size.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.to_hex())
+                if s.is_human_readable() {
+                    s.serialize_str(&self.to_hex())
+                } else {
+                    s.serialize_bytes(&self.0)
+                }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                $name::from_hex(&text).map_err(serde::de::Error::custom)
+                struct IdVisitor;
+                impl<'de> serde::de::Visitor<'de> for IdVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "{} as hex or {} bytes", $kind, $len)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::from_hex(v).map_err(E::custom)
+                    }
+                    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<$name, E> {
+                        $name::from_bytes(v).map_err(E::custom)
+                    }
+                }
+                if d.is_human_readable() {
+                    d.deserialize_str(IdVisitor)
+                } else {
+                    d.deserialize_bytes(IdVisitor)
+                }
             }
         }
     };

@@ -130,15 +130,11 @@ impl Store {
     }
 
     fn decode_span(hit: &StoredHit) -> Result<StoredRecord, StoreError> {
-        serde_json::from_slice(&hit.doc)
-            .map(|s| StoredRecord::Span(Box::new(s)))
-            .map_err(|e| StoreError::CorruptRecord(e.to_string()))
+        crate::index::stored::decode(&hit.doc).map(|s| StoredRecord::Span(Box::new(s)))
     }
 
     fn decode_log(hit: &StoredHit) -> Result<StoredRecord, StoreError> {
-        serde_json::from_slice(&hit.doc)
-            .map(|l| StoredRecord::Log(Box::new(l)))
-            .map_err(|e| StoreError::CorruptRecord(e.to_string()))
+        crate::index::stored::decode(&hit.doc).map(|l| StoredRecord::Log(Box::new(l)))
     }
 
     /// A page of events matching a query, newest first.

@@ -32,10 +32,7 @@ pub fn span_document(fields: &Fields, paths: &mut StringPaths, span: &Span) -> T
     for link in &span.links {
         doc.add_text(fields.link_trace_id, link.trace_id.to_hex());
     }
-    doc.add_bytes(
-        fields.doc,
-        &serde_json::to_vec(span).expect("spans always serialize"),
-    );
+    doc.add_bytes(fields.doc, &super::stored::encode(span));
     doc
 }
 
@@ -62,10 +59,7 @@ pub fn log_document(fields: &Fields, paths: &mut StringPaths, log: &LogRecord) -
             doc.add_text(fields.key, body);
         }
     }
-    doc.add_bytes(
-        fields.doc,
-        &serde_json::to_vec(log).expect("log records always serialize"),
-    );
+    doc.add_bytes(fields.doc, &super::stored::encode(log));
     doc
 }
 

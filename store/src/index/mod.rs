@@ -11,6 +11,7 @@ mod merging;
 mod partition;
 pub mod query_limits;
 mod schema;
+pub mod stored;
 mod string_paths;
 
 pub use partition::{CommitPayload, day_of};

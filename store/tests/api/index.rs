@@ -60,7 +60,7 @@ fn spans_are_searchable_once_committed_and_survive_a_reopen() {
     let q = index.parse_query("service:orders").unwrap();
     let window = index.search(q.as_ref(), NOW + 2, NOW + 5, 10).unwrap();
     assert_eq!(window.len(), 1);
-    let stored: weir_core::Span = serde_json::from_slice(&window[0].doc).unwrap();
+    let stored: weir_core::Span = weir_store::index::stored::decode(&window[0].doc).unwrap();
     assert_eq!(stored, spans[1], "the whole span is stored");
     let trace = index
         .term_query("trace_id", &spans[2].trace_id.to_hex())
