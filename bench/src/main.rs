@@ -149,6 +149,18 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+impl Weir {
+    /// Stops weir as an operator would (SIGTERM) and waits up to a minute.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
+    }
+}
+
 pub(crate) struct Weir {
     child: Child,
     grpc: SocketAddr,
@@ -387,7 +399,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
             let mut client = clients[c as usize].clone();
             let body = span_bodies.body(c, seq);
             async move {
-                export_with_retry!(client.export(body.clone()));
+                client.export_retrying(body).await?;
                 Ok(())
             }
         },
@@ -449,7 +461,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
         let mut client = logs_client.clone();
         let body = log_bodies.body(c, seq);
         async move {
-            export_with_retry!(client.export(body.clone()));
+            client.export_retrying(body).await?;
             Ok(())
         }
     })
@@ -473,7 +485,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
             let mut client = metrics_client.clone();
             let body = point_bodies.body(c, seq);
             async move {
-                export_with_retry!(client.export(body.clone()));
+                client.export_retrying(body).await?;
                 Ok(())
             }
         },
@@ -609,12 +621,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     r.span_index_bytes_per_span =
         dir_bytes(&weir.data_dir.join("index/spans")) as f64 / r.spans_stored.max(1) as f64;
 
-    if let Some(pid) = weir.child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
+    weir.stop().await;
     Ok(r)
 }
 
@@ -737,6 +744,9 @@ async fn measure(
     Ok((new, args.baseline.is_some().then_some(old)))
 }
 
+/// One overload figure read from a run.
+type OverloadValue = fn(&overload::OverloadFigures) -> f64;
+
 async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
     let profile = args.profile.first().copied().unwrap_or(Profile::Default);
     let mut runs: Vec<(&str, overload::OverloadFigures)> = Vec::new();
@@ -776,31 +786,22 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
         if of.is_empty() {
             continue;
         }
-        let m = |g: fn(&overload::OverloadFigures) -> f64| median(of.iter().map(g).collect());
-        println!(
-            "| spans/s acknowledged, closed loop (sustained) | {label} | {:.0} |",
-            m(|f| f.sustained)
-        );
-        println!(
-            "| spans/s offered, open loop | {label} | {:.0} |",
-            m(|f| f.offered)
-        );
-        println!(
-            "| spans/s acknowledged under overload | {label} | {:.0} |",
-            m(|f| f.acknowledged)
-        );
-        println!(
-            "| acknowledged under overload / sustained | {label} | {:.2} |",
-            m(|f| f.acknowledged / f.sustained)
-        );
-        println!(
-            "| exports refused per second | {label} | {:.0} |",
-            m(|f| f.refusals_per_s)
-        );
-        println!(
-            "| peak RSS (MiB) | {label} | {:.0} |",
-            m(|f| f.peak_rss_mib)
-        );
+        let rows: [(&str, usize, OverloadValue); 6] = [
+            ("spans/s acknowledged, closed loop (sustained)", 0, |f| {
+                f.sustained
+            }),
+            ("spans/s offered, open loop", 0, |f| f.offered),
+            ("spans/s acknowledged under overload", 0, |f| f.acknowledged),
+            ("acknowledged under overload / sustained", 2, |f| {
+                f.acknowledged / f.sustained
+            }),
+            ("exports refused per second", 0, |f| f.refusals_per_s),
+            ("peak RSS (MiB)", 0, |f| f.peak_rss_mib),
+        ];
+        for (figure, decimals, value) in rows {
+            let m = median(of.iter().map(value).collect());
+            println!("| {figure} | {label} | {m:.decimals$} |");
+        }
     }
     Ok(())
 }

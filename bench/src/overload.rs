@@ -67,18 +67,7 @@ pub async fn run(
     let (sustained, _) = drive(spans, concurrency, batch, move |c, seq, _| {
         let mut client = clients[c as usize].clone();
         let body = bodies.body(c, seq);
-        async move {
-            loop {
-                match client.export(body.clone()).await {
-                    Ok(()) => break,
-                    Err(s) if s.code() == tonic::Code::Unavailable => {
-                        tokio::time::sleep(Duration::from_millis(100)).await
-                    }
-                    Err(s) => anyhow::bail!("export failed: {s}"),
-                }
-            }
-            Ok(())
-        }
+        async move { client.export_retrying(body).await }
     })
     .await?;
 
@@ -129,11 +118,6 @@ pub async fn run(
         refusals_per_s: refused.load(Ordering::Relaxed) as f64 / window,
         peak_rss_mib: peak_rss_mib(pid),
     };
-    if let Some(pid) = weir.child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(60), weir.child.wait()).await;
+    weir.stop().await;
     Ok(figures)
 }

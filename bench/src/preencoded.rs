@@ -63,6 +63,20 @@ impl RawExporter {
         })
     }
 
+    /// Sends one body until weir accepts it, pausing 100 ms after each
+    /// refusal (UNAVAILABLE), as OTel exporters retry.
+    pub async fn export_retrying(&mut self, body: Bytes) -> Result<()> {
+        loop {
+            match self.export(body.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(s) => anyhow::bail!("export failed: {s}"),
+            }
+        }
+    }
+
     /// Sends one body; the response is read and dropped.
     pub async fn export(&mut self, body: Bytes) -> Result<(), Status> {
         self.grpc
