@@ -93,10 +93,9 @@ pub async fn run_until(
 
     let (traces, logs, metrics) =
         weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
+    // A malformed body is answered INVALID_ARGUMENT by the services' own
+    // codec (collector/src/grpc/arrived.rs).
     let grpc = tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(
-            weir_collector::grpc::decode_errors_as_invalid_argument,
-        ))
         .add_service(traces)
         .add_service(logs)
         .add_service(metrics)

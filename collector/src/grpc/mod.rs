@@ -89,22 +89,3 @@ pub(crate) fn to_status(e: IngestError) -> Status {
         ErrorDetails::with_retry_info(Some(retry)),
     )
 }
-
-/// A malformed protobuf body is the client's fault: OTLP and weir's contract
-/// answer INVALID_ARGUMENT, where tonic's prost codec says INTERNAL. Such
-/// errors leave the server as trailers-only responses, so the status is in
-/// the headers and can be corrected there.
-pub fn decode_errors_as_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let headers = response.headers_mut();
-    let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
-    let decode_failure = headers
-        .get("grpc-message")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| {
-            m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
-        });
-    if internal && decode_failure {
-        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
-    }
-    response
-}
