@@ -68,7 +68,11 @@ pub async fn run_until(
         Arc::new(move || load_rule_groups(&rule_files).map_err(|e| format!("{e:#}")));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(alerting.clone().run(stop_rx.clone()));
+    tokio::spawn(
+        alerting
+            .clone()
+            .run(stop_rx.clone(), Some(store.arrivals.clone())),
+    );
     tokio::spawn(reload_on_sighup(
         alerting.engine().clone(),
         rule_loader.clone(),

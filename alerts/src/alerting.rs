@@ -11,6 +11,7 @@ use crate::rules::RuleGroup;
 use crate::silence_service::Silences;
 use crate::webhook_client::ClientError;
 use std::sync::Arc;
+use weir_store::arrivals::MetricArrivals;
 use weir_store::db::Database;
 
 /// Why alerting could not start.
@@ -79,14 +80,21 @@ impl Alerting {
         }))
     }
 
-    /// Evaluates rules and delivers notifications until `stop` turns true.
-    pub async fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+    /// Evaluates rules and delivers notifications until `stop` turns true;
+    /// the groups that read a metric `arrivals` names evaluate as soon as
+    /// it is committed.
+    pub async fn run(
+        self: Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+        arrivals: Option<Arc<MetricArrivals>>,
+    ) {
         let evaluation = Loop {
             engine: self.engine.clone(),
             dispatcher: self.dispatcher.clone(),
             silences: self.silences.clone(),
             db: self.db.clone(),
             clock: self.clock,
+            arrivals,
         };
         tokio::join!(
             evaluation.run(stop.clone()),

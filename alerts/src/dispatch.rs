@@ -63,6 +63,11 @@ impl Dispatcher {
         self.changed.store(true, Ordering::SeqCst);
     }
 
+    /// When the next group timer falls due, Unix nanoseconds.
+    pub fn next_due(&self) -> u64 {
+        self.next_due.load(Ordering::SeqCst)
+    }
+
     /// Whether a plan is due at `now`: alerts or `silences` changed, or a
     /// group timer fell due. Asking clears the change, so calling this
     /// often is cheap; a failed [`Dispatcher::dispatch`] marks it again.

@@ -61,12 +61,28 @@ impl AlertState {
         hold_for: Duration,
         keep_firing_for: Duration,
     ) -> (AlertState, Transition) {
+        self.step_observed(verdict, now, now, hold_for, keep_firing_for)
+    }
+
+    /// [`AlertState::step`] for a condition that started holding at
+    /// `held_since` (the newest reading's timestamp, never after `now`):
+    /// `for` counts from the reading, as Prometheus counts it from the
+    /// scrape, so an evaluation that comes late does not add to it.
+    pub fn step_observed(
+        self,
+        verdict: Option<bool>,
+        now: u64,
+        held_since: u64,
+        hold_for: Duration,
+        keep_firing_for: Duration,
+    ) -> (AlertState, Transition) {
         let Some(holds) = verdict else {
             return (self, Transition::None);
         };
         match (self, holds) {
             (AlertState::Inactive | AlertState::Resolved { .. }, true) => {
-                if hold_for.is_zero() {
+                let since = held_since.min(now);
+                if now.saturating_sub(since) >= nanos(hold_for) {
                     (
                         AlertState::Firing {
                             since: now,
@@ -75,7 +91,7 @@ impl AlertState {
                         Transition::Fired,
                     )
                 } else {
-                    (AlertState::Pending { since: now }, Transition::Pending)
+                    (AlertState::Pending { since }, Transition::Pending)
                 }
             }
             (AlertState::Pending { since }, true) => {
@@ -188,6 +204,28 @@ mod tests {
                 Transition::Fired
             )
         );
+    }
+
+    #[test]
+    fn for_counts_from_the_reading_not_from_the_evaluation() {
+        const FOR2: Duration = Duration::from_secs(2);
+        // A reading taken at 10 s, evaluated at 10.3 s: pending since 10 s.
+        let (s, t) =
+            AlertState::Inactive.step_observed(Some(true), 10_300_000_000, 10 * S, FOR2, KEEP);
+        assert_eq!(
+            (s, t),
+            (AlertState::Pending { since: 10 * S }, Transition::Pending)
+        );
+        // 12 s is two seconds after the reading: it fires there, not at 12.3 s.
+        let (s, t) = s.step_observed(Some(true), 12 * S, 12 * S, FOR2, KEEP);
+        assert_eq!(t, Transition::Fired);
+        assert!(s.is_firing());
+        // A reading that arrived later than `for` fires at once; a reading
+        // stamped in the future counts from now.
+        let (_, t) = AlertState::Inactive.step_observed(Some(true), 20 * S, 17 * S, FOR2, KEEP);
+        assert_eq!(t, Transition::Fired);
+        let (s, _) = AlertState::Inactive.step_observed(Some(true), 20 * S, 90 * S, FOR2, KEEP);
+        assert_eq!(s, AlertState::Pending { since: 20 * S });
     }
 
     #[test]

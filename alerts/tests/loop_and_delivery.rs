@@ -56,7 +56,7 @@ async fn start(
     .await
     .unwrap();
     let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(alerting.clone().run(stopped));
+    let running = tokio::spawn(alerting.clone().run(stopped, None));
     Started {
         alerting,
         start,
@@ -267,4 +267,112 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_max_age() {
     assert!(finished >= t0 + 3 * S, "not before max_age");
     assert_eq!(alerting.outbox().stats()["ops"].gave_up, 1);
     started.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reading_is_evaluated_on_arrival_for_counts_from_it_and_it_resolves_as_it_leaves_the_window()
+ {
+    let _held = HeldClock::hold();
+    let (db, _dir) = database().await;
+    let (url, _received) = receiver(0).await;
+    let clock = Clock::following_tokio();
+    let t0 = clock.now();
+    // A one-minute tick: anything sooner is evaluation on arrival or a
+    // timer of the alert's own.
+    let text = "groups:\n  - name: g\n    interval: 1m\n    rules:\n      - alert: QueueDeep\n        kind: metric\n        metric: queue.depth\n        window: 5s\n        aggregate: max\n        op: \">\"\n        threshold: 10\n        for: 2s\n";
+    let groups = parse(text, "rules.yaml").expect("valid rules").groups;
+    let alerting = Alerting::load_with_clock(
+        db.clone(),
+        groups,
+        routing(&url, "0s", "1s", "24h"),
+        "http://weir".into(),
+        clock,
+    )
+    .await
+    .unwrap();
+    let arrivals = std::sync::Arc::new(weir_store::arrivals::MetricArrivals::default());
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(alerting.clone().run(stopped, Some(arrivals.clone())));
+    let evaluated_after = |at: u64| {
+        let a = alerting.clone();
+        async move {
+            a.engine()
+                .group_status()
+                .get("g")
+                .is_some_and(|s| s.last_evaluation > at)
+        }
+    };
+    until("the first tick", || evaluated_after(t0.saturating_sub(1))).await;
+    assert!(alerting.active().is_empty());
+
+    // A deep-queue reading taken at 0.3 s is committed at 0.5 s.
+    advance(Duration::from_millis(500)).await;
+    let reading_at = t0 + 300 * MS;
+    db.write_metrics(&[point("queue.depth", "orders", reading_at, 50.0)], 1)
+        .await
+        .unwrap();
+    arrivals.record(["queue.depth"]);
+    until("the evaluation on arrival", || {
+        evaluated_after(t0 + 400 * MS)
+    })
+    .await;
+    let state = alerting.active()[0].state;
+    assert_eq!(
+        state,
+        AlertState::Pending { since: reading_at },
+        "pending since the reading, not since the evaluation"
+    );
+
+    // `for` runs out 2 s after the reading: 2.3 s, with no tick and no new
+    // reading in between.
+    advance(Duration::from_millis(1_750)).await;
+    settle().await;
+    assert!(
+        matches!(alerting.active()[0].state, AlertState::Pending { .. }),
+        "not before 2 s after the reading"
+    );
+    advance(Duration::from_millis(100)).await;
+    until("firing once `for` ran out", || async {
+        alerting
+            .active()
+            .first()
+            .is_some_and(|a| a.state.is_firing())
+    })
+    .await;
+    until("the firing evaluation is written", || {
+        evaluated_after(t0 + 2_300 * MS)
+    })
+    .await;
+
+    // The only reading leaves the 5 s window at 5.3 s: resolved then.
+    advance(Duration::from_millis(2_900)).await;
+    settle().await;
+    assert!(
+        alerting.active()[0].state.is_firing(),
+        "the reading is still in the window at 5.25 s"
+    );
+    advance(Duration::from_millis(100)).await;
+    until("resolved as the reading left the window", || async {
+        alerting.active().is_empty()
+    })
+    .await;
+    let resolution = || async {
+        db.alert_history(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.transition == "resolved")
+    };
+    until("the resolution is written", || async {
+        resolution().await.is_some()
+    })
+    .await;
+    let resolved_at = resolution().await.expect("written").at;
+    assert!(
+        (t0 + 5_300 * MS..t0 + 5_400 * MS).contains(&resolved_at),
+        "resolved {} ms after the start, not at the next one-minute tick",
+        (resolved_at - t0) / MS
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap();
 }

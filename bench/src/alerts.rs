@@ -3,7 +3,7 @@
 //! interval, and how long one evaluation of 1,000 rules over 100 components
 //! takes.
 
-use crate::{Weir, start_weir};
+use crate::{Weir, prometheus, start_weir};
 use anyhow::{Context, Result, bail};
 use axum::body::Bytes;
 use hdrhistogram::Histogram;
@@ -34,18 +34,32 @@ pub struct AlertFigures {
     pub like_prometheus_fire_p99_ms: f64,
     pub like_prometheus_resolve_p50_ms: f64,
     pub like_prometheus_resolve_p99_ms: f64,
+    /// Debian's Prometheus + Alertmanager on the same gauge, when installed.
+    pub prometheus_fire_p50_ms: Option<f64>,
+    pub prometheus_fire_p99_ms: Option<f64>,
+    pub prometheus_resolve_p50_ms: Option<f64>,
+    pub prometheus_resolve_p99_ms: Option<f64>,
 }
 
-/// What the receiver saw: component, `firing` or `resolved`, when.
-type Told = (String, String, Instant);
+/// What the receiver saw: who sent it, component, `firing` or `resolved`,
+/// when.
+type Told = (Sender, String, String, Instant);
 
-/// A webhook receiver that reports each alert as it arrives.
-async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<Told>)> {
+/// Who posted a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Weir,
+    Alertmanager,
+}
+
+/// A webhook receiver that reports each alert as it arrives: weir posts to
+/// `/hook`, Alertmanager to `/alertmanager`.
+async fn receiver() -> Result<(String, String, mpsc::UnboundedReceiver<Told>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let app = axum::Router::new().route(
-        "/hook",
+    let base = format!("http://{}", listener.local_addr()?);
+    let route = |sender: Sender| {
+        let tx: mpsc::UnboundedSender<Told> = tx.clone();
         axum::routing::post(move |body: Bytes| {
             let tx = tx.clone();
             async move {
@@ -55,16 +69,19 @@ async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<Told>)> {
                         if let (Some(c), Some(status)) =
                             (a["labels"]["component"].as_str(), a["status"].as_str())
                         {
-                            let _ = tx.send((c.to_string(), status.to_string(), at));
+                            let _ = tx.send((sender, c.to_string(), status.to_string(), at));
                         }
                     }
                 }
                 "ok"
             }
-        }),
-    );
+        })
+    };
+    let app = axum::Router::new()
+        .route("/hook", route(Sender::Weir))
+        .route("/alertmanager", route(Sender::Alertmanager));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, rx))
+    Ok((format!("{base}/hook"), format!("{base}/alertmanager"), rx))
 }
 
 fn config(
@@ -160,7 +177,7 @@ async fn detection(binary: &Path, samples: usize) -> Result<Histogram<u64>> {
     let root = tempfile::Builder::new()
         .prefix("weir-bench-alerts")
         .tempdir()?;
-    let (url, mut told) = receiver().await?;
+    let (url, _, mut told) = receiver().await?;
     let config = config(root.path(), DETECTION_RULES, &url, "5s")?;
     let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
     let mut client = MetricsServiceClient::connect(format!("http://{}", weir.grpc)).await?;
@@ -180,28 +197,39 @@ async fn detection(binary: &Path, samples: usize) -> Result<Histogram<u64>> {
             ))
             .await
             .context("export the lag reading")?;
-        let at = wait_told(&mut told, &component, "firing").await?;
+        let at = wait_told(&mut told, &component, "firing", false).await?.0;
         latencies.record(at.duration_since(sent).as_micros() as u64)?;
     }
     stop(weir).await;
     Ok(latencies)
 }
 
-/// Waits up to 30 s for the receiver to be told `status` for `component`.
+/// Waits up to 30 s for weir to tell `status` for `component`, and with
+/// `alertmanager` for Alertmanager to tell it too; when each was told.
 async fn wait_told(
     told: &mut mpsc::UnboundedReceiver<Told>,
     component: &str,
     status: &str,
-) -> Result<Instant> {
+    alertmanager: bool,
+) -> Result<(Instant, Option<Instant>)> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let (mut by_weir, mut by_alertmanager) = (None, None);
+    while by_weir.is_none() || (alertmanager && by_alertmanager.is_none()) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, told.recv()).await {
-            Ok(Some((c, s, at))) if c == component && s == status => return Ok(at),
+            Ok(Some((sender, c, s, at))) if c == component && s == status => match sender {
+                Sender::Weir => by_weir = by_weir.or(Some(at)),
+                Sender::Alertmanager => by_alertmanager = by_alertmanager.or(Some(at)),
+            },
             Ok(Some(_)) => continue,
-            _ => bail!("no {status} webhook for {component} within 30 s"),
+            _ => bail!(
+                "no {status} webhook for {component} within 30 s (weir told: {}, Alertmanager told: {})",
+                by_weir.is_some(),
+                by_alertmanager.is_some()
+            ),
         }
     }
+    Ok((by_weir.expect("waited for"), by_alertmanager))
 }
 
 const PROMETHEUS_LIKE_RULES: &str = r#"groups:
@@ -219,18 +247,49 @@ const PROMETHEUS_LIKE_RULES: &str = r#"groups:
         for: 2s
 "#;
 
+/// Jump and recovery latencies, each a histogram of microseconds.
+#[derive(Default)]
+struct FireResolve {
+    fire: Vec<u64>,
+    resolve: Vec<u64>,
+}
+
 /// The settings PERFORMANCE.md measured Prometheus and Alertmanager with: a
 /// lag gauge reported every second, `max` over 5 s above 60000 for 2 s,
 /// evaluated every second, group_wait 0s. Times the lag jump → firing
-/// webhook and the recovery → resolved webhook, one component per cycle.
-async fn like_prometheus(binary: &Path, cycles: usize) -> Result<(Histogram<u64>, Histogram<u64>)> {
+/// webhook and the recovery → resolved webhook, one component per cycle,
+/// for weir (the gauge pushed by OTLP) and, when installed, for Debian's
+/// Prometheus and Alertmanager scraping the same gauge in the same run.
+async fn like_prometheus(
+    binary: &Path,
+    cycles: usize,
+) -> Result<(FireResolve, Option<FireResolve>)> {
     let root = tempfile::Builder::new()
         .prefix("weir-bench-alerts")
         .tempdir()?;
-    let (url, mut told) = receiver().await?;
+    let (url, alertmanager_url, mut told) = receiver().await?;
     let config = config(root.path(), PROMETHEUS_LIKE_RULES, &url, "1s")?;
     let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
     let gauge_now = std::sync::Arc::new(SharedGauge::default());
+    let prometheus = if prometheus::installed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let target = listener.local_addr()?.to_string();
+        let shared = gauge_now.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (component, value) = shared.get();
+                async move { prometheus::exposition(&component, value) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Some(prometheus::start(root.path(), &target, &alertmanager_url).await?)
+    } else {
+        eprintln!(
+            "  Prometheus and Alertmanager not installed (apt-get install prometheus prometheus-alertmanager): weir only"
+        );
+        None
+    };
     let reporter = {
         let gauge_now = gauge_now.clone();
         let mut client = MetricsServiceClient::connect(format!("http://{}", weir.grpc)).await?;
@@ -255,25 +314,43 @@ async fn like_prometheus(binary: &Path, cycles: usize) -> Result<(Histogram<u64>
             }
         })
     };
-    let mut fire = Histogram::<u64>::new(3)?;
-    let mut resolve = Histogram::<u64>::new(3)?;
+    let both = prometheus.is_some();
+    let (mut weir_figures, mut prometheus_figures) =
+        (FireResolve::default(), FireResolve::default());
     for i in 0..cycles {
         let component = format!("gauge-{i}");
         gauge_now.set(&component, 1_000.0);
-        tokio::time::sleep(Duration::from_millis(2_000 + fastrand_ms(i) % 1000)).await;
+        // Long enough for Prometheus to have scraped the low value and
+        // for the previous component's series to go stale.
+        tokio::time::sleep(Duration::from_millis(3_000 + fastrand_ms(i) % 1000)).await;
         let jumped = Instant::now();
         gauge_now.set(&component, 120_000.0);
-        let at = wait_told(&mut told, &component, "firing").await?;
-        fire.record(at.duration_since(jumped).as_micros() as u64)?;
+        let (by_weir, by_am) = wait_told(&mut told, &component, "firing", both).await?;
+        weir_figures
+            .fire
+            .push(by_weir.duration_since(jumped).as_micros() as u64);
+        if let Some(at) = by_am {
+            prometheus_figures
+                .fire
+                .push(at.duration_since(jumped).as_micros() as u64);
+        }
         tokio::time::sleep(Duration::from_millis(fastrand_ms(i + 7) % 1000)).await;
         let recovered = Instant::now();
         gauge_now.set(&component, 1_000.0);
-        let at = wait_told(&mut told, &component, "resolved").await?;
-        resolve.record(at.duration_since(recovered).as_micros() as u64)?;
+        let (by_weir, by_am) = wait_told(&mut told, &component, "resolved", both).await?;
+        weir_figures
+            .resolve
+            .push(by_weir.duration_since(recovered).as_micros() as u64);
+        if let Some(at) = by_am {
+            prometheus_figures
+                .resolve
+                .push(at.duration_since(recovered).as_micros() as u64);
+        }
     }
     reporter.abort();
+    drop(prometheus);
     stop(weir).await;
-    Ok((fire, resolve))
+    Ok((weir_figures, both.then_some(prometheus_figures)))
 }
 
 /// The gauge's current component and value, shared with the reporter.
@@ -342,7 +419,7 @@ async fn evaluation(binary: &Path, evaluations: usize) -> Result<(Vec<f64>, f64)
     let root = tempfile::Builder::new()
         .prefix("weir-bench-alerts")
         .tempdir()?;
-    let (url, _told) = receiver().await?;
+    let (url, _, _told) = receiver().await?;
     let config = config(root.path(), &load_rules(), &url, "5s")?;
     let weir = start_weir(binary, root.path(), None, true, Some(&config)).await?;
     let endpoint = format!("http://{}", weir.grpc);
@@ -432,22 +509,39 @@ async fn stop(mut weir: Weir) {
     let _ = weir.child.kill().await;
 }
 
+/// The p-quantile of microsecond samples, in milliseconds.
+fn quantile_ms(samples: &[u64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n as f64 - 1.0) * p).round() as usize] as f64 / 1e3,
+    }
+}
+
 /// One alerting run.
 pub async fn run(binary: &Path, samples: usize) -> Result<AlertFigures> {
     let latencies = detection(binary, samples).await?;
-    let (fire, resolve) = like_prometheus(binary, samples.div_ceil(2)).await?;
+    let (weir, prometheus) = like_prometheus(binary, samples.div_ceil(2)).await?;
     let (mut evals, first) = evaluation(binary, 20).await?;
     evals.sort_by(f64::total_cmp);
     let q = |p: f64| evals[((evals.len() as f64 - 1.0) * p).round() as usize];
+    let prom = |f: fn(&FireResolve) -> &Vec<u64>, p: f64| {
+        prometheus.as_ref().map(|r| quantile_ms(f(r), p))
+    };
     Ok(AlertFigures {
         detection_p50_ms: latencies.value_at_quantile(0.5) as f64 / 1e3,
         detection_p99_ms: latencies.value_at_quantile(0.99) as f64 / 1e3,
         eval_p50_ms: q(0.5),
         eval_p99_ms: q(0.99),
         eval_settling_ms: first,
-        like_prometheus_fire_p50_ms: fire.value_at_quantile(0.5) as f64 / 1e3,
-        like_prometheus_fire_p99_ms: fire.value_at_quantile(0.99) as f64 / 1e3,
-        like_prometheus_resolve_p50_ms: resolve.value_at_quantile(0.5) as f64 / 1e3,
-        like_prometheus_resolve_p99_ms: resolve.value_at_quantile(0.99) as f64 / 1e3,
+        like_prometheus_fire_p50_ms: quantile_ms(&weir.fire, 0.5),
+        like_prometheus_fire_p99_ms: quantile_ms(&weir.fire, 0.99),
+        like_prometheus_resolve_p50_ms: quantile_ms(&weir.resolve, 0.5),
+        like_prometheus_resolve_p99_ms: quantile_ms(&weir.resolve, 0.99),
+        prometheus_fire_p50_ms: prom(|r| &r.fire, 0.5),
+        prometheus_fire_p99_ms: prom(|r| &r.fire, 0.99),
+        prometheus_resolve_p50_ms: prom(|r| &r.resolve, 0.5),
+        prometheus_resolve_p99_ms: prom(|r| &r.resolve, 0.99),
     })
 }

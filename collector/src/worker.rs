@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
 use weir_core::{MetricPoint, now_unix_nanos};
 use weir_store::Store;
+use weir_store::arrivals::MetricArrivals;
 use weir_store::checkpoint::CheckpointKey;
 use weir_store::db::{Database, SeriesCache};
 use weir_store::index::SignalIndex;
@@ -201,6 +202,7 @@ pub(crate) fn spawn(
                 db: store.db.clone(),
                 buffer: Vec::new(),
                 series: SeriesCache::default(),
+                arrivals: store.arrivals.clone(),
             },
         };
         let worker = StorageWorker {
@@ -250,6 +252,8 @@ enum Sink {
         buffer: Vec<MetricPoint>,
         /// Series known to be stored.
         series: SeriesCache,
+        /// Told the names of each committed batch.
+        arrivals: Arc<MetricArrivals>,
     },
 }
 
@@ -378,13 +382,19 @@ impl StorageWorker {
             }
             let committed = match &mut self.sink {
                 Sink::Spans(index) | Sink::Logs(index) => index.commit(seq, now),
-                Sink::Metrics { db, buffer, series } => self
+                Sink::Metrics {
+                    db, buffer, series, ..
+                } => self
                     .runtime
                     .block_on(db.write_metrics_cached(buffer, seq, series)),
             };
             match committed {
                 Ok(()) => {
-                    if let Sink::Metrics { buffer, .. } = &mut self.sink {
+                    if let Sink::Metrics {
+                        buffer, arrivals, ..
+                    } = &mut self.sink
+                    {
+                        arrivals.record(buffer.iter().map(|p| p.name.as_str()));
                         buffer.clear();
                     }
                     self.durable.0 = seq;
@@ -418,11 +428,17 @@ impl StorageWorker {
     fn after_failed_primary_commit(&mut self, seq: u64, index_lost_work: &mut bool) {
         match &mut self.sink {
             Sink::Spans(_) | Sink::Logs(_) => *index_lost_work = true,
-            Sink::Metrics { db, buffer, .. } => {
+            Sink::Metrics {
+                db,
+                buffer,
+                arrivals,
+                ..
+            } => {
                 let key = CheckpointKey::local(self.signal.store_sink());
                 if let Ok(durable) = self.runtime.block_on(db.checkpoint_of(&key))
                     && durable >= seq
                 {
+                    arrivals.record(buffer.iter().map(|p| p.name.as_str()));
                     buffer.clear();
                     self.durable.0 = seq;
                 }

@@ -14,6 +14,8 @@
 //!   position per (sink, partition), answered by [`LocalCatalog`]
 //!   from the index commit payloads and the database's `wal_checkpoints`;
 //! - [`retention`]: old partitions deleted whole, old rows in bulk;
+//! - [`arrivals`]: which metrics were just committed, for the alert engine
+//!   to evaluate on arrival;
 //! - [`Store`]: the indexes and the database opened together, with searches,
 //!   trace lookups and id correlation over both signals.
 //!
@@ -26,6 +28,7 @@
 //! It knows no wire protocol: callers hand it `weir_core` types and get them
 //! back. SQL and tantivy appear nowhere else in the workspace.
 
+pub mod arrivals;
 pub mod checkpoint;
 pub mod config;
 pub mod db;

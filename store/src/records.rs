@@ -76,6 +76,8 @@ pub struct Store {
     pub logs: Arc<SignalIndex>,
     /// Relational database.
     pub db: Database,
+    /// Metric names just committed to `db`, for evaluation on arrival.
+    pub arrivals: Arc<crate::arrivals::MetricArrivals>,
 }
 
 /// A cursor: the time of the last hit returned and how many hits at exactly
@@ -121,6 +123,7 @@ impl Store {
             spans: Arc::new(spans),
             logs: Arc::new(logs),
             db,
+            arrivals: Arc::default(),
         })
     }
 

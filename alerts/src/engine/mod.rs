@@ -292,16 +292,20 @@ impl Engine {
     /// whether alerts changed state, as stored: notifications are decided
     /// only from stored states, so a crash cannot make weir tell something
     /// it then forgets.
-    pub async fn evaluate_group(&self, group: &RuleGroup, now: u64) -> Evaluated {
+    pub async fn evaluate_group(&self, group: &RuleGroup, now: u64) -> GroupEvaluation {
         let group_started = Instant::now();
         let mut reader = match Reader::start(&self.db, now).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, group = %group.name, "cannot read components for rule evaluation");
-                return Evaluated::Unsaved;
+                return GroupEvaluation {
+                    outcome: Evaluated::Unsaved,
+                    wake_at: None,
+                };
             }
         };
         let mut writes = Writes::default();
+        let mut wake_at: Option<u64> = None;
         for rule in &group.rules {
             let started = Instant::now();
             let key = rule_key(&group.name, &rule.alert);
@@ -309,9 +313,10 @@ impl Engine {
                 Ok(source) => {
                     let series_end = matches!(source, reads::Source::Points(_));
                     let verdicts = rule.evaluate(source.window());
-                    self.table
-                        .lock()
-                        .apply(&key, rule, verdicts, series_end, now, &mut writes);
+                    let mut table = self.table.lock();
+                    table.apply(&key, rule, verdicts, series_end, now, &mut writes);
+                    let due = next_change(&table, &key, rule, &source);
+                    wake_at = [wake_at, due].into_iter().flatten().min();
                     None
                 }
                 Err(e) => Some(e.to_string()),
@@ -334,13 +339,17 @@ impl Engine {
                 error: saved.as_ref().err().map(|e| e.to_string()),
             },
         );
-        match saved {
+        let outcome = match saved {
             Err(e) => {
                 tracing::warn!(error = %e, group = %group.name, "cannot save alert states; the next evaluation writes them");
                 Evaluated::Unsaved
             }
             Ok(0) => Evaluated::Unchanged,
             Ok(_) => Evaluated::Changed,
+        };
+        GroupEvaluation {
+            outcome,
+            wake_at: wake_at.filter(|at| *at > now),
         }
     }
 
@@ -348,6 +357,44 @@ impl Engine {
     pub(crate) async fn reloaded(&self) {
         self.reloaded.notified().await;
     }
+}
+
+/// The earliest time (Unix nanoseconds) one of `rule`'s alerts can change
+/// without a new reading: a pending alert's `for` runs out, a firing one's
+/// `keep_firing_for` does, or the oldest reading of a firing series leaves
+/// its window (how a recovered series resolves as soon as it can).
+fn next_change(table: &AlertTable, key: &str, rule: &Rule, source: &reads::Source) -> Option<u64> {
+    let nanos = |d: Duration| d.as_nanos().min(u128::from(u64::MAX)) as u64;
+    table
+        .alerts_of(key)
+        .filter_map(|(series, (state, _))| match *state {
+            AlertState::Pending { since } => Some(since.saturating_add(nanos(rule.for_.0))),
+            AlertState::Firing { last_held, .. } => {
+                let kept = (!rule.keep_firing_for.0.is_zero())
+                    .then(|| last_held.saturating_add(nanos(rule.keep_firing_for.0)));
+                let expiry = match source {
+                    reads::Source::Points(window) => window.first_expiry(
+                        series.component(),
+                        Some(series.partition()).filter(|p| !p.is_empty()),
+                    ),
+                    reads::Source::Health(_) => None,
+                };
+                [kept, expiry].into_iter().flatten().min()
+            }
+            _ => None,
+        })
+        .min()
+}
+
+/// One group evaluation: what it left, and when it should run again
+/// before its next tick because an alert may change then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEvaluation {
+    /// What it left.
+    pub outcome: Evaluated,
+    /// The earliest time an alert can change without new data, Unix
+    /// nanoseconds, when that is after the evaluation.
+    pub wake_at: Option<u64>,
 }
 
 /// What one group evaluation left.

@@ -117,6 +117,11 @@ impl AlertTable {
             .collect()
     }
 
+    /// The alerts of the rule known as `key`.
+    pub fn alerts_of<'a>(&'a self, key: &str) -> impl Iterator<Item = (&'a Series, &'a Entry)> {
+        self.alerts.get(key).into_iter().flatten()
+    }
+
     /// Steps the alerts of `rule` (known as `key`) by its verdicts at `now`.
     /// With `series_end`, a pending or firing series that gave no verdict
     /// stopped reporting and no longer holds, as in Prometheus.
@@ -150,7 +155,7 @@ impl AlertTable {
                 alerts,
                 Series(lookup.clone()),
                 current,
-                (verdict.holds, verdict.value),
+                (verdict.holds, verdict.value, verdict.observed_at),
                 (rule, key, now),
                 writes,
             );
@@ -169,7 +174,7 @@ impl AlertTable {
                     alerts,
                     series,
                     Some(entry),
-                    (Some(false), None),
+                    (Some(false), None, None),
                     (rule, key, now),
                     writes,
                 );
@@ -217,14 +222,18 @@ fn step_alert(
     alerts: &mut HashMap<Series, Entry>,
     series: Series,
     current: Option<Entry>,
-    (holds, value): (Option<bool>, Option<f64>),
+    (holds, value, observed_at): (Option<bool>, Option<f64>, Option<u64>),
     (rule, rule_key, now): (&Rule, &str, u64),
     writes: &mut Writes,
 ) {
     let current = current.unwrap_or((AlertState::Inactive, None));
-    let (next, transition) = current
-        .0
-        .step(holds, now, rule.for_.0, rule.keep_firing_for.0);
+    let (next, transition) = current.0.step_observed(
+        holds,
+        now,
+        observed_at.unwrap_or(now),
+        rule.for_.0,
+        rule.keep_firing_for.0,
+    );
     // Written when its meaning changed: the state, or the last hold while
     // keep_firing_for depends on it.
     let persist = transition != Transition::None

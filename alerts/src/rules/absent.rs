@@ -34,6 +34,7 @@ impl Kind for Absent {
             partition: None,
             value: Some(r.invocations as f64),
             holds: Some(r.invocations == 0),
+            observed_at: None,
         }))
     }
 }

@@ -57,7 +57,8 @@ mod tests {
                 component: "busy",
                 partition: None,
                 value: Some(0.2),
-                holds: Some(true)
+                holds: Some(true),
+                observed_at: None,
             }
         );
         assert_eq!(v[1].holds, None, "five invocations give no verdict");

@@ -2,7 +2,7 @@
 //! and compared per component (and per partition where series name one).
 
 use super::file::{Aggregate, RuleEntry};
-use super::window::{Reads, SeriesWindow, Verdicts, Window};
+use super::window::{Reads, SeriesWindow, Verdict, Verdicts, Window};
 use super::{Kind, Threshold};
 use crate::glob::Glob;
 use weir_core::MetricPoint;
@@ -72,7 +72,10 @@ pub(super) fn series_verdicts<'a>(
         {
             *v *= scale(first);
         }
-        threshold.judge(c, partition, value)
+        Verdict {
+            observed_at: pts.last().map(|p| p.time_unix_nano),
+            ..threshold.judge(c, partition, value)
+        }
     }))
 }
 
@@ -100,7 +103,8 @@ mod tests {
                 component: "a",
                 partition: None,
                 value: Some(1500.0),
-                holds: Some(true)
+                holds: Some(true),
+                observed_at: Some(20),
             }
         );
         assert_eq!(v[1].holds, Some(false));

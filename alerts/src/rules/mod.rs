@@ -114,6 +114,7 @@ impl Threshold {
             partition,
             value,
             holds: value.map(|v| self.holds(v)),
+            observed_at: None,
         }
     }
 

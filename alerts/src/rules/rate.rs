@@ -53,6 +53,7 @@ impl Rate {
                 partition: None,
                 value,
                 holds,
+                observed_at: None,
             }
         }))
     }

@@ -19,6 +19,9 @@ pub struct Verdict<'a> {
     pub value: Option<f64>,
     /// Whether the condition holds; `None` gives no verdict.
     pub holds: Option<bool>,
+    /// The newest reading's timestamp, for verdicts on metric points:
+    /// `for` counts from it. `None` counts from the evaluation.
+    pub observed_at: Option<u64>,
 }
 
 /// A rule's verdicts over one window.
@@ -122,6 +125,17 @@ impl SeriesWindow {
             .map(|((component, partition), pts)| {
                 (component.as_str(), partition.as_deref(), pts.as_slice())
             })
+    }
+
+    /// When the oldest point of `component`'s `partition` series leaves
+    /// the window (Unix nanoseconds): the verdict may change then without
+    /// a new reading.
+    pub fn first_expiry(&self, component: &str, partition: Option<&str>) -> Option<u64> {
+        let key = (component.to_string(), partition.map(str::to_string));
+        let first = self.series.get(&key)?.first()?;
+        // The window is [start, start + len): a point stays in while
+        // time >= now - (len - 1).
+        Some(first.time_unix_nano.saturating_add(self.len))
     }
 
     /// Every point of a series reduced to one value over the whole window.
