@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use string_paths::{PublishedNames, StringPaths};
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Collector, DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::{Schema, Value};
 use tantivy::tokenizer::TokenizerManager;
@@ -431,25 +431,25 @@ impl SignalIndex {
             .filter(|p| p.payload.read().overlaps(from, to))
             .cloned()
             .collect();
-        let mut hits = Vec::new();
+        let limit = limit.max(1);
+        let mut hits: Vec<StoredHit> = Vec::new();
         for partition in partitions.iter().rev() {
+            // Nothing older than the newest `limit` found so far can make
+            // the page: a partition whose newest event is older is skipped.
+            if newest_enough(&hits, limit, partition.payload.read().max_time) {
+                break;
+            }
             let searcher = partition.reader.searcher();
-            let top = query_limits::run_guarded(|| {
-                searcher.search(
-                    &bounded,
-                    &TopDocs::with_limit(limit.max(1))
-                        .order_by_fast_field::<u64>("start_time", Order::Desc),
-                )
-            })?;
+            let top = query_limits::run_guarded(|| newest_matches(&searcher, &bounded, limit))?;
             for (time, address) in top {
                 hits.push(StoredHit {
                     time: time.unwrap_or(0),
                     doc: self.stored_record(&searcher, address)?,
                 });
             }
+            hits.sort_by_key(|h| std::cmp::Reverse(h.time));
+            hits.truncate(limit);
         }
-        hits.sort_by_key(|h| std::cmp::Reverse(h.time));
-        hits.truncate(limit);
         Ok(hits)
     }
 
@@ -503,4 +503,54 @@ impl SignalIndex {
         }
         Ok(doomed.len())
     }
+}
+
+/// Whether `hits` (newest first) already hold `limit` events all strictly
+/// newer than `newest_left`, the newest time anything not yet searched can
+/// have: then nothing left can enter the page, ties included.
+fn newest_enough(hits: &[StoredHit], limit: usize, newest_left: u64) -> bool {
+    hits.len() >= limit && hits[limit - 1].time > newest_left
+}
+
+/// The newest `limit` matches of `query` in one partition. Segments are
+/// searched newest first (by their `start_time` column's maximum) and the
+/// search stops at a segment that cannot hold anything newer than what was
+/// found: a broad query over days of data reads the newest segments only,
+/// instead of ranking every match.
+fn newest_matches(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+) -> tantivy::Result<Vec<(Option<u64>, DocAddress)>> {
+    let collector =
+        TopDocs::with_limit(limit).order_by_fast_field::<u64>("start_time", Order::Desc);
+    let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+        searcher,
+    ))?;
+    let mut segments: Vec<(u64, usize)> = searcher
+        .segment_readers()
+        .iter()
+        .enumerate()
+        .map(|(ord, reader)| {
+            let newest = reader
+                .fast_fields()
+                .u64("start_time")
+                .map_or(u64::MAX, |column| column.max_value());
+            (newest, ord)
+        })
+        .collect();
+    segments.sort_unstable_by_key(|(newest, _)| std::cmp::Reverse(*newest));
+    let mut newest_first: Vec<(Option<u64>, DocAddress)> = Vec::new();
+    for (newest, ord) in segments {
+        if newest_first.len() >= limit && newest_first[limit - 1].0.is_some_and(|t| t > newest) {
+            break;
+        }
+        let reader = searcher.segment_reader(ord as u32);
+        let fruit = collector.collect_segment(weight.as_ref(), ord as u32, reader)?;
+        newest_first.extend(collector.merge_fruits(vec![fruit])?);
+        // Ties broken by address, so pages cut by a cursor agree.
+        newest_first.sort_unstable_by_key(|(time, address)| (std::cmp::Reverse(*time), *address));
+        newest_first.truncate(limit);
+    }
+    Ok(newest_first)
 }

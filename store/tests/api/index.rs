@@ -263,3 +263,53 @@ fn numeric_fields_answer_ranges_from_their_columns() {
     };
     assert!(why.contains("duration_ms:>100"), "{why}");
 }
+
+#[test]
+fn the_newest_page_is_exact_across_segments_and_partitions_whatever_order_they_hold_times_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), Signal::Spans);
+    // Four commits, four segments, their event times interleaved; the last
+    // partition (a later ingest day) holds the oldest events, the first
+    // one of the newest.
+    let batches: [(&[u64], u64); 5] = [
+        (&[10, 50, 90], NOW),
+        (&[20, 60, 100], NOW),
+        (&[30, 70, 100], NOW),
+        (&[1, 2, 3], NOW),
+        (&[0, 4, 95], NOW + DAY),
+    ];
+    let mut id = 0u8;
+    for (seq, (times, ingested)) in batches.iter().enumerate() {
+        let spans: Vec<_> = times
+            .iter()
+            .map(|t| {
+                id += 1;
+                span(id, "orders", "poll", NOW + t)
+            })
+            .collect();
+        index.add_spans(&spans, *ingested).unwrap();
+        index.commit(seq as u64 + 1, *ingested).unwrap();
+    }
+    let newest = |limit: usize| -> Vec<u64> {
+        let q = index.parse_query("service:orders").unwrap();
+        index
+            .search(q.as_ref(), 0, u64::MAX, limit)
+            .unwrap()
+            .iter()
+            .map(|h| h.time - NOW)
+            .collect()
+    };
+    assert_eq!(newest(1), [100]);
+    assert_eq!(
+        newest(3),
+        [100, 100, 95],
+        "ties and the other partition included"
+    );
+    assert_eq!(newest(5), [100, 100, 95, 90, 70]);
+    let mut all: Vec<u64> = batches
+        .iter()
+        .flat_map(|(t, _)| t.iter().copied())
+        .collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(newest(100), all, "every match, newest first");
+}
