@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
@@ -137,6 +137,8 @@ struct RunResult {
     /// Dashboard pages: (p50, p99) ms, in the order of `PAGES`.
     pages: Vec<(f64, f64)>,
     peak_rss_mib: f64,
+    /// Peak anonymous memory (heap, not mapped index files), sampled.
+    peak_anon_mib: f64,
     span_index_bytes_per_span: f64,
     spans_stored: u64,
     /// Span documents/s of the bare index on the same documents, if measured.
@@ -343,12 +345,46 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 pub(crate) fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status_mib(pid, "VmHWM:").unwrap_or(0.0)
+}
+
+/// A value of `/proc/PID/status` in MiB (the kernel reports kB).
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+        .map(|kb| kb / 1024.0)
+}
+
+/// Samples weir's anonymous memory (`RssAnon`: heap and stacks, not the
+/// index files tantivy maps, which `VmHWM` also counts) every 250 ms and
+/// keeps the peak, which the kernel does not.
+struct AnonSampler {
+    peak_kib: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AnonSampler {
+    fn start(pid: u32) -> Self {
+        let peak_kib = Arc::new(AtomicU64::new(0));
+        let peak = peak_kib.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Some(mib) = status_mib(pid, "RssAnon:") {
+                    peak.fetch_max((mib * 1024.0) as u64, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+        AnonSampler { peak_kib, task }
+    }
+
+    fn peak_mib(&self) -> f64 {
+        self.task.abort();
+        self.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0
+    }
 }
 
 async fn indexed_spans(web: SocketAddr) -> Result<u64> {
@@ -376,6 +412,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     )
     .await?;
     let pid = weir.child.id().unwrap_or(0);
+    let anon = AnonSampler::start(pid);
     let mut r = RunResult::default();
 
     // Every body is encoded before its phase starts (see `preencoded`).
@@ -619,6 +656,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
         r.pages.push((ms(&h, 0.5), ms(&h, 0.99)));
     }
     r.peak_rss_mib = peak_rss_mib(pid);
+    r.peak_anon_mib = anon.peak_mib();
     r.span_index_bytes_per_span =
         dir_bytes(&weir.data_dir.join("index/spans")) as f64 / r.spans_stored.max(1) as f64;
 
@@ -787,7 +825,7 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
         if of.is_empty() {
             continue;
         }
-        let rows: [(&str, usize, OverloadValue); 6] = [
+        let rows: [(&str, usize, OverloadValue); 12] = [
             ("spans/s acknowledged, closed loop (sustained)", 0, |f| {
                 f.sustained
             }),
@@ -797,6 +835,20 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
                 f.acknowledged / f.sustained
             }),
             ("exports refused per second", 0, |f| f.refusals_per_s),
+            ("weir's cores, closed loop", 2, |f| f.weir_cores_sustained),
+            ("weir's cores, open loop", 2, |f| f.weir_cores_overload),
+            ("the generator's cores, closed loop", 2, |f| {
+                f.generator_cores_sustained
+            }),
+            ("the generator's cores, open loop", 2, |f| {
+                f.generator_cores_overload
+            }),
+            ("spans acknowledged per weir CPU-second, closed loop", 0, |f| {
+                f.sustained / f.weir_cores_sustained.max(1e-3)
+            }),
+            ("spans acknowledged per weir CPU-second, open loop", 0, |f| {
+                f.acknowledged / f.weir_cores_overload.max(1e-3)
+            }),
             ("peak RSS (MiB)", 0, |f| f.peak_rss_mib),
         ];
         for (figure, decimals, value) in rows {

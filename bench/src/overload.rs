@@ -29,6 +29,58 @@ pub struct OverloadFigures {
     pub refusals_per_s: f64,
     /// Peak RSS of weir over the run, MiB.
     pub peak_rss_mib: f64,
+    /// Cores weir used in the closed loop, and in the open loop.
+    pub weir_cores_sustained: f64,
+    pub weir_cores_overload: f64,
+    /// Cores the generator (this process) used in each phase: it shares
+    /// the machine with weir.
+    pub generator_cores_sustained: f64,
+    pub generator_cores_overload: f64,
+}
+
+/// CPU seconds (user + system) process `pid` has used, from /proc.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5): 11 and 12 here.
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// USER_HZ: 100 on every Linux architecture weir runs on.
+fn clock_ticks_per_second() -> f64 {
+    100.0
+}
+
+/// CPU seconds of weir and of the generator since `from`, per wall second.
+struct CpuMeter {
+    weir: String,
+    started: Instant,
+    weir_from: f64,
+    generator_from: f64,
+}
+
+impl CpuMeter {
+    fn start(weir_pid: u32) -> Self {
+        let weir = weir_pid.to_string();
+        CpuMeter {
+            weir_from: cpu_seconds(&weir),
+            generator_from: cpu_seconds("self"),
+            weir,
+            started: Instant::now(),
+        }
+    }
+
+    /// (weir cores, generator cores) used since the start.
+    fn cores(&self) -> (f64, f64) {
+        let wall = self.started.elapsed().as_secs_f64().max(1e-3);
+        (
+            (cpu_seconds(&self.weir) - self.weir_from) / wall,
+            (cpu_seconds("self") - self.generator_from) / wall,
+        )
+    }
 }
 
 /// Distinct requests offered in the open-loop phase, sent round-robin.
@@ -64,12 +116,14 @@ pub async fn run(
         clients.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
     }
     let clients = Arc::new(clients);
+    let meter = CpuMeter::start(pid);
     let (sustained, _) = drive(spans, concurrency, batch, move |c, seq, _| {
         let mut client = clients[c as usize].clone();
         let body = bodies.body(c, seq);
         async move { client.export_retrying(body).await }
     })
     .await?;
+    let (weir_cores_sustained, generator_cores_sustained) = meter.cores();
 
     // Open loop: one export every `interval`, on as many connections as the
     // closed loop had, whatever weir answers.
@@ -89,6 +143,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
+    let meter = CpuMeter::start(pid);
     while started.elapsed() < WINDOW {
         ticker.tick().await;
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
@@ -109,6 +164,7 @@ pub async fn run(
         });
     }
     let window = started.elapsed().as_secs_f64();
+    let (weir_cores_overload, generator_cores_overload) = meter.cores();
     // Answers still on their way count: they were offered inside the window.
     let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
     let figures = OverloadFigures {
@@ -117,6 +173,10 @@ pub async fn run(
         acknowledged: acked.load(Ordering::Relaxed) as f64 * batch as f64 / window,
         refusals_per_s: refused.load(Ordering::Relaxed) as f64 / window,
         peak_rss_mib: peak_rss_mib(pid),
+        weir_cores_sustained,
+        weir_cores_overload,
+        generator_cores_sustained,
+        generator_cores_overload,
     };
     weir.stop().await;
     Ok(figures)

@@ -97,6 +97,11 @@ fn rows(args: &Args, runs: &[RunResult]) -> Vec<Row> {
         ));
     }
     rows.push(row("peak RSS (MiB)", 0, |r| vec![r.peak_rss_mib]));
+    rows.push(row(
+        "peak anonymous memory (MiB, RssAnon sampled every 250 ms: RSS without mapped index files)",
+        0,
+        |r| vec![r.peak_anon_mib],
+    ));
     rows.push(row("span index bytes on disk per span", 0, |r| {
         vec![r.span_index_bytes_per_span]
     }));
