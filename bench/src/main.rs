@@ -825,7 +825,7 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
         if of.is_empty() {
             continue;
         }
-        let rows: [(&str, usize, OverloadValue); 12] = [
+        let rows: [(&str, usize, OverloadValue); 13] = [
             ("spans/s acknowledged, closed loop (sustained)", 0, |f| {
                 f.sustained
             }),
@@ -835,6 +835,9 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
                 f.acknowledged / f.sustained
             }),
             ("exports refused per second", 0, |f| f.refusals_per_s),
+            ("of which refused after decoding", 0, |f| {
+                f.refused_after_decoding_per_s
+            }),
             ("weir's cores, closed loop", 2, |f| f.weir_cores_sustained),
             ("weir's cores, open loop", 2, |f| f.weir_cores_overload),
             ("the generator's cores, closed loop", 2, |f| {
@@ -843,12 +846,16 @@ async fn overloaded(args: &Args, binary: &Path) -> Result<()> {
             ("the generator's cores, open loop", 2, |f| {
                 f.generator_cores_overload
             }),
-            ("spans acknowledged per weir CPU-second, closed loop", 0, |f| {
-                f.sustained / f.weir_cores_sustained.max(1e-3)
-            }),
-            ("spans acknowledged per weir CPU-second, open loop", 0, |f| {
-                f.acknowledged / f.weir_cores_overload.max(1e-3)
-            }),
+            (
+                "spans acknowledged per weir CPU-second, closed loop",
+                0,
+                |f| f.sustained / f.weir_cores_sustained.max(1e-3),
+            ),
+            (
+                "spans acknowledged per weir CPU-second, open loop",
+                0,
+                |f| f.acknowledged / f.weir_cores_overload.max(1e-3),
+            ),
             ("peak RSS (MiB)", 0, |f| f.peak_rss_mib),
         ];
         for (figure, decimals, value) in rows {

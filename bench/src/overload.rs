@@ -29,6 +29,9 @@ pub struct OverloadFigures {
     pub refusals_per_s: f64,
     /// Peak RSS of weir over the run, MiB.
     pub peak_rss_mib: f64,
+    /// Exports weir refused after decoding them, per second of the open
+    /// loop (the rest were refused on their headers).
+    pub refused_after_decoding_per_s: f64,
     /// Cores weir used in the closed loop, and in the open loop.
     pub weir_cores_sustained: f64,
     pub weir_cores_overload: f64,
@@ -38,13 +41,33 @@ pub struct OverloadFigures {
     pub generator_cores_overload: f64,
 }
 
+/// Span exports weir has refused for `reason`, from its `/metrics`.
+async fn refusals(web: std::net::SocketAddr, reason: &str) -> Result<f64> {
+    let text = reqwest::get(format!("http://{web}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let wanted = format!("reason=\"{reason}\"");
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("weir_refused_requests_total{") && l.contains(&wanted))
+        .filter(|l| l.contains("signal=\"spans\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
 /// CPU seconds (user + system) process `pid` has used, from /proc.
 fn cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat(5): 11 and 12 here.
     (ticks(11) + ticks(12)) / clock_ticks_per_second()
 }
@@ -142,6 +165,7 @@ pub async fn run(
     let mut offered = 0u64;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let after_decoding_before = refusals(weir.web, "overloaded after decoding").await?;
     let started = Instant::now();
     let meter = CpuMeter::start(pid);
     while started.elapsed() < WINDOW {
@@ -165,6 +189,8 @@ pub async fn run(
     }
     let window = started.elapsed().as_secs_f64();
     let (weir_cores_overload, generator_cores_overload) = meter.cores();
+    let after_decoding =
+        refusals(weir.web, "overloaded after decoding").await? - after_decoding_before;
     // Answers still on their way count: they were offered inside the window.
     let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
     let figures = OverloadFigures {
@@ -172,6 +198,7 @@ pub async fn run(
         offered: offered as f64 * batch as f64 / window,
         acknowledged: acked.load(Ordering::Relaxed) as f64 * batch as f64 / window,
         refusals_per_s: refused.load(Ordering::Relaxed) as f64 / window,
+        refused_after_decoding_per_s: after_decoding / window,
         peak_rss_mib: peak_rss_mib(pid),
         weir_cores_sustained,
         weir_cores_overload,

@@ -119,6 +119,7 @@ impl Ingest {
             durable,
             WorkerSettings {
                 commit_interval: config.commit_interval,
+                metrics_commit_bytes: (config.max_pending_bytes / 4).max(1),
                 lag_metrics: config.lag_metrics.iter().cloned().collect(),
                 rollups: config.rollups,
             },
@@ -270,7 +271,7 @@ impl Ingest {
             self.telemetry
                 .pending_bytes
                 .fetch_sub(bytes, Ordering::AcqRel);
-            self.telemetry.refused(signal, "overloaded");
+            self.telemetry.refused(signal, "overloaded after decoding");
             return Err(IngestError::Overloaded(RETRY_AFTER));
         }
         let (reply, done) = oneshot::channel();

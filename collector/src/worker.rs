@@ -165,6 +165,9 @@ impl Handoff {
 pub(crate) struct WorkerSettings {
     /// How often storage commits.
     pub(crate) commit_interval: Duration,
+    /// Metric points commit once this many of their bytes wait, whatever
+    /// the interval: they count against the ingest budget until written.
+    pub(crate) metrics_commit_bytes: u64,
     /// Metric names that are lag series.
     pub(crate) lag_metrics: HashSet<String>,
     /// Whether health rollups and topology are built.
@@ -221,6 +224,7 @@ pub(crate) fn spawn(
             health: health.clone(),
             log: log.clone(),
             commit_interval: settings.commit_interval,
+            metrics_commit_bytes: settings.metrics_commit_bytes,
             runtime: runtime.clone(),
         };
         threads.push(
@@ -278,6 +282,8 @@ struct StorageWorker {
     log: Arc<dyn EventLogReader>,
     /// How often to commit.
     commit_interval: Duration,
+    /// Metric point bytes that make a commit due at once.
+    metrics_commit_bytes: u64,
     /// For the database's async API from this thread.
     runtime: tokio::runtime::Handle,
 }
@@ -506,7 +512,16 @@ impl StorageWorker {
                 last_seq > 0 && last_seq == self.progress.replayed[i].load(Ordering::Acquire);
             let drained =
                 is_metrics && queue_empty && Instant::now() >= last_commit + METRICS_MIN_COMMIT;
-            let due = Instant::now() >= next_commit || replay_end || drained;
+            // Points hold their share of the ingest budget until written: a
+            // batch that grew to a quarter of it is written now, before the
+            // budget fills and exporters are turned away while the
+            // database waits for the interval.
+            // (After a failed commit `last_commit` lies ahead: a full batch
+            // waits for the retry like any other.)
+            let full = is_metrics
+                && unreleased_bytes >= self.metrics_commit_bytes
+                && Instant::now() >= last_commit;
+            let due = Instant::now() >= next_commit || replay_end || drained || full;
             if uncommitted_records > 0 && (due || disconnected) {
                 let now = now_unix_nanos();
                 match self.commit(last_seq, now, &mut index_lost_work) {
