@@ -247,11 +247,24 @@ const PROMETHEUS_LIKE_RULES: &str = r#"groups:
         for: 2s
 "#;
 
-/// Jump and recovery latencies, each a histogram of microseconds.
+/// Jump and recovery latencies, microseconds.
 #[derive(Default)]
 struct FireResolve {
     fire: Vec<u64>,
     resolve: Vec<u64>,
+}
+
+/// Records how long after `since` weir and (when it ran) Alertmanager told.
+fn record(
+    weir: &mut Vec<u64>,
+    alertmanager: &mut Vec<u64>,
+    since: Instant,
+    (by_weir, by_alertmanager): (Instant, Option<Instant>),
+) {
+    weir.push(by_weir.duration_since(since).as_micros() as u64);
+    if let Some(at) = by_alertmanager {
+        alertmanager.push(at.duration_since(since).as_micros() as u64);
+    }
 }
 
 /// The settings PERFORMANCE.md measured Prometheus and Alertmanager with: a
@@ -325,27 +338,23 @@ async fn like_prometheus(
         tokio::time::sleep(Duration::from_millis(3_000 + fastrand_ms(i) % 1000)).await;
         let jumped = Instant::now();
         gauge_now.set(&component, 120_000.0);
-        let (by_weir, by_am) = wait_told(&mut told, &component, "firing", both).await?;
-        weir_figures
-            .fire
-            .push(by_weir.duration_since(jumped).as_micros() as u64);
-        if let Some(at) = by_am {
-            prometheus_figures
-                .fire
-                .push(at.duration_since(jumped).as_micros() as u64);
-        }
+        let told_at = wait_told(&mut told, &component, "firing", both).await?;
+        record(
+            &mut weir_figures.fire,
+            &mut prometheus_figures.fire,
+            jumped,
+            told_at,
+        );
         tokio::time::sleep(Duration::from_millis(fastrand_ms(i + 7) % 1000)).await;
         let recovered = Instant::now();
         gauge_now.set(&component, 1_000.0);
-        let (by_weir, by_am) = wait_told(&mut told, &component, "resolved", both).await?;
-        weir_figures
-            .resolve
-            .push(by_weir.duration_since(recovered).as_micros() as u64);
-        if let Some(at) = by_am {
-            prometheus_figures
-                .resolve
-                .push(at.duration_since(recovered).as_micros() as u64);
-        }
+        let told_at = wait_told(&mut told, &component, "resolved", both).await?;
+        record(
+            &mut weir_figures.resolve,
+            &mut prometheus_figures.resolve,
+            recovered,
+            told_at,
+        );
     }
     reporter.abort();
     drop(prometheus);
