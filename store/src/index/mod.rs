@@ -13,6 +13,7 @@ pub mod query_limits;
 mod schema;
 pub mod stored;
 mod string_paths;
+mod upgrade;
 
 pub use partition::{CommitPayload, day_of};
 pub use schema::Fields;
@@ -77,6 +78,15 @@ struct ActiveWriter {
     uncommitted_docs: usize,
 }
 
+/// How a writer of `budget` indexes and merges.
+fn writer_options(budget: WriterBudget) -> tantivy::indexer::IndexWriterOptions {
+    tantivy::indexer::IndexWriterOptions::builder()
+        .num_worker_threads(budget.threads)
+        .memory_budget_per_thread(budget.heap_bytes / budget.threads.max(1))
+        .num_merge_threads(merging::MERGE_THREADS)
+        .build()
+}
+
 /// One signal's partitions and its single writer.
 pub struct SignalIndex {
     signal: Signal,
@@ -100,6 +110,7 @@ impl SignalIndex {
         let root = root.join(signal.as_str());
         std::fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
         let (schema, fields) = schema::build();
+        upgrade::finish_interrupted(&root)?;
         let mut partitions = Vec::new();
         for entry in std::fs::read_dir(&root).map_err(|e| StoreError::io(&root, e))? {
             let entry = entry.map_err(|e| StoreError::io(&root, e))?;
@@ -110,6 +121,14 @@ impl SignalIndex {
             else {
                 continue;
             };
+            if upgrade::holds_index(&entry.path()) && !upgrade::is_current(&entry.path()) {
+                tracing::info!(
+                    partition = %entry.path().display(),
+                    "re-indexing a partition written by an older weir into the current format"
+                );
+                let records = upgrade::rebuild(&entry.path(), signal, &schema, &fields, budget)?;
+                tracing::info!(partition = %entry.path().display(), records, "partition re-indexed");
+            }
             partitions.push(Arc::new(Partition::open_or_create(
                 &entry.path(),
                 day,
@@ -244,12 +263,9 @@ impl SignalIndex {
                 p
             }
         };
-        let options = tantivy::indexer::IndexWriterOptions::builder()
-            .num_worker_threads(self.budget.threads)
-            .memory_budget_per_thread(self.budget.heap_bytes / self.budget.threads.max(1))
-            .num_merge_threads(merging::MERGE_THREADS)
-            .build();
-        let writer = partition.index.writer_with_options(options)?;
+        let writer = partition
+            .index
+            .writer_with_options(writer_options(self.budget))?;
         writer.set_merge_policy(Box::new(merging::policy()));
         let pending = *partition.payload.read();
         Ok(ActiveWriter {

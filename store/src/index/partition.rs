@@ -80,6 +80,7 @@ impl Partition {
         let index = if exists {
             Index::open_in_dir(path)?
         } else {
+            super::upgrade::mark_current(path)?;
             let settings = IndexSettings {
                 // Span documents are repetitive JSON: zstd stores them in a fraction
                 // of the space lz4 needs.

@@ -5,6 +5,7 @@ use weir_core::fixtures;
 use weir_core::{AttrValue, Attributes, LogRecord, MetricPoint, Span, SpanId, SpanKind, TraceId};
 use weir_store::config::DatabaseConfig;
 use weir_store::db::Database;
+use weir_store::index::{Signal, SignalIndex, WriterBudget};
 use weir_store::{Store, StoreConfig};
 use weir_testkit::PgServer;
 
@@ -80,6 +81,19 @@ macro_rules! on_both_engines {
 }
 
 /// 2027-01-15T08:00:00Z, in Unix nanoseconds.
+/// A signal index under `root` with a small single-threaded writer.
+pub fn open_index(root: &std::path::Path, signal: Signal) -> SignalIndex {
+    SignalIndex::open(
+        root,
+        signal,
+        WriterBudget {
+            threads: 1,
+            heap_bytes: 20 << 20,
+        },
+    )
+    .unwrap()
+}
+
 pub const NOW: u64 = 1_800_000_000 * 1_000_000_000;
 pub const MINUTE: u64 = 60 * 1_000_000_000;
 

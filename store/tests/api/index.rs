@@ -3,20 +3,12 @@
 use crate::common::{NOW, log, span};
 use std::path::Path;
 use weir_store::StoreError;
-use weir_store::index::{Signal, SignalIndex, StoredHit, WriterBudget};
+use weir_store::index::{Signal, SignalIndex, StoredHit};
 
 const DAY: u64 = 86_400 * 1_000_000_000;
 
 fn open(root: &Path, signal: Signal) -> SignalIndex {
-    SignalIndex::open(
-        root,
-        signal,
-        WriterBudget {
-            threads: 1,
-            heap_bytes: 20 << 20,
-        },
-    )
-    .unwrap()
+    crate::common::open_index(root, signal)
 }
 
 fn search(index: &SignalIndex, query: &str) -> Vec<u64> {

@@ -14,3 +14,4 @@ mod checkpoints;
 mod index;
 mod metrics;
 mod rollups;
+mod upgrade;
