@@ -2,8 +2,8 @@
 //! type in queries are a documented contract (DESIGN §5).
 
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT,
-    TextFieldIndexing,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, STORED, Schema, TextFieldIndexing,
+    TextOptions,
 };
 
 /// Handles to every field of the event schema.
@@ -47,32 +47,46 @@ pub struct Fields {
     pub doc: Field,
 }
 
+/// Indexing without field norms: they only serve relevance scoring, and
+/// every search here is ordered by time, so they would cost a byte per
+/// field per document and a count per token for nothing.
+fn unscored(tokenizer: &str, record: IndexRecordOption) -> TextFieldIndexing {
+    TextFieldIndexing::default()
+        .set_tokenizer(tokenizer)
+        .set_index_option(record)
+        .set_fieldnorms(false)
+}
+
 /// Builds the schema and its field handles.
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
+    // Ids and words matched whole: one term each, no positions.
+    let exact =
+        TextOptions::default().set_indexing_options(unscored("raw", IndexRecordOption::Basic));
+    // Names and bodies: words with positions, for phrases.
+    let full_text = TextOptions::default().set_indexing_options(unscored(
+        "default",
+        IndexRecordOption::WithFreqsAndPositions,
+    ));
     // Attribute values are matched whole (`attributes.http.route:"/orders/{id}"`):
     // the raw tokenizer keeps them exact and keeps positions out of the index.
     let exact_json = JsonObjectOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("raw")
-                .set_index_option(IndexRecordOption::Basic),
-        )
+        .set_indexing_options(unscored("raw", IndexRecordOption::Basic))
         .set_expand_dots_enabled();
     let fields = Fields {
-        trace_id: b.add_text_field("trace_id", STRING),
-        span_id: b.add_text_field("span_id", STRING),
-        parent_span_id: b.add_text_field("parent_span_id", STRING),
-        service: b.add_text_field("service", STRING),
-        name: b.add_text_field("name", TEXT),
-        kind: b.add_text_field("kind", STRING),
-        status: b.add_text_field("status", STRING),
-        severity: b.add_text_field("severity", STRING),
-        body: b.add_text_field("body", TEXT),
+        trace_id: b.add_text_field("trace_id", exact.clone()),
+        span_id: b.add_text_field("span_id", exact.clone()),
+        parent_span_id: b.add_text_field("parent_span_id", exact.clone()),
+        service: b.add_text_field("service", exact.clone()),
+        name: b.add_text_field("name", full_text.clone()),
+        kind: b.add_text_field("kind", exact.clone()),
+        status: b.add_text_field("status", exact.clone()),
+        severity: b.add_text_field("severity", exact.clone()),
+        body: b.add_text_field("body", full_text.clone()),
         attributes: b.add_json_field("attributes", exact_json.clone()),
         resource: b.add_json_field("resource", exact_json),
-        key: b.add_text_field("key", STRING),
-        link_trace_id: b.add_text_field("link_trace_id", STRING),
+        key: b.add_text_field("key", exact.clone()),
+        link_trace_id: b.add_text_field("link_trace_id", exact.clone()),
         // Columns only: tantivy answers ranges from the fast field, and an
         // inverted index of nearly unique numbers would add two terms per
         // span to the term dictionary for no query.
