@@ -50,12 +50,15 @@ pub fn commit_record(payload: CommitPayload, string_paths: PersistedPaths) -> St
 
 /// The string paths the last commit on disk recorded.
 pub fn durable_string_paths(index: &Index) -> Result<PersistedPaths, StoreError> {
-    Ok(index
-        .load_metas()?
-        .payload
-        .and_then(|p| serde_json::from_str::<CommitRecord>(&p).ok())
+    Ok(string_paths_in(index.load_metas()?.payload.as_deref()))
+}
+
+/// The string paths a commit payload recorded (none in older payloads).
+pub fn string_paths_in(payload: Option<&str>) -> PersistedPaths {
+    payload
+        .and_then(|p| serde_json::from_str::<CommitRecord>(p).ok())
         .map(|r| r.string_paths)
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// An open partition: its index and a reader reloaded after each commit.

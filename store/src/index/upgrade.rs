@@ -55,34 +55,35 @@ pub fn holds_index(path: &Path) -> bool {
 /// Completes or undoes a swap a crash interrupted, for every partition
 /// under `root`.
 pub fn finish_interrupted(root: &Path) -> Result<(), StoreError> {
-    for entry in std::fs::read_dir(root).map_err(|e| StoreError::io(root, e))? {
-        let entry = entry.map_err(|e| StoreError::io(root, e))?;
-        let name = entry.file_name();
-        let Some((day, REPLACED)) = name.to_str().and_then(|n| n.split_once('.')) else {
-            continue;
-        };
-        let live = root.join(day);
-        let rebuilt = root.join(format!("{day}.{REBUILDING}"));
+    // Moved-aside originals first: they tell which rebuilds were committed.
+    for (day, path) in marked(root, REPLACED)? {
+        let live = root.join(&day);
         if !live.exists() {
             // The old index was moved aside only once the new one was committed.
-            rename(&rebuilt, &live, root)?;
+            rename(&root.join(format!("{day}.{REBUILDING}")), &live, root)?;
         }
-        remove(&entry.path())?;
+        remove(&path)?;
     }
+    for (_, path) in marked(root, REBUILDING)? {
+        // A rebuild that never committed: start it again from the original.
+        remove(&path)?;
+    }
+    Ok(())
+}
+
+/// The `<day>.<suffix>` directories under `root`, with their day.
+fn marked(root: &Path, suffix: &str) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(root).map_err(|e| StoreError::io(root, e))? {
         let entry = entry.map_err(|e| StoreError::io(root, e))?;
         let name = entry.file_name();
-        if name
-            .to_str()
-            .and_then(|n| n.split_once('.'))
-            .map(|(_, s)| s)
-            == Some(REBUILDING)
+        if let Some((day, s)) = name.to_str().and_then(|n| n.split_once('.'))
+            && s == suffix
         {
-            // A rebuild that never committed: start it again from the original.
-            remove(&entry.path())?;
+            found.push((day.to_string(), entry.path()));
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Re-indexes the older partition at `path` in today's format and swaps it
@@ -96,9 +97,9 @@ pub fn rebuild(
 ) -> Result<u64, StoreError> {
     let (root, day) = split(path)?;
     let old = Index::open_in_dir(path)?;
-    let metas = old.load_metas()?;
-    let payload = metas.payload.clone();
-    let mut paths = StringPaths::from_persisted([&partition::durable_string_paths(&old)?]);
+    // Carried over verbatim: WAL position, time range and string paths.
+    let payload = old.load_metas()?.payload;
+    let mut paths = StringPaths::from_persisted([&partition::string_paths_in(payload.as_deref())]);
 
     let target = root.join(format!("{day}.{REBUILDING}"));
     if target.exists() {

@@ -80,7 +80,6 @@ macro_rules! on_both_engines {
     )*};
 }
 
-/// 2027-01-15T08:00:00Z, in Unix nanoseconds.
 /// A signal index under `root` with a small single-threaded writer.
 pub fn open_index(root: &std::path::Path, signal: Signal) -> SignalIndex {
     SignalIndex::open(
@@ -94,6 +93,7 @@ pub fn open_index(root: &std::path::Path, signal: Signal) -> SignalIndex {
     .unwrap()
 }
 
+/// 2027-01-15T08:00:00Z, in Unix nanoseconds.
 pub const NOW: u64 = 1_800_000_000 * 1_000_000_000;
 pub const MINUTE: u64 = 60 * 1_000_000_000;
 

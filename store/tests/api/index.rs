@@ -1,15 +1,10 @@
 //! The event index: add, commit, search, committed position, reopen.
 
-use crate::common::{NOW, log, span};
-use std::path::Path;
+use crate::common::{NOW, log, open_index as open, span};
 use weir_store::StoreError;
 use weir_store::index::{Signal, SignalIndex, StoredHit};
 
 const DAY: u64 = 86_400 * 1_000_000_000;
-
-fn open(root: &Path, signal: Signal) -> SignalIndex {
-    crate::common::open_index(root, signal)
-}
 
 fn search(index: &SignalIndex, query: &str) -> Vec<u64> {
     let q = index.parse_query(query).unwrap();

@@ -4,6 +4,7 @@
 //! every record and their commit position, and a crash at any step of the
 //! swap is finished at the next open.
 
+use crate::common::open_index as open;
 use std::path::{Path, PathBuf};
 use weir_store::index::{Signal, SignalIndex};
 
@@ -33,10 +34,6 @@ fn older_root(signal: Signal) -> tempfile::TempDir {
         &dir.path().join(signal.as_str()).join(DAY),
     );
     dir
-}
-
-fn open(root: &Path, signal: Signal) -> SignalIndex {
-    crate::common::open_index(root, signal)
 }
 
 fn hits(index: &SignalIndex, query: &str) -> usize {
