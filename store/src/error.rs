@@ -37,6 +37,16 @@ pub enum StoreError {
     /// A user query could not be parsed.
     #[error("bad query: {0}")]
     BadQuery(String),
+    /// A partition an older weir wrote could not be re-indexed.
+    #[error(
+        "cannot re-index {path}, written by an older weir: {cause} (move that directory out of the data directory to start without it)"
+    )]
+    Upgrade {
+        /// The partition directory.
+        path: PathBuf,
+        /// What failed.
+        cause: Box<StoreError>,
+    },
     /// A stored record could not be decoded.
     #[error("corrupt stored record: {0}")]
     CorruptRecord(String),

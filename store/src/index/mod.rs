@@ -126,7 +126,11 @@ impl SignalIndex {
                     partition = %entry.path().display(),
                     "re-indexing a partition written by an older weir into the current format"
                 );
-                let records = upgrade::rebuild(&entry.path(), signal, &schema, &fields, budget)?;
+                let records = upgrade::rebuild(&entry.path(), signal, &schema, &fields, budget)
+                    .map_err(|cause| StoreError::Upgrade {
+                        path: entry.path(),
+                        cause: Box::new(cause),
+                    })?;
                 tracing::info!(partition = %entry.path().display(), records, "partition re-indexed");
             }
             partitions.push(Arc::new(Partition::open_or_create(

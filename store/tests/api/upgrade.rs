@@ -163,3 +163,47 @@ fn a_swap_cut_off_between_its_renames_is_finished() {
     assert_spans_answer(&index);
     assert_eq!(leftovers(root.path(), Signal::Spans), [DAY]);
 }
+
+#[test]
+fn an_older_partition_whose_records_cannot_be_read_is_left_untouched_and_open_fails() {
+    let root = older_root(Signal::Spans);
+    let live = root.path().join("spans").join(DAY);
+    let store = std::fs::read_dir(&live)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "store"))
+        .unwrap();
+    let mut bytes = std::fs::read(&store).unwrap();
+    // Past the block's length prefix: the compressed frame itself is damaged.
+    bytes[8..64].fill(0xff);
+    std::fs::write(&store, &bytes).unwrap();
+
+    let budget = weir_store::index::WriterBudget {
+        threads: 1,
+        heap_bytes: 20 << 20,
+    };
+    let error = SignalIndex::open(root.path(), Signal::Spans, budget)
+        .err()
+        .expect("a partition that cannot be re-indexed stops the start");
+    let message = error.to_string();
+    assert!(
+        message.contains("cannot re-index") && message.contains(DAY) && message.contains("move"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        bytes,
+        "the original is not touched"
+    );
+    assert!(
+        !live.join("weir-index-format").exists(),
+        "still the older format"
+    );
+    assert!(
+        !root
+            .path()
+            .join("spans")
+            .join(format!("{DAY}.replaced"))
+            .exists()
+    );
+}
