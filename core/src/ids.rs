@@ -30,6 +30,27 @@ pub enum IdError {
     },
 }
 
+/// An id as lower-case hex digits, without a heap allocation.
+#[derive(Clone, Copy)]
+pub struct HexId {
+    digits: [u8; 32],
+    len: usize,
+}
+
+impl std::ops::Deref for HexId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.digits[..self.len]).expect("hex digits are ASCII")
+    }
+}
+
+impl AsRef<str> for HexId {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
 macro_rules! define_id {
     ($name:ident, $len:expr, $kind:expr, $doc:expr) => {
         #[doc = $doc]
@@ -59,6 +80,18 @@ macro_rules! define_id {
             /// Lower-case hex, the form users type in queries.
             pub fn to_hex(&self) -> String {
                 hex::encode(self.0)
+            }
+
+            /// Lower-case hex on the stack: the index writes three ids per
+            /// span, and a heap string each would be three allocations.
+            pub fn hex(&self) -> HexId {
+                let mut id = HexId {
+                    digits: [0; 32],
+                    len: 2 * $len,
+                };
+                hex::encode_to_slice(self.0, &mut id.digits[..2 * $len])
+                    .expect("the buffer holds two digits per byte");
+                id
             }
         }
 
@@ -122,6 +155,15 @@ mod tests {
     fn hex_round_trip_is_lower_case() {
         let id = TraceId::from_hex("5B8EFFF798038103D269B633813FC60C").unwrap();
         assert_eq!(id.to_hex(), "5b8efff798038103d269b633813fc60c");
+    }
+
+    #[test]
+    fn stack_hex_matches_the_heap_form_for_both_lengths() {
+        let trace = TraceId::from_hex("5b8efff798038103d269b633813fc60c").unwrap();
+        let span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+        assert_eq!(&*trace.hex(), trace.to_hex());
+        assert_eq!(&*span.hex(), "00f067aa0ba902b7");
+        assert_eq!(span.hex().len(), 16);
     }
 
     #[test]

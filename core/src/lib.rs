@@ -32,7 +32,7 @@ pub mod topology;
 
 pub use attributes::{AttrValue, Attributes};
 pub use component::{UNKNOWN_SERVICE, component_name};
-pub use ids::{IdError, SpanId, TraceId};
+pub use ids::{HexId, IdError, SpanId, TraceId};
 pub use log::{LogRecord, Severity};
 pub use metric::{
     BucketCounts, ExponentialHistogram, Histogram, MetricKind, MetricPoint, MetricValue,

@@ -6,13 +6,27 @@ use tantivy::TantivyDocument;
 use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf, Value};
 use weir_core::{AttrValue, Attributes, LogRecord, Span};
 
-/// The indexed document of a span.
-pub fn span_document(fields: &Fields, paths: &mut StringPaths, span: &Span) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
-    doc.add_text(fields.trace_id, span.trace_id.to_hex());
-    doc.add_text(fields.span_id, span.span_id.to_hex());
+/// A document's own bytes hold every indexed string and the stored record
+/// once each; sizing it from the record spares the reallocations (and the
+/// copies) of growing it field by field.
+fn document_sized_for(stored: &[u8]) -> TantivyDocument {
+    TantivyDocument::with_capacity(2 * stored.len() + 256)
+}
+
+/// The indexed document of a span. `scratch` is any buffer, reused across
+/// documents for the stored record.
+pub fn span_document(
+    fields: &Fields,
+    paths: &mut StringPaths,
+    span: &Span,
+    scratch: &mut Vec<u8>,
+) -> TantivyDocument {
+    let stored = super::stored::encode_into(span, scratch);
+    let mut doc = document_sized_for(stored);
+    doc.add_text(fields.trace_id, span.trace_id.hex());
+    doc.add_text(fields.span_id, span.span_id.hex());
     if let Some(parent) = span.parent_span_id {
-        doc.add_text(fields.parent_span_id, parent.to_hex());
+        doc.add_text(fields.parent_span_id, parent.hex());
     }
     doc.add_text(fields.service, &span.service);
     doc.add_text(fields.name, &span.name);
@@ -30,20 +44,26 @@ pub fn span_document(fields: &Fields, paths: &mut StringPaths, span: &Span) -> T
         add_keys(&mut doc, fields, &event.attributes);
     }
     for link in &span.links {
-        doc.add_text(fields.link_trace_id, link.trace_id.to_hex());
+        doc.add_text(fields.link_trace_id, link.trace_id.hex());
     }
-    doc.add_bytes(fields.doc, &super::stored::encode(span));
+    doc.add_bytes(fields.doc, stored);
     doc
 }
 
-/// The indexed document of a log record.
-pub fn log_document(fields: &Fields, paths: &mut StringPaths, log: &LogRecord) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
+/// The indexed document of a log record; `scratch` as for spans.
+pub fn log_document(
+    fields: &Fields,
+    paths: &mut StringPaths,
+    log: &LogRecord,
+    scratch: &mut Vec<u8>,
+) -> TantivyDocument {
+    let stored = super::stored::encode_into(log, scratch);
+    let mut doc = document_sized_for(stored);
     if let Some(trace_id) = log.trace_id {
-        doc.add_text(fields.trace_id, trace_id.to_hex());
+        doc.add_text(fields.trace_id, trace_id.hex());
     }
     if let Some(span_id) = log.span_id {
-        doc.add_text(fields.span_id, span_id.to_hex());
+        doc.add_text(fields.span_id, span_id.hex());
     }
     doc.add_text(fields.service, &log.service);
     if !log.event_name.is_empty() {
@@ -59,7 +79,7 @@ pub fn log_document(fields: &Fields, paths: &mut StringPaths, log: &LogRecord) -
             doc.add_text(fields.key, body);
         }
     }
-    doc.add_bytes(fields.doc, &super::stored::encode(log));
+    doc.add_bytes(fields.doc, stored);
     doc
 }
 

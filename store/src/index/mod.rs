@@ -201,11 +201,12 @@ impl SignalIndex {
     pub fn add_spans(&self, spans: &[Span], now: u64) -> Result<(), StoreError> {
         let fields = &self.fields;
         let mut paths = self.string_paths.lock();
+        let mut scratch = Vec::new();
         self.add(
             spans.iter().map(|s| {
                 (
                     s.start_time_unix_nano,
-                    document::span_document(fields, &mut paths, s),
+                    document::span_document(fields, &mut paths, s, &mut scratch),
                 )
             }),
             now,
@@ -216,11 +217,12 @@ impl SignalIndex {
     pub fn add_logs(&self, logs: &[LogRecord], now: u64) -> Result<(), StoreError> {
         let fields = &self.fields;
         let mut paths = self.string_paths.lock();
+        let mut scratch = Vec::new();
         self.add(
             logs.iter().map(|l| {
                 (
                     l.time_unix_nano,
-                    document::log_document(fields, &mut paths, l),
+                    document::log_document(fields, &mut paths, l, &mut scratch),
                 )
             }),
             now,

@@ -8,9 +8,13 @@ use crate::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The stored bytes of a record.
-pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(record).expect("records always serialize")
+/// Encodes a record into `scratch` (cleared first) and returns the bytes:
+/// a buffer kept across records grows once, where a new one per record
+/// would be reallocated and copied several times on the way to ~1 KB.
+pub fn encode_into<'b, T: Serialize>(record: &T, scratch: &'b mut Vec<u8>) -> &'b [u8] {
+    scratch.clear();
+    rmp_serde::encode::write_named(scratch, record).expect("records always serialize");
+    scratch
 }
 
 /// A record from its stored bytes, MessagePack or (older) JSON.
@@ -63,7 +67,9 @@ mod tests {
             span_id: SpanId([4; 8]),
             attributes: every_value(),
         }];
-        let bytes = encode(&s);
+        let mut scratch = b"left over from another record".to_vec();
+        let bytes = encode_into(&s, &mut scratch).to_vec();
+        assert_eq!(bytes, rmp_serde::to_vec_named(&s).unwrap());
         assert_ne!(bytes[0], b'{');
         assert_eq!(decode::<Span>(&bytes).unwrap(), s);
         assert!(bytes.len() < serde_json::to_vec(&s).unwrap().len());
@@ -72,7 +78,10 @@ mod tests {
         log.trace_id = Some(TraceId([7; 16]));
         log.span_id = Some(SpanId([3; 8]));
         log.attributes = every_value();
-        assert_eq!(decode::<weir_core::LogRecord>(&encode(&log)).unwrap(), log);
+        assert_eq!(
+            decode::<weir_core::LogRecord>(encode_into(&log, &mut scratch)).unwrap(),
+            log
+        );
     }
 
     #[test]

@@ -115,6 +115,7 @@ pub fn rebuild(
         let store = segment
             .get_store_reader(64)
             .map_err(|e| StoreError::io(path, e))?;
+        let mut scratch = Vec::new();
         for doc_id in segment.doc_ids_alive() {
             let doc: TantivyDocument = store.get(doc_id)?;
             let bytes = doc
@@ -127,12 +128,18 @@ pub fn rebuild(
                     ))
                 })?;
             let rebuilt_doc = match signal {
-                Signal::Spans => {
-                    document::span_document(fields, &mut paths, &stored::decode::<Span>(bytes)?)
-                }
-                Signal::Logs => {
-                    document::log_document(fields, &mut paths, &stored::decode::<LogRecord>(bytes)?)
-                }
+                Signal::Spans => document::span_document(
+                    fields,
+                    &mut paths,
+                    &stored::decode::<Span>(bytes)?,
+                    &mut scratch,
+                ),
+                Signal::Logs => document::log_document(
+                    fields,
+                    &mut paths,
+                    &stored::decode::<LogRecord>(bytes)?,
+                    &mut scratch,
+                ),
             };
             writer.add_document(rebuilt_doc)?;
             records += 1;
