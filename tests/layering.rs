@@ -1,4 +1,5 @@
-//! Dependencies point down: core ← store ← {collector, query, alerts} ← ui ← weir.
+//! Dependencies point down: core ← store ← {collector, query, alerts} ← ui ← weir,
+//! and collector ← cluster.
 //! A crate that reaches sideways or up fails this test; so do modules of one
 //! crate that import each other in a circle, and SQL or tantivy outside store.
 
@@ -18,6 +19,12 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     m.insert(
         "weir-ui",
         BTreeSet::from(["weir-core", "weir-store", "weir-query"]),
+    );
+    // Cluster mode: above the collector, whose exports it publishes; the
+    // binary will choose it over the local write-ahead log.
+    m.insert(
+        "weir-cluster",
+        BTreeSet::from(["weir-core", "weir-store", "weir-collector"]),
     );
     // The simulator speaks OTLP only: it depends on no weir crate.
     m.insert("weir-sim", BTreeSet::new());

@@ -1,0 +1,178 @@
+//! Exports into JetStream: one message per partition the export touches, on
+//! subject `<stream>.<signal>.<partition>`, acknowledged when every message
+//! is (stored on the stream's replicas).
+//!
+//! Each message's id is a hash of its partition and bytes. A client that
+//! retries an export after a 503 (some parts stored, some not) sends the same
+//! parts again, and JetStream's duplicate window drops the ones it already
+//! holds: a retry never indexes a record twice. Two different exports never
+//! share an id; the same records sent twice within the window are the same
+//! records.
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use std::time::Duration;
+use weir_collector::otlp::partition::{self, Partition};
+use weir_collector::otlp::{ExportRequest, SignalKind};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// The stream that holds every partition's records.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Stream name; subjects are `<name>.<signal>.<partition>`.
+    pub name: String,
+    /// Copies JetStream keeps of each message (1, 3 or 5).
+    pub replicas: usize,
+    /// How long a message is kept, indexed or not.
+    pub max_age: Duration,
+    /// Bytes the stream may hold. At the limit new publishes are refused
+    /// (never old messages dropped), so nothing acknowledged is lost for space.
+    pub max_bytes: i64,
+}
+
+/// What went wrong publishing.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// JetStream did not store every part: the export must not be
+    /// acknowledged; the client should retry after a while.
+    #[error("the event log (NATS JetStream) did not store the export: {0}; retry later")]
+    Unavailable(String),
+}
+
+/// Could not reach JetStream or set up the stream at start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No server answered.
+    #[error(
+        "cannot connect to NATS at {urls}: {cause} (check cluster.nats_urls and that the servers run with -js)"
+    )]
+    Connect {
+        /// The URLs tried.
+        urls: String,
+        /// Why.
+        cause: String,
+    },
+    /// The stream could not be made or read.
+    #[error(
+        "cannot set up JetStream stream {stream}: {cause} (check cluster.stream; replicas cannot exceed the NATS cluster's size)"
+    )]
+    Stream {
+        /// The stream.
+        stream: String,
+        /// Why.
+        cause: String,
+    },
+}
+
+/// Where one part of an export was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Its partition.
+    pub partition: Partition,
+    /// Its sequence in the stream.
+    pub sequence: u64,
+    /// Whether JetStream already held it (a retried export).
+    pub duplicate: bool,
+}
+
+/// Publishes exports for one node.
+pub struct Publisher {
+    jetstream: jetstream::Context,
+    stream: String,
+    partitions: u32,
+}
+
+impl Publisher {
+    /// Connects to the NATS servers and makes (or checks) the stream.
+    pub async fn connect(
+        urls: &[String],
+        settings: &StreamSettings,
+        partitions: u32,
+        ack_timeout: Duration,
+    ) -> Result<Publisher, ConnectError> {
+        let client = async_nats::ConnectOptions::new()
+            .request_timeout(Some(ack_timeout))
+            .connect(urls)
+            .await
+            .map_err(|e| ConnectError::Connect {
+                urls: urls.join(","),
+                cause: e.to_string(),
+            })?;
+        let jetstream = jetstream::new(client);
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: settings.name.clone(),
+                subjects: vec![format!("{}.>", settings.name)],
+                num_replicas: settings.replicas,
+                max_age: settings.max_age,
+                max_bytes: settings.max_bytes,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ConnectError::Stream {
+                stream: settings.name.clone(),
+                cause: e.to_string(),
+            })?;
+        Ok(Publisher {
+            jetstream,
+            stream: settings.name.clone(),
+            partitions,
+        })
+    }
+
+    /// The subject of a signal's partition.
+    pub fn subject(&self, signal: SignalKind, partition: Partition) -> String {
+        format!("{}.{}.{partition}", self.stream, signal.as_str())
+    }
+
+    /// Publishes a validated export; returns once every part is stored.
+    pub async fn publish(&self, request: ExportRequest) -> Result<Vec<Stored>, PublishError> {
+        let signal = request.signal();
+        let mut pending = Vec::new();
+        for (p, part) in partition::split(request, self.partitions) {
+            let payload = part.encode();
+            let id = message_id(p, &payload);
+            let ack = self
+                .jetstream
+                .send_publish(
+                    self.subject(signal, p),
+                    PublishMessage::build()
+                        .payload(payload.into())
+                        .message_id(id),
+                )
+                .await
+                .map_err(|e| PublishError::Unavailable(e.to_string()))?;
+            pending.push((p, ack));
+        }
+        // Every part is in flight before the first acknowledgement is awaited.
+        let acks = futures::future::join_all(pending.into_iter().map(|(p, ack)| async move {
+            ack.await.map(|a| Stored {
+                partition: p,
+                sequence: a.sequence,
+                duplicate: a.duplicate,
+            })
+        }))
+        .await;
+        acks.into_iter()
+            .map(|a| a.map_err(|e| PublishError::Unavailable(e.to_string())))
+            .collect()
+    }
+}
+
+/// A part's message id: its partition and a 128-bit hash of its bytes.
+fn message_id(partition: Partition, payload: &[u8]) -> String {
+    format!("{partition}-{:032x}", xxh3_128(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_depend_on_partition_and_bytes_only() {
+        assert_eq!(message_id(3, b"abc"), message_id(3, b"abc"));
+        assert_ne!(message_id(3, b"abc"), message_id(4, b"abc"));
+        assert_ne!(message_id(3, b"abc"), message_id(3, b"abd"));
+        assert_eq!(message_id(0, b"").len(), 2 + 32);
+    }
+}
