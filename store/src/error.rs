@@ -34,6 +34,11 @@ pub enum StoreError {
         "no sink `{0}` keeps a WAL checkpoint (expected spans, logs, metrics, rollups.spans, rollups.logs or rollups.metrics)"
     )]
     UnknownSink(String),
+    /// Another live cluster node holds this node's presence lock.
+    #[error(
+        "another running node has this node's id (key {0}); give every node its own cluster.node_id"
+    )]
+    DuplicateNode(i32),
     /// A user query could not be parsed.
     #[error("bad query: {0}")]
     BadQuery(String),

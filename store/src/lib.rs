@@ -14,6 +14,8 @@
 //!   position per (sink, partition), answered by [`LocalCatalog`]
 //!   from the index commit payloads and the database's `wal_checkpoints`;
 //! - [`retention`]: old partitions deleted whole, old rows in bulk;
+//! - [`ownership`]: in cluster mode, which node owns which partition, held
+//!   by PostgreSQL session advisory locks;
 //! - [`arrivals`]: which metrics were just committed, for the alert engine
 //!   to evaluate on arrival;
 //! - [`Store`]: the indexes and the database opened together, with searches,
@@ -35,6 +37,7 @@ pub mod db;
 mod error;
 pub mod index;
 mod local_catalog;
+pub mod ownership;
 mod records;
 pub mod retention;
 

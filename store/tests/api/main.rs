@@ -13,5 +13,6 @@ mod alerting;
 mod checkpoints;
 mod index;
 mod metrics;
+mod ownership;
 mod rollups;
 mod upgrade;
