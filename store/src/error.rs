@@ -34,6 +34,19 @@ pub enum StoreError {
         "no sink `{0}` keeps a WAL checkpoint (expected spans, logs, metrics, rollups.spans, rollups.logs or rollups.metrics)"
     )]
     UnknownSink(String),
+    /// A split did not start where its partition's checkpoint stands: another
+    /// node has taken the partition and indexed from there.
+    #[error(
+        "partition {partition} moved on to position {found} (this split starts at {expected}): another node owns it now; drop this split"
+    )]
+    CheckpointMoved {
+        /// The partition.
+        partition: u32,
+        /// Where the split starts.
+        expected: u64,
+        /// Where the checkpoint stands.
+        found: u64,
+    },
     /// Another live cluster node holds this node's presence lock.
     #[error(
         "another running node has this node's id (key {0}); give every node its own cluster.node_id"

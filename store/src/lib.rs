@@ -7,9 +7,10 @@
 //!   per signal (cut by ingest day), each commit carrying the WAL position it
 //!   covers and the event-time range it holds;
 //! - [`db`]: metric series and points, per-minute health rollups and topology
-//!   edges, alert state and history, silences, the notification log and the
-//!   delivery outbox, through sqlx: SQLite by default, PostgreSQL when
-//!   configured, migrated on open from `migrations/`, one SQL text for both;
+//!   edges, alert state and history, silences, the notification log, the
+//!   delivery outbox and cluster mode's split catalog, through sqlx: SQLite
+//!   by default, PostgreSQL when configured, migrated on open from
+//!   `migrations/`, one SQL text for both;
 //! - [`checkpoint`]: the seam "what has storage durably committed", one WAL
 //!   position per (sink, partition), answered by [`LocalCatalog`]
 //!   from the index commit payloads and the database's `wal_checkpoints`;

@@ -14,6 +14,7 @@ mod outbox;
 mod pg_copy;
 mod rollups;
 mod silences;
+mod splits;
 mod sql;
 
 pub use alerts::{AlertChange, AlertRow};
@@ -21,6 +22,7 @@ pub use metrics::{MetricQuery, SeriesCache};
 pub use outbox::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};
 pub use silences::SilenceRow;
+pub use splits::SplitRecord;
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;

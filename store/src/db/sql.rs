@@ -27,6 +27,14 @@ pub(super) enum Arg<'a> {
     Text(Option<Cow<'a, str>>),
     /// INTEGER on SQLite, BOOLEAN on PostgreSQL.
     Bool(bool),
+    /// BLOB on SQLite, BYTEA on PostgreSQL.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Arg::Bytes(v)
+    }
 }
 
 impl From<i64> for Arg<'_> {
@@ -104,6 +112,7 @@ impl<'a> Sql<'a> {
         for<'q> Option<f64>: Encode<'q, DB> + Type<DB>,
         for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
         for<'q> bool: Encode<'q, DB> + Type<DB>,
+        for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     {
         let mut query = sqlx::query::<DB>(self.text);
         for arg in &self.args {
@@ -112,6 +121,7 @@ impl<'a> Sql<'a> {
                 Arg::Real(v) => query.bind(*v),
                 Arg::Text(v) => query.bind(v.as_deref()),
                 Arg::Bool(v) => query.bind(*v),
+                Arg::Bytes(v) => query.bind(*v),
             };
         }
         query

@@ -15,4 +15,5 @@ mod index;
 mod metrics;
 mod ownership;
 mod rollups;
+mod splits;
 mod upgrade;

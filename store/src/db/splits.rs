@@ -1,0 +1,153 @@
+//! Cluster mode's split catalog (docs/CLUSTER.md): each sealed index split
+//! recorded together with its partition's checkpoint, in one transaction.
+//!
+//! The checkpoint moves by compare-and-set: a split must start exactly where
+//! its partition's checkpoint stands. That is the fence against an owner
+//! that lost its partition without knowing: the new owner has moved the
+//! checkpoint, so the old one's split is refused and nothing is indexed
+//! twice or skipped.
+
+use super::Database;
+use super::sql::sql;
+use crate::StoreError;
+use crate::checkpoint::{CheckpointKey, Sink};
+
+/// A sealed split as the catalog holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitRecord {
+    /// Its object's name.
+    pub id: String,
+    /// The index it belongs to: spans or logs.
+    pub sink: Sink,
+    /// Its partition.
+    pub partition: u32,
+    /// The event-log positions it holds: after `seq_from`, through `seq_to`.
+    pub seq_from: u64,
+    /// See `seq_from`.
+    pub seq_to: u64,
+    /// Earliest event time in it, Unix nanoseconds.
+    pub time_min: u64,
+    /// Latest event time in it.
+    pub time_max: u64,
+    /// Its object's size.
+    pub bytes: u64,
+    /// Documents in it.
+    pub documents: u64,
+    /// A filter of its trace ids and correlation keys.
+    pub filter: Vec<u8>,
+}
+
+type SplitRow = (String, String, i64, i64, i64, i64, i64, i64, i64, Vec<u8>);
+
+impl Database {
+    /// Records `split` and moves its partition's checkpoint from
+    /// `split.seq_from` to `split.seq_to`, both or neither. Refuses with
+    /// [`StoreError::CheckpointMoved`] when the checkpoint is elsewhere.
+    pub async fn publish_split(&self, split: &SplitRecord, now: u64) -> Result<(), StoreError> {
+        let key = CheckpointKey {
+            sink: split.sink,
+            partition: split.partition,
+        };
+        let mut tx = self.begin_write().await?;
+        tx.execute(
+            sql(
+                "INSERT INTO wal_checkpoints (sink, partition, seq) VALUES ($1, $2, 0) \
+                 ON CONFLICT (sink, partition) DO NOTHING",
+            )
+            .bind(key.sink.as_str())
+            .bind(i64::from(key.partition)),
+        )
+        .await?;
+        // On PostgreSQL a concurrent publisher waits for this row's lock and
+        // then finds the checkpoint moved.
+        let moved = tx
+            .execute(
+                sql("UPDATE wal_checkpoints SET seq = $3 \
+                     WHERE sink = $1 AND partition = $2 AND seq = $4")
+                .bind(key.sink.as_str())
+                .bind(i64::from(key.partition))
+                .bind(split.seq_to as i64)
+                .bind(split.seq_from as i64),
+            )
+            .await?;
+        if moved != 1 {
+            let found = tx.checkpoint_of(&key).await?;
+            return Err(StoreError::CheckpointMoved {
+                partition: split.partition,
+                expected: split.seq_from,
+                found,
+            });
+        }
+        tx.execute(
+            sql(
+                "INSERT INTO splits (split_id, sink, partition, seq_from, seq_to, time_min, \
+                 time_max, bytes, documents, filter, published_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(split.id.as_str())
+            .bind(split.sink.as_str())
+            .bind(i64::from(split.partition))
+            .bind(split.seq_from as i64)
+            .bind(split.seq_to as i64)
+            .bind(split.time_min as i64)
+            .bind(split.time_max as i64)
+            .bind(split.bytes as i64)
+            .bind(split.documents as i64)
+            .bind(split.filter.as_slice())
+            .bind(now as i64),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The splits of `sink` holding events in `[from, to]`, oldest first.
+    pub async fn splits_covering(
+        &self,
+        sink: Sink,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<SplitRecord>, StoreError> {
+        let rows: Vec<SplitRow> = self
+            .fetch_all(
+                sql(
+                    "SELECT split_id, sink, partition, seq_from, seq_to, time_min, time_max, \
+                     bytes, documents, filter FROM splits \
+                     WHERE sink = $1 AND time_max >= $2 AND time_min <= $3 \
+                     ORDER BY time_min, split_id",
+                )
+                .bind(sink.as_str())
+                .bind(from as i64)
+                .bind(to as i64),
+            )
+            .await?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    sink,
+                    partition,
+                    seq_from,
+                    seq_to,
+                    time_min,
+                    time_max,
+                    bytes,
+                    documents,
+                    filter,
+                )| {
+                    Ok(SplitRecord {
+                        id,
+                        sink: Sink::parse(&sink).ok_or(StoreError::UnknownSink(sink))?,
+                        partition: partition as u32,
+                        seq_from: seq_from as u64,
+                        seq_to: seq_to as u64,
+                        time_min: time_min as u64,
+                        time_max: time_max as u64,
+                        bytes: bytes as u64,
+                        documents: documents as u64,
+                        filter,
+                    })
+                },
+            )
+            .collect()
+    }
+}

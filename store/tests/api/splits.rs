@@ -1,0 +1,113 @@
+//! The split catalog: a split and its partition's checkpoint move together,
+//! and a split that does not start at the checkpoint is refused whole.
+
+use crate::common::{Engine, TestDb};
+use weir_store::StoreError;
+use weir_store::checkpoint::{CheckpointKey, Sink};
+use weir_store::db::SplitRecord;
+
+on_both_engines!(
+    a_split_moves_its_checkpoint_and_a_stale_one_is_refused,
+    splits_are_found_by_time_range,
+);
+
+fn split(id: &str, partition: u32, seqs: (u64, u64), times: (u64, u64)) -> SplitRecord {
+    SplitRecord {
+        id: id.into(),
+        sink: Sink::Spans,
+        partition,
+        seq_from: seqs.0,
+        seq_to: seqs.1,
+        time_min: times.0,
+        time_max: times.1,
+        bytes: 4096,
+        documents: seqs.1 - seqs.0,
+        filter: vec![0xde, 0xad, 0x00, 0xff],
+    }
+}
+
+fn key(partition: u32) -> CheckpointKey {
+    CheckpointKey {
+        sink: Sink::Spans,
+        partition,
+    }
+}
+
+async fn a_split_moves_its_checkpoint_and_a_stale_one_is_refused(engine: Engine) {
+    let t = TestDb::open(engine).await;
+    let first = split("s-1", 3, (0, 100), (10, 20));
+    t.db.publish_split(&first, 1).await.unwrap();
+    assert_eq!(t.db.checkpoint_of(&key(3)).await.unwrap(), 100);
+    assert_eq!(
+        t.db.checkpoint_of(&key(4)).await.unwrap(),
+        0,
+        "partitions apart"
+    );
+
+    // An owner that lost partition 3 seals what it read from 0 again.
+    let stale = split("s-stale", 3, (0, 80), (10, 18));
+    let refused = t.db.publish_split(&stale, 2).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::CheckpointMoved {
+                partition: 3,
+                expected: 0,
+                found: 100
+            })
+        ),
+        "{refused:?}"
+    );
+    // A gap is refused too: a split must start where the checkpoint stands.
+    let gap = split("s-gap", 3, (120, 150), (21, 22));
+    assert!(t.db.publish_split(&gap, 3).await.is_err());
+
+    t.db.publish_split(&split("s-2", 3, (100, 250), (20, 30)), 4)
+        .await
+        .unwrap();
+    assert_eq!(t.db.checkpoint_of(&key(3)).await.unwrap(), 250);
+    let all =
+        t.db.splits_covering(Sink::Spans, 0, u64::MAX >> 1)
+            .await
+            .unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s-1", "s-2"],
+        "the refused splits left nothing behind"
+    );
+    assert_eq!(all[0], first, "a split reads back as it was recorded");
+
+    // And it all holds after a restart.
+    let db = t.reopen().await;
+    assert_eq!(db.checkpoint_of(&key(3)).await.unwrap(), 250);
+}
+
+async fn splits_are_found_by_time_range(engine: Engine) {
+    let t = TestDb::open(engine).await;
+    t.db.publish_split(&split("early", 0, (0, 10), (100, 200)), 1)
+        .await
+        .unwrap();
+    t.db.publish_split(&split("late", 1, (0, 10), (300, 400)), 1)
+        .await
+        .unwrap();
+    let mut logs = split("logs", 0, (0, 10), (100, 400));
+    logs.sink = Sink::Logs;
+    t.db.publish_split(&logs, 1).await.unwrap();
+    let ids = |splits: Vec<SplitRecord>| splits.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(t.db.splits_covering(Sink::Spans, 150, 250).await.unwrap()),
+        ["early"]
+    );
+    assert_eq!(
+        ids(t.db.splits_covering(Sink::Spans, 250, 299).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(t.db.splits_covering(Sink::Spans, 200, 300).await.unwrap()),
+        ["early", "late"]
+    );
+    assert_eq!(
+        ids(t.db.splits_covering(Sink::Logs, 0, 1000).await.unwrap()),
+        ["logs"]
+    );
+}
