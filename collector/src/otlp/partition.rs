@@ -59,51 +59,65 @@ pub fn split(request: ExportRequest, partitions: u32) -> Vec<(Partition, ExportR
     }
 }
 
+/// Groups items by partition, each group in arrival order.
+fn group<T>(items: Vec<T>, partition_of: impl Fn(&T) -> Partition) -> BTreeMap<Partition, Vec<T>> {
+    let mut groups: BTreeMap<Partition, Vec<T>> = BTreeMap::new();
+    for item in items {
+        groups.entry(partition_of(&item)).or_default().push(item);
+    }
+    groups
+}
+
+/// Appends each partition's group to that partition's part.
+fn append<T, P: Default>(
+    parts: &mut BTreeMap<Partition, P>,
+    groups: BTreeMap<Partition, T>,
+    into: impl Fn(&mut P, T),
+) {
+    for (p, group) in groups {
+        into(parts.entry(p).or_default(), group);
+    }
+}
+
 fn split_traces(
     request: ExportTraceServiceRequest,
     partitions: u32,
 ) -> BTreeMap<Partition, ExportTraceServiceRequest> {
-    let mut parts: BTreeMap<Partition, ExportTraceServiceRequest> = BTreeMap::new();
-    for resource_spans in request.resource_spans {
-        let ResourceSpans {
-            resource,
-            scope_spans,
-            schema_url,
-        } = resource_spans;
+    let mut parts = BTreeMap::new();
+    for ResourceSpans {
+        resource,
+        scope_spans,
+        schema_url,
+    } in request.resource_spans
+    {
         // Per partition, this resource's scopes in arrival order.
-        let mut by_partition: BTreeMap<Partition, Vec<ScopeSpans>> = BTreeMap::new();
-        for scope_spans in scope_spans {
-            let ScopeSpans {
-                scope,
-                spans,
-                schema_url: scope_schema,
-            } = scope_spans;
-            let mut by_trace: BTreeMap<Partition, Vec<_>> = BTreeMap::new();
-            for span in spans {
-                by_trace
-                    .entry(of_trace(&span.trace_id, partitions))
-                    .or_default()
-                    .push(span);
-            }
-            for (p, spans) in by_trace {
-                by_partition.entry(p).or_default().push(ScopeSpans {
+        let mut scopes: BTreeMap<Partition, Vec<ScopeSpans>> = BTreeMap::new();
+        for ScopeSpans {
+            scope,
+            spans,
+            schema_url: scope_schema,
+        } in scope_spans
+        {
+            let by_trace = group(spans, |span| of_trace(&span.trace_id, partitions));
+            append(&mut scopes, by_trace, |scopes, spans| {
+                scopes.push(ScopeSpans {
                     scope: scope.clone(),
                     spans,
                     schema_url: scope_schema.clone(),
-                });
-            }
+                })
+            });
         }
-        for (p, scope_spans) in by_partition {
-            parts
-                .entry(p)
-                .or_default()
-                .resource_spans
-                .push(ResourceSpans {
+        append(
+            &mut parts,
+            scopes,
+            |part: &mut ExportTraceServiceRequest, scope_spans| {
+                part.resource_spans.push(ResourceSpans {
                     resource: resource.clone(),
                     scope_spans,
                     schema_url: schema_url.clone(),
-                });
-        }
+                })
+            },
+        );
     }
     parts
 }
@@ -112,51 +126,49 @@ fn split_logs(
     request: ExportLogsServiceRequest,
     partitions: u32,
 ) -> BTreeMap<Partition, ExportLogsServiceRequest> {
-    let mut parts: BTreeMap<Partition, ExportLogsServiceRequest> = BTreeMap::new();
-    for resource_logs in request.resource_logs {
-        let ResourceLogs {
-            resource,
-            scope_logs,
-            schema_url,
-        } = resource_logs;
+    let mut parts = BTreeMap::new();
+    for ResourceLogs {
+        resource,
+        scope_logs,
+        schema_url,
+    } in request.resource_logs
+    {
         let untraced = of_resource(resource.as_ref(), partitions);
-        let mut by_partition: BTreeMap<Partition, Vec<ScopeLogs>> = BTreeMap::new();
-        for scope_logs in scope_logs {
-            let ScopeLogs {
-                scope,
-                log_records,
-                schema_url: scope_schema,
-            } = scope_logs;
-            let mut by_trace: BTreeMap<Partition, Vec<_>> = BTreeMap::new();
-            for log in log_records {
-                // A log tied to a trace lives with its trace; validation has
-                // already refused ids of the wrong length.
-                let p = if log.trace_id.is_empty() {
+        let mut scopes: BTreeMap<Partition, Vec<ScopeLogs>> = BTreeMap::new();
+        for ScopeLogs {
+            scope,
+            log_records,
+            schema_url: scope_schema,
+        } in scope_logs
+        {
+            // A log tied to a trace lives with its trace; validation has
+            // already refused ids of the wrong length.
+            let by_trace = group(log_records, |log| {
+                if log.trace_id.is_empty() {
                     untraced
                 } else {
                     of_trace(&log.trace_id, partitions)
-                };
-                by_trace.entry(p).or_default().push(log);
-            }
-            for (p, log_records) in by_trace {
-                by_partition.entry(p).or_default().push(ScopeLogs {
+                }
+            });
+            append(&mut scopes, by_trace, |scopes, log_records| {
+                scopes.push(ScopeLogs {
                     scope: scope.clone(),
                     log_records,
                     schema_url: scope_schema.clone(),
-                });
-            }
+                })
+            });
         }
-        for (p, scope_logs) in by_partition {
-            parts
-                .entry(p)
-                .or_default()
-                .resource_logs
-                .push(ResourceLogs {
+        append(
+            &mut parts,
+            scopes,
+            |part: &mut ExportLogsServiceRequest, scope_logs| {
+                part.resource_logs.push(ResourceLogs {
                     resource: resource.clone(),
                     scope_logs,
                     schema_url: schema_url.clone(),
-                });
-        }
+                })
+            },
+        );
     }
     parts
 }
@@ -165,15 +177,17 @@ fn split_metrics(
     request: ExportMetricsServiceRequest,
     partitions: u32,
 ) -> BTreeMap<Partition, ExportMetricsServiceRequest> {
-    let mut parts: BTreeMap<Partition, ExportMetricsServiceRequest> = BTreeMap::new();
-    for resource_metrics in request.resource_metrics {
-        let p = of_resource(resource_metrics.resource.as_ref(), partitions);
-        parts
-            .entry(p)
-            .or_default()
-            .resource_metrics
-            .push(resource_metrics);
-    }
+    let by_resource = group(request.resource_metrics, |r| {
+        of_resource(r.resource.as_ref(), partitions)
+    });
+    let mut parts = BTreeMap::new();
+    append(
+        &mut parts,
+        by_resource,
+        |part: &mut ExportMetricsServiceRequest, resource_metrics| {
+            part.resource_metrics = resource_metrics
+        },
+    );
     parts
 }
 
