@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weir_alerts::AlertsConfig;
+use weir_cluster::config::ClusterConfig;
 use weir_store::config::DatabaseConfig;
 
 /// The whole configuration file.
@@ -35,6 +36,9 @@ pub struct WeirConfig {
     /// `[ingest]`: tuning of the ingest path (weir's own keys).
     #[serde(default)]
     pub ingest: IngestTuning,
+    /// `[cluster]`: present, this process is a node of a cluster.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[listen]`.
@@ -200,7 +204,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Sections whose keys environment variables reach with one underscore:
 /// `WEIR_LISTEN_WEB` is `listen.web`, `WEIR_DATA_DIR` is `data_dir`.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "listen",
     "database",
     "auth",
@@ -208,6 +212,7 @@ const SECTIONS: [&str; 7] = [
     "pipeline",
     "alerts",
     "ingest",
+    "cluster",
 ];
 
 fn env_key(key: &str) -> String {

@@ -22,6 +22,9 @@ pub async fn run_until(
     config: WeirConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    if let Some(cluster) = &config.cluster {
+        cluster.validate(&config.database.url)?;
+    }
     let data_dir = config.data_dir.clone();
     let mut store_config = StoreConfig::new(&data_dir, config.database.clone());
     store_config.span_index_heap_bytes = config.ingest.span_index_heap_mib << 20;
@@ -34,22 +37,18 @@ pub async fn run_until(
     tracing::info!(data_dir = %data_dir.display(), database = store.db.backend(), "storage open");
 
     let (retention, retention_every) = (config.retention.policy(), config.retention.check_interval);
-    let commit_interval = config.ingest.commit_interval;
-    let ingest = Ingest::start(
-        IngestConfig {
-            wal_dir: data_dir.join("wal"),
-            commit_interval,
-            max_pending_bytes: config.ingest.max_pending_bytes,
-            wal_segment_bytes: 64 << 20,
-            lag_metrics: config.pipeline.lag_metrics.clone(),
-            rollups: config.ingest.rollups,
-            min_free_bytes: config.ingest.min_free_bytes,
-        },
-        store.clone(),
-        Arc::new(Telemetry::default()),
-    )
-    .await
-    .context("cannot open the write-ahead log")?;
+    let (ingest, node) = match &config.cluster {
+        Some(cluster) => {
+            let node = join_cluster(&config, cluster, store.clone()).await?;
+            let ingest = Ingest::replicated(
+                node.publisher.clone(),
+                config.ingest.max_pending_bytes,
+                Arc::new(Telemetry::default()),
+            );
+            (ingest, Some(node))
+        }
+        None => (start_local_ingest(&config, store.clone()).await?, None),
+    };
 
     let groups = load_rule_groups(&config.alerts.rule_files)?;
     let rule_count: usize = groups.iter().map(|g| g.rules.len()).sum();
@@ -176,9 +175,60 @@ pub async fn run_until(
     tokio::task::spawn_blocking(move || ingest_for_stop.shutdown())
         .await
         .context("shutdown")?;
+    if let Some(node) = node {
+        node.stop().await;
+    }
     store.db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The single node's ingest path: the local write-ahead log and one
+/// storage worker per signal.
+async fn start_local_ingest(config: &WeirConfig, store: Arc<Store>) -> anyhow::Result<Arc<Ingest>> {
+    Ingest::start(
+        IngestConfig {
+            wal_dir: config.data_dir.join("wal"),
+            commit_interval: config.ingest.commit_interval,
+            max_pending_bytes: config.ingest.max_pending_bytes,
+            wal_segment_bytes: 64 << 20,
+            lag_metrics: config.pipeline.lag_metrics.clone(),
+            rollups: config.ingest.rollups,
+            min_free_bytes: config.ingest.min_free_bytes,
+        },
+        store,
+        Arc::new(Telemetry::default()),
+    )
+    .await
+    .context("cannot open the write-ahead log")
+}
+
+/// A cluster node: JetStream for the event log, the object store for
+/// splits, PostgreSQL for everything decided (docs/CLUSTER.md).
+async fn join_cluster(
+    config: &WeirConfig,
+    cluster: &weir_cluster::config::ClusterConfig,
+    store: Arc<Store>,
+) -> anyhow::Result<weir_cluster::node::Node> {
+    let settings = weir_cluster::node::NodeSettings {
+        cluster: cluster.clone(),
+        database_url: config.database.url.trim().to_string(),
+        data_dir: config.data_dir.clone(),
+        commit_interval: config.ingest.commit_interval,
+        index_heap_bytes: (config.ingest.span_index_heap_mib + config.ingest.log_index_heap_mib)
+            << 20,
+        lag_metrics: config.pipeline.lag_metrics.clone(),
+        rollups: config.ingest.rollups,
+    };
+    let node = weir_cluster::node::Node::start(settings, store)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot join the cluster as node `{}`",
+                cluster.node_id.trim()
+            )
+        })?;
+    Ok(node)
 }
 
 /// Reads every rule file named by `alerts.rule_files` (paths or globs);

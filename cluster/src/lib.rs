@@ -1,9 +1,27 @@
 //! Cluster mode, as docs/CLUSTER.md designs it: stateless weir nodes on NATS
 //! JetStream, S3-compatible object storage and PostgreSQL.
 //!
-//! Built so far: [`publish`], the write path's durability point in cluster
-//! mode — a validated export split by partition and published to JetStream,
-//! acknowledged only when every part is. The indexing side, the split
-//! catalog and the query path follow the design's order of work.
+//! The path of a record through a cluster:
+//!
+//! 1. [`publish`]: a validated export is split by partition and published to
+//!    JetStream, acknowledged only when every part is (the ingest path's
+//!    durability point, behind the collector's `ReplicatedLog` seam).
+//! 2. [`node`]: each node holds a fair share of the partitions (PostgreSQL
+//!    advisory locks) and runs an [`indexer`] per owned partition and
+//!    signal, which builds splits ([`split_builder`]) with the embedded
+//!    mode's documents, uploads them ([`objects`]) and records each with its
+//!    partition's checkpoint and rollups in one transaction.
+//! 3. [`split_cache`]: every node fetches the catalog's splits into a
+//!    bounded local cache and attaches them to its index, so every read
+//!    route answers the same on every node.
+//!
+//! [`config`] is the `[cluster]` section; [`telemetry`] the node's counters.
 
+pub mod config;
+pub mod indexer;
+pub mod node;
+pub mod objects;
 pub mod publish;
+pub mod split_builder;
+pub mod split_cache;
+pub mod telemetry;

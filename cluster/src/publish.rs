@@ -120,6 +120,11 @@ impl Publisher {
         })
     }
 
+    /// The JetStream context, for the node's consumers.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
     /// The subject of a signal's partition.
     pub fn subject(&self, signal: SignalKind, partition: Partition) -> String {
         format!("{}.{}.{partition}", self.stream, signal.as_str())
@@ -156,6 +161,17 @@ impl Publisher {
         acks.into_iter()
             .map(|a| a.map_err(|e| PublishError::Unavailable(e.to_string())))
             .collect()
+    }
+}
+
+impl weir_collector::replicated::ReplicatedLog for Publisher {
+    fn store(&self, request: ExportRequest) -> weir_collector::replicated::Stored<'_> {
+        Box::pin(async move {
+            self.publish(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

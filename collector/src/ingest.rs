@@ -13,6 +13,7 @@ use crate::disk_floor;
 use crate::event_log::{EventLogError, Position};
 use crate::otlp::validate::{Rejections, validate};
 use crate::otlp::{ExportRequest, SignalKind};
+use crate::replicated::ReplicatedLog;
 use crate::storage_health::StorageHealth;
 use crate::telemetry::Telemetry;
 use crate::wal::writer::{self, Append};
@@ -68,6 +69,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The running ingest path.
 pub struct Ingest {
     appends: RwLock<Option<Sender<Append>>>,
+    /// Cluster mode: the log that makes exports durable instead of the WAL.
+    replicated: Option<Arc<dyn ReplicatedLog>>,
     telemetry: Arc<Telemetry>,
     health: Arc<StorageHealth>,
     stop_disk_check: Mutex<Option<Sender<()>>>,
@@ -180,6 +183,7 @@ impl Ingest {
         threads.push(writer_thread);
         Ok(Arc::new(Ingest {
             appends: RwLock::new(Some(appends)),
+            replicated: None,
             telemetry,
             health,
             stop_disk_check: Mutex::new(Some(stop_disk_check)),
@@ -189,6 +193,29 @@ impl Ingest {
             threads: Mutex::new(threads),
             closed: AtomicBool::new(false),
         }))
+    }
+
+    /// The ingest path of a cluster node: admission as on a single node, then
+    /// `log` stores the export before it is acknowledged. Nothing is indexed
+    /// here (the cluster's indexers consume the log), so there is nothing to
+    /// replay and no local storage fault to refuse for.
+    pub fn replicated(
+        log: Arc<dyn ReplicatedLog>,
+        max_pending_bytes: u64,
+        telemetry: Arc<Telemetry>,
+    ) -> Arc<Self> {
+        Arc::new(Ingest {
+            appends: RwLock::new(None),
+            replicated: Some(log),
+            telemetry,
+            health: Arc::new(StorageHealth::default()),
+            stop_disk_check: Mutex::new(None),
+            progress: Arc::new(Progress::default()),
+            max_pending_bytes,
+            replay_target: [0; 3],
+            threads: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// Whether everything replayed from the WAL at start is committed.
@@ -253,6 +280,9 @@ impl Ingest {
         if rejections.accepted == 0 {
             return Ok(rejections);
         }
+        if let Some(log) = &self.replicated {
+            return self.store_replicated(log, request, sent, rejections).await;
+        }
         let payload = match sent {
             Some(bytes) if rejections.total() == 0 => bytes,
             _ => Bytes::from(request.encode()),
@@ -305,6 +335,50 @@ impl Ingest {
                     EventLogError::Closed => "shutting down".into(),
                     e => format!("storage cannot write: {e}"),
                 }))
+            }
+        }
+    }
+
+    /// Cluster mode's half of [`Ingest::admit`]: the export counts against
+    /// the pending budget while the replicated log stores it, and is
+    /// acknowledged only when the log says every part is durable.
+    async fn store_replicated(
+        &self,
+        log: &Arc<dyn ReplicatedLog>,
+        request: ExportRequest,
+        sent: Option<Bytes>,
+        rejections: Rejections,
+    ) -> Result<Rejections, IngestError> {
+        let signal = request.signal();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(IngestError::Unavailable("shutting down".into()));
+        }
+        let bytes = sent.map_or_else(|| request.encoded_len(), |b| b.len()) as u64;
+        let pending = self
+            .telemetry
+            .pending_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
+        let stored = if pending + bytes > 2 * self.max_pending_bytes && pending > 0 {
+            Err(None)
+        } else {
+            log.store(request).await.map_err(Some)
+        };
+        self.telemetry
+            .pending_bytes
+            .fetch_sub(bytes, Ordering::AcqRel);
+        match stored {
+            Ok(()) => {
+                self.telemetry.accepted(signal, rejections.accepted);
+                Ok(rejections)
+            }
+            Err(None) => {
+                self.telemetry.refused(signal, "overloaded after decoding");
+                Err(IngestError::Overloaded(RETRY_AFTER))
+            }
+            Err(Some(reason)) => {
+                self.telemetry.refused(signal, "unavailable");
+                tracing::warn!(error = %reason, "export not stored in the event log");
+                Err(IngestError::Unavailable(reason))
             }
         }
     }

@@ -16,6 +16,10 @@
 //!    each commit covers; the store's checkpoint catalog answers what is
 //!    committed, so on start the log is replayed from there.
 //!
+//! In cluster mode step 2 is a [`replicated`] log instead (NATS JetStream,
+//! implemented in `weir-cluster`): the export is acknowledged once it holds
+//! every part, and no local workers run; the cluster's indexers consume it.
+//!
 //! This crate is the only one that knows OTLP and tonic. It does not serve
 //! queries or render anything; `/metrics` families come from [`telemetry`]
 //! as prometheus-client collectors. Feature `test-fixtures` adds
@@ -30,6 +34,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod otlp;
+pub mod replicated;
 mod rollup_sink;
 mod status;
 pub mod storage_health;

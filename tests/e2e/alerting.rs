@@ -2,7 +2,7 @@
 //! a crash: an error burst fires an alert that is still the same firing alert
 //! after kill -9 and restart.
 
-use crate::harness::{Weir, wait_for};
+use crate::harness::{Weir, serve_refuses, wait_for};
 use crate::otlp::{span, spans_request, trace_id};
 use opentelemetry_proto::tonic::trace::v1::Status;
 use prost::Message;
@@ -113,23 +113,13 @@ fn broken_rule_files_stop_the_start_with_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("broken.yaml");
     std::fs::write(&rules, RULES.replace("kind: error_rate", "kind: eror_rate")).unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[alerts]\nrule_files = [{:?}]\n",
-            dir.path().join("data").display().to_string(),
+    let err = serve_refuses(
+        dir.path(),
+        &format!(
+            "[alerts]\nrule_files = [{:?}]\n",
             rules.display().to_string()
         ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(err.contains("broken.yaml:6:"), "{err}");
     assert!(err.contains("eror_rate"), "{err}");
 }

@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 /// which the crates' own tests share.
 pub use weir_testkit::{Postgres, free_port};
 
+/// Runs `weir serve` on `config` (weir.toml lines, beside a fresh data
+/// directory), expects it to refuse to start, and returns what it printed.
+pub fn serve_refuses(dir: &Path, config: &str) -> String {
+    let path = dir.join("weir.toml");
+    let data_dir = dir.join("data").display().to_string();
+    std::fs::write(&path, format!("data_dir = {data_dir:?}\n{config}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "weir started on {config}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -108,7 +123,16 @@ impl Weir {
     /// Starts the process and waits until it is ready; its log if it exits.
     fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::File::create(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        let config = std::fs::read_to_string(&self.config).unwrap_or_default();
+        if config.contains("[cluster") {
+            // The test object store (SeaweedFS) takes any credentials; a
+            // node reads them from the usual AWS variables.
+            command
+                .env("AWS_ACCESS_KEY_ID", "weir")
+                .env("AWS_SECRET_ACCESS_KEY", "weir");
+        }
+        let child = command
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info,tantivy=warn")

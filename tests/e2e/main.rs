@@ -5,6 +5,7 @@
 mod alerting;
 mod bad_input;
 mod browser;
+mod cluster;
 mod dashboard;
 mod durability;
 mod harness;

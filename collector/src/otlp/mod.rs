@@ -167,6 +167,15 @@ impl ExportRequest {
         }
     }
 
+    /// Bytes of its protobuf encoding, without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            ExportRequest::Traces(r) => r.encoded_len(),
+            ExportRequest::Logs(r) => r.encoded_len(),
+            ExportRequest::Metrics(r) => r.encoded_len(),
+        }
+    }
+
     /// Decodes protobuf bytes of `signal`.
     pub fn decode_protobuf(signal: SignalKind, bytes: &[u8]) -> Result<Self, prost::DecodeError> {
         Ok(match signal {

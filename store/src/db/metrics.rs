@@ -27,7 +27,7 @@ pub struct SeriesCache {
 }
 
 impl SeriesCache {
-    fn remember(&mut self, ids: impl IntoIterator<Item = i64>) {
+    pub(super) fn remember(&mut self, ids: impl IntoIterator<Item = i64>) {
         if self.known.len() >= CACHED_SERIES {
             // Bounded memory; forgetting costs only a redundant
             // `ON CONFLICT DO NOTHING` insert.
@@ -139,26 +139,11 @@ impl Database {
     ) -> Result<(), StoreError> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("db::write_metrics", |_| Err(super::injected_failure()));
-        let rows: Vec<PointRow> = points.iter().map(point_row).collect();
-        let mut series: Vec<&MetricPoint> = Vec::new();
-        let mut new_ids = std::collections::HashSet::new();
-        for (p, row) in points.iter().zip(&rows) {
-            if !cache.known.contains(&row.series_id) && new_ids.insert(row.series_id) {
-                series.push(p);
-            }
-        }
         let mut tx = self.begin_write().await?;
         if tx.checkpoint_of(&METRICS).await? >= wal_seq {
             return Ok(());
         }
-        // Fork: bulk inserts are where the engines truly differ. PostgreSQL
-        // takes points by binary COPY and series as arrays through UNNEST;
-        // SQLite has neither, so it gets multi-row VALUES in chunks within
-        // its bound-parameter limit.
-        match &mut tx {
-            Tx::Sqlite(t) => insert_sqlite(t, &series, &rows).await?,
-            Tx::Postgres(t) => insert_postgres(t, &series, &rows).await?,
-        }
+        let new_ids = insert_in(&mut tx, points, cache).await?;
         tx.execute(checkpoints::record(&METRICS, wal_seq)).await?;
         tx.commit().await?;
         cache.remember(new_ids);
@@ -202,6 +187,35 @@ fn series_id(p: &MetricPoint) -> i64 {
 
 fn series_json(a: &impl serde::Serialize) -> String {
     serde_json::to_string(a).expect("attributes serialize")
+}
+
+/// Inserts points, and the series `cache` does not know, inside `tx`;
+/// returns the series ids it inserted, for the cache once `tx` commits.
+pub(super) async fn insert_in(
+    tx: &mut Tx,
+    points: &[MetricPoint],
+    cache: &SeriesCache,
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let rows: Vec<PointRow> = points.iter().map(point_row).collect();
+    let mut series: Vec<&MetricPoint> = Vec::new();
+    let mut new_ids = std::collections::HashSet::new();
+    for (p, row) in points.iter().zip(&rows) {
+        if !cache.known.contains(&row.series_id) && new_ids.insert(row.series_id) {
+            series.push(p);
+        }
+    }
+    if rows.is_empty() {
+        return Ok(new_ids);
+    }
+    // Fork: bulk inserts are where the engines truly differ. PostgreSQL
+    // takes points by binary COPY and series as arrays through UNNEST;
+    // SQLite has neither, so it gets multi-row VALUES in chunks within
+    // its bound-parameter limit.
+    match tx {
+        Tx::Sqlite(t) => insert_sqlite(t, &series, &rows).await?,
+        Tx::Postgres(t) => insert_postgres(t, &series, &rows).await?,
+    }
+    Ok(new_ids)
 }
 
 async fn insert_sqlite(

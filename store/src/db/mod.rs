@@ -22,7 +22,7 @@ pub use metrics::{MetricQuery, SeriesCache};
 pub use outbox::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};
 pub use silences::SilenceRow;
-pub use splits::SplitRecord;
+pub use splits::{PartitionCommit, SplitRecord};
 
 use crate::StoreError;
 use crate::config::DatabaseConfig;

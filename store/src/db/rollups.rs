@@ -52,77 +52,10 @@ impl Database {
             return Err(StoreError::UnknownSink(sink.to_string()));
         }
         let mut tx = self.begin_write().await?;
-        // Fork: workers of different signals merge into the same rows. On
-        // PostgreSQL two first inserts of one (component, minute) would race
-        // and one merge would overwrite the other, so merges take a lock and
-        // the rows they rewrite are locked against other writers; SQLite's
-        // BEGIN IMMEDIATE already serializes every writer and has no row locks.
-        let select_rollup = match &tx {
-            Tx::Sqlite(_) => select_rollup!(),
-            Tx::Postgres(_) => {
-                tx.execute(sql("SELECT pg_advisory_xact_lock(7467001)"))
-                    .await?;
-                concat!(select_rollup!(), " FOR UPDATE")
-            }
-        };
         if tx.checkpoint_of(&key).await? >= wal_seq {
             return Ok(());
         }
-        for ((edge, minute), delta) in edges {
-            let existing: Option<(String,)> = tx
-                .fetch_optional(
-                    sql("SELECT data FROM topology_edges \
-                         WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5")
-                    .bind(edge.source_kind.as_str())
-                    .bind(&edge.source)
-                    .bind(edge.target_kind.as_str())
-                    .bind(&edge.target)
-                    .bind(nanos(*minute)),
-                )
-                .await?;
-            let mut merged = match existing {
-                Some((text,)) => decode_edge(&text)?,
-                None => EdgeRollup::default(),
-            };
-            merged.merge(delta);
-            tx.execute(
-                sql("INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data")
-                .bind(edge.source_kind.as_str())
-                .bind(&edge.source)
-                .bind(edge.target_kind.as_str())
-                .bind(&edge.target)
-                .bind(nanos(*minute))
-                .bind(serde_json::to_string(&merged).expect("edges serialize")),
-            )
-            .await?;
-        }
-        for ((component, minute), delta) in deltas {
-            let existing: Option<(String,)> = tx
-                .fetch_optional(sql(select_rollup).bind(component).bind(nanos(*minute)))
-                .await?;
-            let mut merged = match existing {
-                Some((text,)) => decode(&text)?,
-                None => HealthRollup::default(),
-            };
-            merged.merge(delta);
-            tx.execute(
-                sql("INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, \
-                     errors = excluded.errors, cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, \
-                     data = excluded.data")
-                .bind(component)
-                .bind(nanos(*minute))
-                .bind(merged.invocations as i64)
-                .bind(merged.errors as i64)
-                .bind(merged.cold_starts as i64)
-                .bind(nanos(merged.last_seen))
-                .bind(encode(&merged)),
-            )
-            .await?;
-        }
+        merge_in(&mut tx, deltas, edges).await?;
         tx.execute(checkpoints::record(&key, wal_seq)).await?;
         tx.commit().await
     }
@@ -233,4 +166,86 @@ impl Database {
         self.execute(sql("DELETE FROM health_rollups WHERE minute < $1").bind(before))
             .await
     }
+}
+
+/// Merges rollup and edge deltas inside `tx`, whoever records the position
+/// they cover: a single node's rollup checkpoint, or a cluster partition's
+/// commit.
+pub(super) async fn merge_in(
+    tx: &mut Tx,
+    deltas: &RollupDeltas,
+    edges: &EdgeDeltas,
+) -> Result<(), StoreError> {
+    if deltas.is_empty() && edges.is_empty() {
+        return Ok(());
+    }
+    // Fork: workers of different signals merge into the same rows. On
+    // PostgreSQL two first inserts of one (component, minute) would race
+    // and one merge would overwrite the other, so merges take a lock and
+    // the rows they rewrite are locked against other writers; SQLite's
+    // BEGIN IMMEDIATE already serializes every writer and has no row locks.
+    let select_rollup = match &*tx {
+        Tx::Sqlite(_) => select_rollup!(),
+        Tx::Postgres(_) => {
+            tx.execute(sql("SELECT pg_advisory_xact_lock(7467001)"))
+                .await?;
+            concat!(select_rollup!(), " FOR UPDATE")
+        }
+    };
+    for ((edge, minute), delta) in edges {
+        let existing: Option<(String,)> = tx
+                .fetch_optional(
+                    sql("SELECT data FROM topology_edges \
+                         WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5")
+                    .bind(edge.source_kind.as_str())
+                    .bind(&edge.source)
+                    .bind(edge.target_kind.as_str())
+                    .bind(&edge.target)
+                    .bind(nanos(*minute)),
+                )
+                .await?;
+        let mut merged = match existing {
+            Some((text,)) => decode_edge(&text)?,
+            None => EdgeRollup::default(),
+        };
+        merged.merge(delta);
+        tx.execute(
+                sql("INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data")
+                .bind(edge.source_kind.as_str())
+                .bind(&edge.source)
+                .bind(edge.target_kind.as_str())
+                .bind(&edge.target)
+                .bind(nanos(*minute))
+                .bind(serde_json::to_string(&merged).expect("edges serialize")),
+            )
+            .await?;
+    }
+    for ((component, minute), delta) in deltas {
+        let existing: Option<(String,)> = tx
+            .fetch_optional(sql(select_rollup).bind(component).bind(nanos(*minute)))
+            .await?;
+        let mut merged = match existing {
+            Some((text,)) => decode(&text)?,
+            None => HealthRollup::default(),
+        };
+        merged.merge(delta);
+        tx.execute(
+                sql("INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, \
+                     errors = excluded.errors, cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, \
+                     data = excluded.data")
+                .bind(component)
+                .bind(nanos(*minute))
+                .bind(merged.invocations as i64)
+                .bind(merged.errors as i64)
+                .bind(merged.cold_starts as i64)
+                .bind(nanos(merged.last_seen))
+                .bind(encode(&merged)),
+            )
+            .await?;
+    }
+    Ok(())
 }

@@ -8,9 +8,12 @@
 //! twice or skipped.
 
 use super::Database;
+use super::metrics::{self, SeriesCache};
+use super::rollups::{self, EdgeDeltas, RollupDeltas};
 use super::sql::sql;
 use crate::StoreError;
 use crate::checkpoint::{CheckpointKey, Sink};
+use weir_core::MetricPoint;
 
 /// A sealed split as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,28 @@ pub struct SplitRecord {
 
 type SplitRow = (String, String, i64, i64, i64, i64, i64, i64, i64, Vec<u8>);
 
+/// Everything one partition's owner commits for a stretch of the event log,
+/// in one transaction with the move of its checkpoint: a sealed split (span
+/// and log partitions) or metric points, and the rollup and topology deltas
+/// built from the same records.
+#[derive(Debug)]
+pub struct PartitionCommit<'a> {
+    /// Whose checkpoint moves: the signal's sink and the partition.
+    pub key: CheckpointKey,
+    /// Where the checkpoint must stand now (the last commit's `seq_to`).
+    pub seq_from: u64,
+    /// Where it stands after: the last event-log position covered.
+    pub seq_to: u64,
+    /// The split sealed from these positions, if the signal is indexed.
+    pub split: Option<&'a SplitRecord>,
+    /// The metric points of these positions.
+    pub points: &'a [MetricPoint],
+    /// Health rollup deltas of these positions.
+    pub deltas: &'a RollupDeltas,
+    /// Topology edge deltas of these positions.
+    pub edges: &'a EdgeDeltas,
+}
+
 impl Database {
     /// Records `split` and moves its partition's checkpoint from
     /// `split.seq_from` to `split.seq_to`, both or neither. Refuses with
@@ -48,6 +73,33 @@ impl Database {
             sink: split.sink,
             partition: split.partition,
         };
+        self.commit_partition(
+            &PartitionCommit {
+                key,
+                seq_from: split.seq_from,
+                seq_to: split.seq_to,
+                split: Some(split),
+                points: &[],
+                deltas: &RollupDeltas::new(),
+                edges: &EdgeDeltas::new(),
+            },
+            &mut SeriesCache::default(),
+            now,
+        )
+        .await
+    }
+
+    /// Commits what `commit` holds and moves its checkpoint by
+    /// compare-and-set from `seq_from` to `seq_to`, all or nothing. Refuses
+    /// with [`StoreError::CheckpointMoved`] when the checkpoint is elsewhere:
+    /// another node owns the partition now, or this one already committed.
+    pub async fn commit_partition(
+        &self,
+        commit: &PartitionCommit<'_>,
+        series: &mut SeriesCache,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let key = commit.key;
         let mut tx = self.begin_write().await?;
         tx.execute(
             sql(
@@ -66,38 +118,44 @@ impl Database {
                      WHERE sink = $1 AND partition = $2 AND seq = $4")
                 .bind(key.sink.as_str())
                 .bind(i64::from(key.partition))
-                .bind(split.seq_to as i64)
-                .bind(split.seq_from as i64),
+                .bind(commit.seq_to as i64)
+                .bind(commit.seq_from as i64),
             )
             .await?;
         if moved != 1 {
             let found = tx.checkpoint_of(&key).await?;
             return Err(StoreError::CheckpointMoved {
-                partition: split.partition,
-                expected: split.seq_from,
+                partition: key.partition,
+                expected: commit.seq_from,
                 found,
             });
         }
-        tx.execute(
-            sql(
-                "INSERT INTO splits (split_id, sink, partition, seq_from, seq_to, time_min, \
-                 time_max, bytes, documents, filter, published_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        if let Some(split) = commit.split {
+            tx.execute(
+                sql(
+                    "INSERT INTO splits (split_id, sink, partition, seq_from, seq_to, time_min, \
+                     time_max, bytes, documents, filter, published_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(split.id.as_str())
+                .bind(split.sink.as_str())
+                .bind(i64::from(split.partition))
+                .bind(split.seq_from as i64)
+                .bind(split.seq_to as i64)
+                .bind(split.time_min as i64)
+                .bind(split.time_max as i64)
+                .bind(split.bytes as i64)
+                .bind(split.documents as i64)
+                .bind(split.filter.as_slice())
+                .bind(now as i64),
             )
-            .bind(split.id.as_str())
-            .bind(split.sink.as_str())
-            .bind(i64::from(split.partition))
-            .bind(split.seq_from as i64)
-            .bind(split.seq_to as i64)
-            .bind(split.time_min as i64)
-            .bind(split.time_max as i64)
-            .bind(split.bytes as i64)
-            .bind(split.documents as i64)
-            .bind(split.filter.as_slice())
-            .bind(now as i64),
-        )
-        .await?;
-        tx.commit().await
+            .await?;
+        }
+        let new_series = metrics::insert_in(&mut tx, commit.points, series).await?;
+        rollups::merge_in(&mut tx, commit.deltas, commit.edges).await?;
+        tx.commit().await?;
+        series.remember(new_series);
+        Ok(())
     }
 
     /// The splits of `sink` holding events in `[from, to]`, oldest first.

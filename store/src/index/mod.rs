@@ -11,6 +11,7 @@ mod merging;
 mod partition;
 pub mod query_limits;
 mod schema;
+pub mod split;
 pub mod stored;
 mod string_paths;
 mod upgrade;
@@ -139,7 +140,7 @@ impl SignalIndex {
                 &schema,
             )?));
         }
-        partitions.sort_by_key(|p| p.day);
+        sort_partitions(&mut partitions);
         let committed = partitions
             .iter()
             .map(|p| p.payload.read().wal_seq)
@@ -265,7 +266,7 @@ impl SignalIndex {
                 )?);
                 let mut parts = self.partitions.write();
                 parts.push(p.clone());
-                parts.sort_by_key(|p| p.day);
+                sort_partitions(&mut parts);
                 p
             }
         };
@@ -509,6 +510,50 @@ impl SignalIndex {
         Ok(hits)
     }
 
+    /// Ends the writer after its last commit, merges finished, and returns
+    /// the directory and payload of each partition it holds: how a split
+    /// builder (cluster mode) gets its sealed index for bundling.
+    pub fn seal(&self) -> Result<Vec<(PathBuf, CommitPayload)>, StoreError> {
+        if let Some(active) = self.writer.lock().take() {
+            active.writer.wait_merging_threads()?;
+        }
+        Ok(self
+            .partitions
+            .read()
+            .iter()
+            .map(|p| (p.path.clone(), *p.payload.read()))
+            .collect())
+    }
+
+    /// Adds a sealed split, unbundled in `dir`, to what queries read: the
+    /// query side of cluster mode. Its string paths join the known ones.
+    pub fn attach_split(&self, dir: &Path) -> Result<(), StoreError> {
+        let index = tantivy::Index::open_in_dir(dir)?;
+        let payload = partition::durable_payload(&index)?;
+        let paths = partition::durable_string_paths(&index)?;
+        drop(index);
+        let split = Arc::new(Partition::open_or_create(
+            dir,
+            day_of(payload.max_time),
+            &self.schema,
+        )?);
+        self.string_paths.lock().merge(&paths);
+        let mut parts = self.partitions.write();
+        parts.retain(|p| p.path != dir);
+        parts.push(split);
+        sort_partitions(&mut parts);
+        Ok(())
+    }
+
+    /// Stops reading the split attached from `dir`; returns whether it was.
+    /// Queries already running keep their searcher until they finish.
+    pub fn detach_split(&self, dir: &Path) -> bool {
+        let mut parts = self.partitions.write();
+        let before = parts.len();
+        parts.retain(|p| p.path != dir);
+        parts.len() != before
+    }
+
     /// Deletes partitions whose ingest day is before `day`; returns how many.
     pub fn drop_partitions_before(&self, day: u32) -> Result<usize, StoreError> {
         let active_day = self.writer.lock().as_ref().map(|a| a.partition.day);
@@ -525,6 +570,12 @@ impl SignalIndex {
         }
         Ok(doomed.len())
     }
+}
+
+/// Partitions in the order searches walk them backwards: by day, and
+/// within a day (attached splits) by their newest event.
+fn sort_partitions(parts: &mut [Arc<Partition>]) {
+    parts.sort_by_key(|p| (p.day, p.payload.read().max_time));
 }
 
 /// Whether `hits` (newest first) already hold `limit` events all strictly

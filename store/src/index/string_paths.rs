@@ -77,14 +77,19 @@ impl StringPaths {
     pub fn from_persisted<'a>(all: impl IntoIterator<Item = &'a PersistedPaths>) -> Self {
         let mut paths = StringPaths::default();
         for persisted in all {
-            for p in &persisted.attributes {
-                paths.admit(JsonField::Attributes, p);
-            }
-            for p in &persisted.resource {
-                paths.admit(JsonField::Resource, p);
-            }
+            paths.merge(persisted);
         }
         paths
+    }
+
+    /// Adds the paths another index recorded (a split attached for queries).
+    pub fn merge(&mut self, persisted: &PersistedPaths) {
+        for p in &persisted.attributes {
+            self.admit(JsonField::Attributes, p);
+        }
+        for p in &persisted.resource {
+            self.admit(JsonField::Resource, p);
+        }
     }
 
     /// Records that a string value sits at `path` in `field`. Allocates only

@@ -27,7 +27,7 @@ use tantivy::{Index, TantivyDocument};
 use weir_core::{LogRecord, Span};
 
 /// The file that marks a partition as written in today's format.
-const FORMAT_FILE: &str = "weir-index-format";
+pub(super) const FORMAT_FILE: &str = "weir-index-format";
 /// Its content: the term dictionary kind and the schema's revision.
 const CURRENT_FORMAT: &str = "sstable-1";
 const REBUILDING: &str = "rebuilding";

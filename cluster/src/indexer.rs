@@ -1,0 +1,399 @@
+//! The owner's loop for one partition of one signal: read the partition's
+//! subject in order from its checkpoint, build a split, and every commit
+//! interval (or at the size cap) seal it, upload it, and record it with the
+//! checkpoint and the rollups of the same records in one PostgreSQL
+//! transaction.
+//!
+//! The checkpoint moves by compare-and-set, so an owner that lost its
+//! partition without knowing cannot commit: the loop ends with
+//! [`IndexingError::Lost`] and whatever it built is dropped; the new owner
+//! replays from the checkpoint. A split uploaded but never recorded is
+//! garbage nobody reads.
+
+use crate::split_builder::{SealedSplit, SplitBuilder};
+use crate::telemetry::ClusterTelemetry;
+use async_nats::jetstream::{self, consumer};
+use futures::{FutureExt, StreamExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use weir_collector::otlp::partition::Partition;
+use weir_collector::otlp::{ExportRequest, SignalKind};
+use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
+use weir_core::now_unix_nanos;
+use weir_store::StoreError;
+use weir_store::checkpoint::CheckpointKey;
+use weir_store::db::{Database, PartitionCommit, SeriesCache, SplitRecord};
+use weir_store::index::WriterBudget;
+
+/// Messages handed to one blocking indexing step at most.
+const BATCH: usize = 256;
+/// Pause before an upload or commit is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Told of a split just committed, with its bytes.
+pub type SplitCommitted = Arc<dyn Fn(&SplitRecord, &[u8]) + Send + Sync>;
+
+/// What every partition loop of a node shares.
+pub struct Indexing {
+    /// The event log.
+    pub jetstream: jetstream::Context,
+    /// Its stream's name.
+    pub stream: String,
+    /// The metastore.
+    pub db: Database,
+    /// Where splits go.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Where split builders keep their index while it grows.
+    pub work_dir: PathBuf,
+    /// This node's id, part of each split's name.
+    pub node_id: String,
+    /// How often a split is sealed (how soon data is searchable).
+    pub commit_interval: Duration,
+    /// Records at which a split is sealed early.
+    pub max_split_records: u64,
+    /// Indexing threads and heap of one split builder.
+    pub budget: WriterBudget,
+    /// Shared with every accumulator of the node.
+    pub invocations: Arc<InvocationIndex>,
+    /// Metric names that are lag series.
+    pub lag_metrics: Arc<HashSet<String>>,
+    /// Whether rollups are built.
+    pub rollups: bool,
+    /// Counters for `/metrics`.
+    pub telemetry: Arc<ClusterTelemetry>,
+    /// Told of every split this node committed, with its bytes, so its
+    /// own queries need not download it.
+    pub committed: Option<SplitCommitted>,
+}
+
+/// Why a partition loop ended.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexingError {
+    /// Another node moved the checkpoint: this node no longer owns the partition.
+    #[error("partition {0} is owned by another node now")]
+    Lost(Partition),
+    /// The event log could not be read.
+    #[error("cannot read partition {partition} from JetStream: {cause}")]
+    Consume {
+        /// The partition.
+        partition: Partition,
+        /// Why.
+        cause: String,
+    },
+    /// The metastore or the split's index failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The subject of a signal's partition.
+pub fn subject(stream: &str, signal: SignalKind, partition: Partition) -> String {
+    format!("{stream}.{}.{partition}", signal.as_str())
+}
+
+/// Indexes `partition` of `signal` until `stop` turns true or the
+/// partition is lost.
+pub async fn run(
+    ctx: Arc<Indexing>,
+    signal: SignalKind,
+    partition: Partition,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), IndexingError> {
+    let key = CheckpointKey {
+        sink: signal.store_sink(),
+        partition,
+    };
+    let consume = |cause: String| IndexingError::Consume { partition, cause };
+    let mut checkpoint = ctx.db.checkpoint_of(&key).await?;
+    let stream = ctx
+        .jetstream
+        .get_stream(&ctx.stream)
+        .await
+        .map_err(|e| consume(e.to_string()))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject(&ctx.stream, signal, partition),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: checkpoint + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| consume(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| consume(e.to_string()))?;
+    let mut accumulator = Some(HealthAccumulator::new(
+        ctx.invocations.clone(),
+        ctx.lag_metrics.clone(),
+    ));
+    let mut series = SeriesCache::default();
+    let mut builder = Some(new_builder(&ctx, signal, partition, checkpoint));
+    let mut deadline: Option<Instant> = None;
+    tracing::info!(
+        signal = signal.as_str(),
+        partition,
+        checkpoint,
+        "indexing partition"
+    );
+    loop {
+        let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let mut batch = Vec::new();
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {
+                builder.take().expect("a builder between steps").discard();
+                return Ok(());
+            }
+            next = messages.next() => {
+                match next {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(e)) => return Err(consume(e.to_string())),
+                    None => return Err(consume("the consumer ended".into())),
+                }
+                while batch.len() < BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(Ok(message))) => batch.push(message),
+                        _ => break,
+                    }
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if !batch.is_empty() {
+            if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
+                ctx.telemetry.set_lag(signal, partition, info.pending);
+            }
+            let entries: Vec<(u64, bytes::Bytes)> = batch
+                .into_iter()
+                .filter_map(|m| Some((m.info().ok()?.stream_sequence, m.payload.clone())))
+                .collect();
+            let (b, a) = (builder.take(), accumulator.take());
+            let rollups = ctx.rollups;
+            let (b, a, added) = tokio::task::spawn_blocking(move || {
+                let (mut b, mut a) = (b.expect("a builder"), a.expect("an accumulator"));
+                let added = add_entries(&mut b, rollups.then_some(&mut a), signal, entries);
+                (b, a, added)
+            })
+            .await
+            .expect("indexing does not panic");
+            builder = Some(b);
+            accumulator = Some(a);
+            added?;
+            deadline.get_or_insert_with(|| Instant::now() + ctx.commit_interval);
+        }
+        let current = builder.as_ref().expect("a builder");
+        let due = deadline.is_some_and(|d| Instant::now() >= d)
+            || current.records >= ctx.max_split_records;
+        if due && current.last_position > checkpoint {
+            let b = builder.take().expect("a builder");
+            let mut acc = accumulator.take().expect("an accumulator");
+            let outcome = commit(
+                &ctx,
+                signal,
+                partition,
+                checkpoint,
+                b,
+                &mut acc,
+                &mut series,
+                &mut stop,
+            )
+            .await;
+            acc.deltas.clear();
+            acc.edges.clear();
+            accumulator = Some(acc);
+            match outcome? {
+                Some(position) => checkpoint = position,
+                None => return Ok(()),
+            }
+            builder = Some(new_builder(&ctx, signal, partition, checkpoint));
+            deadline = None;
+        }
+    }
+}
+
+fn new_builder(
+    ctx: &Indexing,
+    signal: SignalKind,
+    partition: Partition,
+    from: u64,
+) -> SplitBuilder {
+    let dir = ctx.work_dir.join(format!(
+        "{}-{partition}-{from}-{}",
+        signal.as_str(),
+        now_unix_nanos()
+    ));
+    SplitBuilder::new(signal, &dir, ctx.budget)
+}
+
+fn add_entries(
+    builder: &mut SplitBuilder,
+    mut rollups: Option<&mut HealthAccumulator>,
+    signal: SignalKind,
+    entries: Vec<(u64, bytes::Bytes)>,
+) -> Result<(), IndexingError> {
+    let now = now_unix_nanos();
+    for (position, payload) in entries {
+        match ExportRequest::decode_protobuf(signal, &payload) {
+            Ok(request) => builder.add(rollups.as_deref_mut(), position, request, now)?,
+            // Only weir publishes here, after validation: an entry that does
+            // not decode was damaged, and is skipped rather than blocking
+            // its partition for ever.
+            Err(e) => {
+                tracing::error!(signal = signal.as_str(), position, error = %e, "skipping an undecodable event-log entry");
+                builder.last_position = position;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Seals, uploads and commits what `builder` holds, from `checkpoint`.
+/// Returns the new checkpoint, or `None` when told to stop first.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    ctx: &Indexing,
+    signal: SignalKind,
+    partition: Partition,
+    checkpoint: u64,
+    builder: SplitBuilder,
+    accumulator: &mut HealthAccumulator,
+    series: &mut SeriesCache,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<u64>, IndexingError> {
+    let seq_to = builder.last_position;
+    let (points, sealed) = tokio::task::spawn_blocking(move || {
+        let mut builder = builder;
+        let sealed = builder.seal(now_unix_nanos());
+        let points = std::mem::take(&mut builder.points);
+        builder.discard();
+        (points, sealed)
+    })
+    .await
+    .expect("sealing does not panic");
+    let sealed = sealed?;
+    let record = match &sealed {
+        Some(split) => {
+            match upload(ctx, signal, partition, checkpoint, seq_to, split, stop).await {
+                Some(record) => Some(record),
+                None => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    let key = CheckpointKey {
+        sink: signal.store_sink(),
+        partition,
+    };
+    loop {
+        let result = ctx
+            .db
+            .commit_partition(
+                &PartitionCommit {
+                    key,
+                    seq_from: checkpoint,
+                    seq_to,
+                    split: record.as_ref(),
+                    points: &points,
+                    deltas: &accumulator.deltas,
+                    edges: &accumulator.edges,
+                },
+                series,
+                now_unix_nanos(),
+            )
+            .await;
+        match result {
+            Ok(()) => break,
+            Err(StoreError::CheckpointMoved { found, .. }) if found == seq_to => break,
+            Err(StoreError::CheckpointMoved { .. }) => return Err(IndexingError::Lost(partition)),
+            Err(e) => {
+                ctx.telemetry
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(signal = signal.as_str(), partition, error = %e, "cannot commit a split; trying again");
+                // A commit whose answer was lost may have landed: the
+                // compare-and-set tells on the next try.
+                if pause_or_stop(stop).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    ctx.telemetry
+        .splits_committed
+        .fetch_add(1, Ordering::Relaxed);
+    if let (Some(record), Some(split), Some(tell)) = (&record, &sealed, &ctx.committed) {
+        tell(record, &split.bytes);
+    }
+    Ok(Some(seq_to))
+}
+
+/// Uploads a sealed split until it is stored; its catalog record, or
+/// `None` when told to stop first.
+async fn upload(
+    ctx: &Indexing,
+    signal: SignalKind,
+    partition: Partition,
+    seq_from: u64,
+    seq_to: u64,
+    split: &SealedSplit,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<SplitRecord> {
+    // Unique even between two nodes that both believe they own the
+    // partition: neither overwrites the other's object.
+    let id = format!(
+        "{}/{partition}/{seq_to:020}-{}-{}.split",
+        signal.store_sink().as_str(),
+        ctx.node_id,
+        now_unix_nanos()
+    );
+    let path = object_store::path::Path::from(id.as_str());
+    let payload = PutPayload::from(bytes::Bytes::from(split.bytes.clone()));
+    loop {
+        match ctx.objects.put(&path, payload.clone()).await {
+            Ok(_) => break,
+            Err(e) => {
+                ctx.telemetry
+                    .upload_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(split = %id, error = %e, "cannot upload a split; trying again (JetStream holds its records meanwhile)");
+                if pause_or_stop(stop).await {
+                    return None;
+                }
+            }
+        }
+    }
+    ctx.telemetry
+        .splits_uploaded
+        .fetch_add(1, Ordering::Relaxed);
+    ctx.telemetry
+        .split_bytes_uploaded
+        .fetch_add(split.bytes.len() as u64, Ordering::Relaxed);
+    Some(SplitRecord {
+        id,
+        sink: signal.store_sink(),
+        partition,
+        seq_from,
+        seq_to,
+        time_min: split.time_min,
+        time_max: split.time_max,
+        bytes: split.bytes.len() as u64,
+        documents: split.documents,
+        filter: Vec::new(),
+    })
+}
+
+/// Waits before a retry; true when told to stop meanwhile.
+async fn pause_or_stop(stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(RETRY) => false,
+    }
+}

@@ -1,0 +1,281 @@
+//! A cluster node's background work: hold a fair share of the partitions
+//! (PostgreSQL session advisory locks), run one indexing loop per owned
+//! (partition, signal), and keep the local split cache in line with the
+//! catalog. What the binary starts when weir.toml has a `[cluster]` section.
+
+use crate::config::ClusterConfig;
+use crate::indexer::{self, Indexing};
+use crate::objects;
+use crate::publish::{ConnectError, Publisher};
+use crate::split_cache::SplitCache;
+use crate::telemetry::ClusterTelemetry;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use weir_collector::otlp::SignalKind;
+use weir_collector::otlp::partition::Partition;
+use weir_core::accumulator::InvocationIndex;
+use weir_store::index::WriterBudget;
+use weir_store::ownership::PartitionOwnership;
+use weir_store::{Store, StoreError};
+
+/// How often a node counts the live nodes and takes or gives partitions:
+/// a dead node's partitions are taken over within about this long.
+const REBALANCE: Duration = Duration::from_secs(2);
+/// How often the split cache asks the catalog for new splits.
+const CACHE_SYNC: Duration = Duration::from_millis(500);
+
+/// What the node needs from the rest of weir's configuration.
+pub struct NodeSettings {
+    /// `[cluster]`.
+    pub cluster: ClusterConfig,
+    /// `database.url` (PostgreSQL).
+    pub database_url: String,
+    /// The data directory: split builders and, by default, the cache.
+    pub data_dir: PathBuf,
+    /// How often a split is sealed.
+    pub commit_interval: Duration,
+    /// Indexing heap of all split builders together, bytes.
+    pub index_heap_bytes: usize,
+    /// Metric names that are lag series.
+    pub lag_metrics: Vec<String>,
+    /// Whether rollups are built.
+    pub rollups: bool,
+}
+
+/// The node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// JetStream could not be reached or set up.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The object store could not be set up.
+    #[error(transparent)]
+    Objects(#[from] objects::ObjectStoreError),
+    /// PostgreSQL refused the node (or another node has its id).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A running node.
+pub struct Node {
+    /// Where exports are published (the ingest path's durability point).
+    pub publisher: Arc<Publisher>,
+    /// Its counters.
+    pub telemetry: Arc<ClusterTelemetry>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Connects to the three engines, joins the cluster and starts the
+    /// background work. Fails, with what to fix, when an engine is
+    /// unreachable or another live node has this node's id.
+    pub async fn start(settings: NodeSettings, store: Arc<Store>) -> Result<Node, NodeError> {
+        let cluster = &settings.cluster;
+        let publisher = Arc::new(
+            Publisher::connect(
+                &cluster.nats_urls,
+                &cluster.stream_settings(),
+                cluster.partitions,
+                cluster.ack_timeout,
+            )
+            .await?,
+        );
+        let objects = objects::open(&cluster.object_store)?;
+        let ownership = PartitionOwnership::join(
+            &settings.database_url,
+            cluster.node_key(),
+            cluster.partitions,
+        )
+        .await?;
+        let telemetry = Arc::new(ClusterTelemetry::default());
+        let cache_dir = if cluster.cache_dir.as_os_str().is_empty() {
+            settings.data_dir.join("split-cache")
+        } else {
+            cluster.cache_dir.clone()
+        };
+        let cache = Arc::new(SplitCache::open(
+            &cache_dir,
+            cluster.cache_max_bytes,
+            objects.clone(),
+            store.clone(),
+            telemetry.clone(),
+        )?);
+        let work_dir = settings.data_dir.join("split-build");
+        if work_dir.exists() {
+            std::fs::remove_dir_all(&work_dir).map_err(|e| StoreError::io(&work_dir, e))?;
+        }
+        std::fs::create_dir_all(&work_dir).map_err(|e| StoreError::io(&work_dir, e))?;
+        let told = cache.clone();
+        let builders = (cluster.partitions as usize * 2).max(1);
+        let indexing = Arc::new(Indexing {
+            jetstream: publisher.jetstream().clone(),
+            stream: cluster.stream.name.clone(),
+            db: store.db.clone(),
+            objects,
+            work_dir,
+            node_id: cluster.node_id.trim().to_string(),
+            commit_interval: settings.commit_interval,
+            max_split_records: 1_000_000,
+            budget: WriterBudget {
+                threads: 1,
+                // tantivy needs at least 15 MB per writer; its arena grows
+                // only as documents arrive.
+                heap_bytes: (settings.index_heap_bytes / builders).max(16 << 20),
+            },
+            invocations: Arc::new(InvocationIndex::default()),
+            lag_metrics: Arc::new(settings.lag_metrics.iter().cloned().collect()),
+            rollups: settings.rollups,
+            telemetry: telemetry.clone(),
+            committed: Some(Arc::new(move |split, bytes| {
+                let (cache, split, bytes) = (told.clone(), split.clone(), bytes.to_vec());
+                tokio::spawn(async move {
+                    if let Err(e) = cache.insert(&split, &bytes).await {
+                        tracing::warn!(split = %split.id, error = %e, "cannot cache a split just built; it is fetched with the others");
+                    }
+                });
+            })),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(hold_partitions(
+                ownership,
+                settings.database_url.clone(),
+                cluster.node_key(),
+                cluster.partitions,
+                indexing,
+                stopped.clone(),
+            )),
+            tokio::spawn(keep_cache(cache, stopped)),
+        ];
+        tracing::info!(node = %cluster.node_id, partitions = cluster.partitions, "joined the cluster");
+        Ok(Node {
+            publisher,
+            telemetry,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops the background work: unsealed records stay in JetStream for
+    /// the partitions' next owner.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One indexing loop per owned (partition, signal).
+struct Running {
+    stop: watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+/// Takes and gives partitions every [`REBALANCE`], and keeps one indexing
+/// loop running per owned (partition, signal). When PostgreSQL loses the
+/// session the locks are gone: every loop stops and the node joins again.
+async fn hold_partitions(
+    ownership: PartitionOwnership,
+    database_url: String,
+    node_key: i32,
+    partitions: u32,
+    indexing: Arc<Indexing>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ownership = Some(ownership);
+    let mut running: BTreeMap<Partition, Running> = BTreeMap::new();
+    loop {
+        if ownership.is_none() {
+            match PartitionOwnership::join(&database_url, node_key, partitions).await {
+                Ok(o) => ownership = Some(o),
+                Err(e) => tracing::warn!(error = %e, "cannot rejoin the cluster; trying again"),
+            }
+        }
+        if let Some(held) = ownership.as_mut() {
+            match held.rebalance().await {
+                Ok(_) => {
+                    let owned: HashSet<Partition> = held.owned().iter().copied().collect();
+                    let gone: Vec<Partition> = running
+                        .keys()
+                        .filter(|p| !owned.contains(p))
+                        .copied()
+                        .collect();
+                    for p in gone {
+                        stop_partition(running.remove(&p).expect("listed"), &indexing, p).await;
+                    }
+                    for p in owned {
+                        let restart = running
+                            .get(&p)
+                            .is_some_and(|r| r.loops.iter().any(|l| l.is_finished()));
+                        if restart {
+                            stop_partition(running.remove(&p).expect("listed"), &indexing, p).await;
+                        }
+                        running
+                            .entry(p)
+                            .or_insert_with(|| start_partition(&indexing, p));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the ownership session; stopping every partition and joining again");
+                    for (p, r) in std::mem::take(&mut running) {
+                        stop_partition(r, &indexing, p).await;
+                    }
+                    ownership = None;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(REBALANCE) => {}
+        }
+    }
+    for (p, r) in running {
+        stop_partition(r, &indexing, p).await;
+    }
+    if let Some(held) = ownership {
+        let _ = held.leave().await;
+    }
+}
+
+fn start_partition(indexing: &Arc<Indexing>, partition: Partition) -> Running {
+    let (stop, stopped) = watch::channel(false);
+    let loops = SignalKind::ALL
+        .into_iter()
+        .map(|signal| {
+            let (ctx, stopped) = (indexing.clone(), stopped.clone());
+            tokio::spawn(async move {
+                if let Err(e) = indexer::run(ctx, signal, partition, stopped).await {
+                    tracing::warn!(signal = signal.as_str(), partition, error = %e, "indexing stopped; it starts again from the checkpoint");
+                }
+            })
+        })
+        .collect();
+    Running { stop, loops }
+}
+
+async fn stop_partition(running: Running, indexing: &Indexing, partition: Partition) {
+    let _ = running.stop.send(true);
+    for l in running.loops {
+        let _ = l.await;
+    }
+    indexing.telemetry.forget(partition);
+}
+
+/// Polls the catalog into the split cache until stopped.
+async fn keep_cache(cache: Arc<SplitCache>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = cache.sync().await {
+            tracing::warn!(error = %e, "cannot bring the split cache up to date; trying again");
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(CACHE_SYNC) => {}
+        }
+    }
+}

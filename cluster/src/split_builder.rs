@@ -1,0 +1,133 @@
+//! One partition's records on their way into a split: converted as the
+//! single node converts them, indexed into a tantivy index of their own
+//! (the same documents as the embedded mode, [`SignalIndex`]), and fed to
+//! the health accumulator. Everything here is CPU work for blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weir_collector::otlp::convert::convert;
+use weir_collector::otlp::{ExportRequest, SignalKind};
+use weir_core::MetricPoint;
+use weir_core::accumulator::HealthAccumulator;
+use weir_store::StoreError;
+use weir_store::index::{self, Signal, SignalIndex, WriterBudget};
+
+/// The records of one partition since its last commit.
+pub struct SplitBuilder {
+    signal: SignalKind,
+    /// The split's own index (spans and logs), in `dir`.
+    index: Option<Arc<SignalIndex>>,
+    dir: PathBuf,
+    budget: WriterBudget,
+    /// Metric points (metrics partitions are written to the database).
+    pub points: Vec<MetricPoint>,
+    /// Records added.
+    pub records: u64,
+    /// The last event-log position added.
+    pub last_position: u64,
+}
+
+/// A sealed split, ready to upload.
+pub struct SealedSplit {
+    /// The bundled index.
+    pub bytes: Vec<u8>,
+    /// Earliest and latest event time in it.
+    pub time_min: u64,
+    /// See `time_min`.
+    pub time_max: u64,
+    /// Documents in it.
+    pub documents: u64,
+}
+
+impl SplitBuilder {
+    /// An empty builder whose index (if any) lives under `dir`.
+    pub fn new(signal: SignalKind, dir: &Path, budget: WriterBudget) -> Self {
+        SplitBuilder {
+            signal,
+            index: None,
+            dir: dir.to_path_buf(),
+            budget,
+            points: Vec::new(),
+            records: 0,
+            last_position: 0,
+        }
+    }
+
+    /// Adds one event-log entry at `position`, and feeds its records to
+    /// `rollups` (which outlives splits: it remembers recent spans).
+    pub fn add(
+        &mut self,
+        rollups: Option<&mut HealthAccumulator>,
+        position: u64,
+        request: ExportRequest,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let converted = convert(request, now);
+        match self.signal {
+            SignalKind::Traces => {
+                if let Some(acc) = rollups {
+                    acc.spans(&converted.spans);
+                }
+                self.records += converted.spans.len() as u64;
+                self.index(Signal::Spans)?
+                    .add_spans(&converted.spans, now)?;
+            }
+            SignalKind::Logs => {
+                if let Some(acc) = rollups {
+                    acc.logs(&converted.logs);
+                }
+                self.records += converted.logs.len() as u64;
+                self.index(Signal::Logs)?.add_logs(&converted.logs, now)?;
+            }
+            SignalKind::Metrics => {
+                if let Some(acc) = rollups {
+                    acc.points(&converted.points);
+                }
+                self.records += converted.points.len() as u64;
+                self.points.extend(converted.points);
+            }
+        }
+        self.last_position = position;
+        Ok(())
+    }
+
+    fn index(&mut self, signal: Signal) -> Result<&SignalIndex, StoreError> {
+        if self.index.is_none() {
+            self.index = Some(Arc::new(SignalIndex::open(&self.dir, signal, self.budget)?));
+        }
+        Ok(self.index.as_deref().expect("just opened"))
+    }
+
+    /// Commits the index covering `position` and bundles it; `None` when
+    /// the records held no documents (metrics, or empty exports).
+    pub fn seal(&mut self, now: u64) -> Result<Option<SealedSplit>, StoreError> {
+        let Some(index) = self.index.take() else {
+            return Ok(None);
+        };
+        index.commit(self.last_position, now)?;
+        let documents = index.num_docs();
+        let partitions = index.seal()?;
+        drop(index);
+        let [(dir, payload)] = partitions.as_slice() else {
+            return Err(StoreError::CorruptRecord(format!(
+                "a split builder holds {} index partitions instead of one",
+                partitions.len()
+            )));
+        };
+        if documents == 0 {
+            return Ok(None);
+        }
+        Ok(Some(SealedSplit {
+            bytes: index::split::bundle(dir)?,
+            time_min: payload.min_time,
+            time_max: payload.max_time,
+            documents,
+        }))
+    }
+
+    /// Forgets everything since the last commit and deletes the index files.
+    pub fn discard(self) {
+        drop(self.index);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,23 @@
+//! The durability point in cluster mode: a replicated event log outside the
+//! node (NATS JetStream, in `weir-cluster`) that stores an admitted export
+//! before it is acknowledged.
+//!
+//! This crate only names the seam so that both receivers keep calling one
+//! admission path ([`crate::Ingest`]); it knows nothing of NATS. An
+//! implementation stores every part of the export or reports failure, and
+//! the export is acknowledged only on success.
+
+use crate::otlp::ExportRequest;
+use std::future::Future;
+use std::pin::Pin;
+
+/// What a replicated log answers for one export.
+pub type Stored<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// An event log that stores exports durably on other machines.
+pub trait ReplicatedLog: Send + Sync + 'static {
+    /// Stores a validated export; `Ok` only when all of it is durable. The
+    /// error says, in the user's words, why not (the export is refused
+    /// with a retryable status).
+    fn store(&self, request: ExportRequest) -> Stored<'_>;
+}
