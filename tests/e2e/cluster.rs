@@ -90,7 +90,12 @@ fn data_exported_to_one_node_is_found_through_another_with_counts_exact() {
         Duration::from_secs(60),
         || (total(&b) == 1000).then_some(()),
     );
-    assert_eq!(total(&a), 1000, "node A answers the same");
+    // Node A sees them too once its cache has caught up with the catalog.
+    wait_for(
+        "all 1000 spans searchable on node A",
+        Duration::from_secs(60),
+        || (total(&a) == 1000).then_some(()),
+    );
     // Health is built once, by each partition's owner, whichever node that is.
     let invocations = |weir: &Weir| -> u64 {
         weir.get_json("/api/v1/components?window=15m")["components"]
