@@ -386,7 +386,7 @@ async fn upload(
         time_max: split.time_max,
         bytes: split.bytes.len() as u64,
         documents: split.documents,
-        filter: Vec::new(),
+        filter: split.filter.clone(),
     })
 }
 

@@ -10,6 +10,7 @@ use weir_collector::otlp::{ExportRequest, SignalKind};
 use weir_core::MetricPoint;
 use weir_core::accumulator::HealthAccumulator;
 use weir_store::StoreError;
+use weir_store::index::term_filter::TermSet;
 use weir_store::index::{self, Signal, SignalIndex, WriterBudget};
 
 /// The records of one partition since its last commit.
@@ -21,6 +22,8 @@ pub struct SplitBuilder {
     budget: WriterBudget,
     /// Metric points (metrics partitions are written to the database).
     pub points: Vec<MetricPoint>,
+    /// The values the split's filter will hold.
+    terms: TermSet,
     /// Records added.
     pub records: u64,
     /// The last event-log position added.
@@ -37,6 +40,8 @@ pub struct SealedSplit {
     pub time_max: u64,
     /// Documents in it.
     pub documents: u64,
+    /// The filter of the values it holds ([`TermSet::filter`]).
+    pub filter: Vec<u8>,
 }
 
 impl SplitBuilder {
@@ -48,6 +53,7 @@ impl SplitBuilder {
             dir: dir.to_path_buf(),
             budget,
             points: Vec::new(),
+            terms: TermSet::default(),
             records: 0,
             last_position: 0,
         }
@@ -69,6 +75,7 @@ impl SplitBuilder {
                     acc.spans(&converted.spans);
                 }
                 self.records += converted.spans.len() as u64;
+                converted.spans.iter().for_each(|s| self.terms.add_span(s));
                 self.index(Signal::Spans)?
                     .add_spans(&converted.spans, now)?;
             }
@@ -77,6 +84,7 @@ impl SplitBuilder {
                     acc.logs(&converted.logs);
                 }
                 self.records += converted.logs.len() as u64;
+                converted.logs.iter().for_each(|l| self.terms.add_log(l));
                 self.index(Signal::Logs)?.add_logs(&converted.logs, now)?;
             }
             SignalKind::Metrics => {
@@ -122,6 +130,7 @@ impl SplitBuilder {
             time_min: payload.min_time,
             time_max: payload.max_time,
             documents,
+            filter: self.terms.filter(),
         }))
     }
 

@@ -138,11 +138,12 @@ impl SplitCache {
         let store = self.store.clone();
         let sink = split.sink;
         let target = dir.clone();
+        let filter = split.filter.clone();
         tokio::task::spawn_blocking(move || {
             weir_store::index::split::unbundle(&bytes, &target)?;
             match sink {
-                Sink::Logs => store.logs.attach_split(&target),
-                _ => store.spans.attach_split(&target),
+                Sink::Logs => store.logs.attach_split(&target, &filter),
+                _ => store.spans.attach_split(&target, &filter),
             }
         })
         .await

@@ -197,14 +197,20 @@ impl Store {
         let hex = trace_id.to_hex();
         let mut spans = Vec::new();
         let q = self.spans.term_query("trace_id", &hex)?;
-        for hit in self.spans.lookup(q.as_ref(), TRACE_RECORD_LIMIT)? {
+        for hit in self
+            .spans
+            .lookup_holding(q.as_ref(), &[&hex], TRACE_RECORD_LIMIT)?
+        {
             if let StoredRecord::Span(s) = Self::decode_span(&hit)? {
                 spans.push(*s);
             }
         }
         let mut logs = Vec::new();
         let q = self.logs.term_query("trace_id", &hex)?;
-        for hit in self.logs.lookup(q.as_ref(), TRACE_RECORD_LIMIT)? {
+        for hit in self
+            .logs
+            .lookup_holding(q.as_ref(), &[&hex], TRACE_RECORD_LIMIT)?
+        {
             if let StoredRecord::Log(l) = Self::decode_log(&hit)? {
                 logs.push(*l);
             }
@@ -274,7 +280,7 @@ impl Store {
                     index.any_string_value_query(id),
                 ),
             ]);
-            for hit in index.search(&query, from, to, CORRELATE_MATCHES)? {
+            for hit in index.search_holding(&query, &[&lower, id], from, to, CORRELATE_MATCHES)? {
                 out.matches.push(if is_span {
                     Self::decode_span(&hit)?
                 } else {
@@ -305,8 +311,12 @@ impl Store {
                     linked.push(link.trace_id);
                 }
             }
-            let q = self.spans.term_query("link_trace_id", &t.to_hex())?;
-            for hit in self.spans.lookup(q.as_ref(), CORRELATE_MATCHES)? {
+            let hex = t.to_hex();
+            let q = self.spans.term_query("link_trace_id", &hex)?;
+            for hit in self
+                .spans
+                .lookup_holding(q.as_ref(), &[&hex], CORRELATE_MATCHES)?
+            {
                 if let StoredRecord::Span(s) = Self::decode_span(&hit)?
                     && seen.insert(s.trace_id)
                 {

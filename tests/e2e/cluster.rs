@@ -5,6 +5,7 @@
 
 use crate::harness::{Weir, serve_refuses, wait_for};
 use prost::Message;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -182,4 +183,197 @@ fn exports_are_refused_with_retry_after_while_the_event_log_is_down() {
     });
     // The first export, acknowledged before the outage, is searchable.
     weir.wait_for_trace(&hex::encode(fleet::trace_id(1, 1)), 4, 0);
+}
+
+/// Exports of 40 spans (ten traces) sent to `http` one after another until
+/// `stop` or the first failure (as an exporter whose collector died moves
+/// on); returns the traces of the acknowledged exports and of the one that
+/// failed (which may or may not have been stored).
+fn export_until(
+    http: std::net::SocketAddr,
+    client: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (Vec<u64>, Vec<u64>) {
+    let http_client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (mut acknowledged, mut failed) = (Vec::new(), Vec::new());
+    let mut seq = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let first = seq + 1;
+        let body = spans_body(client, &mut seq, 40);
+        let sent = http_client
+            .post(format!("http://{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send();
+        match sent {
+            Ok(r) if r.status() == 200 => acknowledged.extend(first..=seq),
+            _ => {
+                failed.extend(first..=seq);
+                break;
+            }
+        }
+    }
+    (acknowledged, failed)
+}
+
+/// How many spans node `weir` holds of trace (client, seq).
+fn spans_of(weir: &Weir, client: u64, seq: u64) -> usize {
+    let id = hex::encode(fleet::trace_id(client, seq));
+    let r = weir.get(&format!("/api/v1/traces/{id}"));
+    if r.status() == 404 {
+        return 0;
+    }
+    let v: serde_json::Value = r.json().unwrap();
+    v["spans"].as_array().map_or(0, |s| s.len())
+}
+
+/// Spans per trace id of every span node `weir` holds, page by page.
+fn span_counts(weir: &Weir) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = weir.get_json(&format!(
+            "/api/v1/search?signal=spans&limit=1000{}",
+            cursor
+                .as_ref()
+                .map_or(String::new(), |c| format!("&cursor={c}"))
+        ));
+        for hit in page["hits"].as_array().unwrap() {
+            *counts
+                .entry(hit["trace_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return counts,
+        }
+    }
+}
+
+fn invocations(weir: &Weir) -> u64 {
+    weir.get_json("/api/v1/components?window=15m")["components"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["invocations"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let urls = engines.nats.urls();
+    let mut a = Weir::start(&node_config(&name, "node-a", &db, &urls, &engines.objects));
+    let b = Weir::start(&node_config(&name, "node-b", &db, &urls, &engines.objects));
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (to_a, to_b) = std::thread::scope(|scope| {
+        let (a_http, b_http, stop) = (a.http, b.http, &stop);
+        let to_a = scope.spawn(move || export_until(a_http, 1, stop));
+        let to_b = scope.spawn(move || export_until(b_http, 2, stop));
+        // Let both nodes index and commit splits for a while, then kill A
+        // with exports in flight and keep B under load.
+        wait_for(
+            "splits committed by both nodes",
+            Duration::from_secs(60),
+            || (invocations(&b) >= 200).then_some(()),
+        );
+        a.kill9();
+        let survivor_load = invocations(&b) + 500;
+        wait_for("the survivor under load", Duration::from_secs(60), || {
+            (invocations(&b) >= survivor_load).then_some(())
+        });
+        stop.store(true, Ordering::Relaxed);
+        (to_a.join().unwrap(), to_b.join().unwrap())
+    });
+    let (a_acked, a_failed) = to_a;
+    let (b_acked, b_failed) = to_b;
+    assert!(!a_acked.is_empty() && !a_failed.is_empty());
+    assert!(b_failed.is_empty(), "the survivor refused an export");
+
+    // Every acknowledged trace is found once, whole, through the survivor:
+    // the dead node's partitions were taken over and replayed from their
+    // checkpoints.
+    let acknowledged: Vec<String> = a_acked
+        .iter()
+        .map(|&s| hex::encode(fleet::trace_id(1, s)))
+        .chain(b_acked.iter().map(|&s| hex::encode(fleet::trace_id(2, s))))
+        .collect();
+    // Each partition's owner catches up on its own: poll until the last
+    // of them has committed.
+    let counts = wait_for("every acknowledged trace", Duration::from_secs(120), || {
+        let counts = span_counts(&b);
+        acknowledged
+            .iter()
+            .all(|t| counts.contains_key(t))
+            .then_some(counts)
+    });
+    let of = |client, s| {
+        counts
+            .get(&hex::encode(fleet::trace_id(client, s)))
+            .copied()
+    };
+    for &s in &a_acked {
+        assert_eq!(
+            of(1, s),
+            Some(4),
+            "trace 1/{s}, acknowledged by the killed node"
+        );
+    }
+    for &s in &b_acked {
+        assert_eq!(
+            of(2, s),
+            Some(4),
+            "trace 2/{s}, acknowledged by the survivor"
+        );
+    }
+    // The export cut off by the kill was stored whole or not at all, and
+    // nothing is stored twice.
+    let stored_unacknowledged = a_failed.iter().filter(|&&s| of(1, s).is_some()).count();
+    assert!(
+        counts.values().all(|&n| n == 4),
+        "a trace stored twice or in part"
+    );
+    assert_eq!(
+        counts.len(),
+        a_acked.len() + b_acked.len() + stored_unacknowledged
+    );
+    // Rollups count each stored trace's one invocation exactly once.
+    let expected = counts.len() as u64;
+    wait_for("the rollups to add up", Duration::from_secs(60), || {
+        (invocations(&b) == expected).then_some(())
+    });
+
+    // The killed node comes back, takes its share again, and nothing is
+    // indexed twice in the hand-over.
+    a.restart();
+    let mut seq = 10_000;
+    let r = a.post_otlp(
+        "/v1/traces",
+        "application/x-protobuf",
+        &[],
+        spans_body(3, &mut seq, 40),
+    );
+    assert_eq!(r.status(), 200);
+    wait_for(
+        "the rejoined node's export",
+        Duration::from_secs(60),
+        || (spans_of(&a, 3, seq) == 4 && spans_of(&b, 3, seq) == 4).then_some(()),
+    );
+    wait_for(
+        "the rollups after the hand-over",
+        Duration::from_secs(60),
+        || (invocations(&a) == expected + 10).then_some(()),
+    );
+    assert_eq!(invocations(&b), expected + 10);
+    let after = span_counts(&a);
+    assert_eq!(
+        after.len(),
+        counts.len() + 10,
+        "nothing indexed twice in the hand-over"
+    );
+    assert!(after.values().all(|&n| n == 4));
 }

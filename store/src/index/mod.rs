@@ -14,6 +14,7 @@ mod schema;
 pub mod split;
 pub mod stored;
 mod string_paths;
+pub mod term_filter;
 mod upgrade;
 
 pub use partition::{CommitPayload, day_of};
@@ -439,6 +440,20 @@ impl SignalIndex {
         to: u64,
         limit: usize,
     ) -> Result<Vec<StoredHit>, StoreError> {
+        self.search_holding(query, &[], from, to, limit)
+    }
+
+    /// [`SignalIndex::search`] of a query that only matches documents
+    /// holding one of `values` exactly: partitions whose filter rules them
+    /// all out are not opened.
+    pub fn search_holding(
+        &self,
+        query: &dyn Query,
+        values: &[&str],
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredHit>, StoreError> {
         let range = RangeQuery::new(
             Bound::Included(Term::from_field_u64(self.fields.start_time, from)),
             Bound::Included(Term::from_field_u64(self.fields.start_time, to)),
@@ -451,7 +466,7 @@ impl SignalIndex {
             .partitions
             .read()
             .iter()
-            .filter(|p| p.payload.read().overlaps(from, to))
+            .filter(|p| p.payload.read().overlaps(from, to) && p.may_hold_any(values))
             .cloned()
             .collect();
         let limit = limit.max(1);
@@ -493,7 +508,25 @@ impl SignalIndex {
     /// the fast path for id lookups, which match a handful of documents and
     /// need no ranking.
     pub fn lookup(&self, query: &dyn Query, limit: usize) -> Result<Vec<StoredHit>, StoreError> {
-        let partitions: Vec<Arc<Partition>> = self.partitions.read().clone();
+        self.lookup_holding(query, &[], limit)
+    }
+
+    /// [`SignalIndex::lookup`] of a query that only matches documents
+    /// holding one of `values` exactly (an id): partitions whose filter
+    /// rules them all out are not opened.
+    pub fn lookup_holding(
+        &self,
+        query: &dyn Query,
+        values: &[&str],
+        limit: usize,
+    ) -> Result<Vec<StoredHit>, StoreError> {
+        let partitions: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .iter()
+            .filter(|p| p.may_hold_any(values))
+            .cloned()
+            .collect();
         let mut hits = Vec::new();
         for partition in partitions.iter().rev() {
             let searcher = partition.reader.searcher();
@@ -527,16 +560,15 @@ impl SignalIndex {
 
     /// Adds a sealed split, unbundled in `dir`, to what queries read: the
     /// query side of cluster mode. Its string paths join the known ones.
-    pub fn attach_split(&self, dir: &Path) -> Result<(), StoreError> {
+    pub fn attach_split(&self, dir: &Path, filter: &[u8]) -> Result<(), StoreError> {
         let index = tantivy::Index::open_in_dir(dir)?;
         let payload = partition::durable_payload(&index)?;
         let paths = partition::durable_string_paths(&index)?;
         drop(index);
-        let split = Arc::new(Partition::open_or_create(
-            dir,
-            day_of(payload.max_time),
-            &self.schema,
-        )?);
+        let split = Arc::new(Partition {
+            filter: term_filter::TermFilter::read(filter),
+            ..Partition::open_or_create(dir, day_of(payload.max_time), &self.schema)?
+        });
         self.string_paths.lock().merge(&paths);
         let mut parts = self.partitions.write();
         parts.retain(|p| p.path != dir);

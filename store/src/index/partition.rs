@@ -73,6 +73,19 @@ pub struct Partition {
     pub reader: IndexReader,
     /// The payload of the last commit.
     pub payload: parking_lot::RwLock<CommitPayload>,
+    /// A cluster split's filter of the values it holds (none: may hold any).
+    pub filter: Option<super::term_filter::TermFilter>,
+}
+
+impl Partition {
+    /// Whether this partition may hold a document with one of `values`
+    /// (none given: any document).
+    pub fn may_hold_any(&self, values: &[&str]) -> bool {
+        match &self.filter {
+            Some(filter) if !values.is_empty() => values.iter().any(|v| filter.may_hold(v)),
+            _ => true,
+        }
+    }
 }
 
 impl Partition {
@@ -107,6 +120,7 @@ impl Partition {
             index,
             reader,
             payload: parking_lot::RwLock::new(payload),
+            filter: None,
         })
     }
 }
