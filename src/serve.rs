@@ -67,11 +67,19 @@ pub async fn run_until(
         Arc::new(move || load_rule_groups(&rule_files).map_err(|e| format!("{e:#}")));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(
-        alerting
-            .clone()
-            .run(stop_rx.clone(), Some(store.arrivals.clone())),
-    );
+    match &node {
+        // One node of a cluster evaluates rules; every node delivers.
+        Some(node) => tokio::spawn(
+            alerting
+                .clone()
+                .run_when_leader(stop_rx.clone(), node.leader.clone()),
+        ),
+        None => tokio::spawn(
+            alerting
+                .clone()
+                .run(stop_rx.clone(), Some(store.arrivals.clone())),
+        ),
+    };
     tokio::spawn(reload_on_sighup(
         alerting.engine().clone(),
         rule_loader.clone(),

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use weir_store::arrivals::MetricArrivals;
 use weir_store::db::Database;
 
+/// How often a node that does not evaluate rules reads their state again.
+const FOLLOWER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why alerting could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -100,6 +103,63 @@ impl Alerting {
             evaluation.run(stop.clone()),
             self.outbox.clone().deliver(stop)
         );
+    }
+
+    /// [`Alerting::run`] for a node of a cluster: notifications are
+    /// delivered on every node (each claimed by one), rules are evaluated
+    /// only while `leader` says this node holds the rule leadership. A node
+    /// that becomes leader first reads the alert states, the notification
+    /// log and the silences the last leader left; while it is not leader it
+    /// keeps reading them, so its API answers as the leader's does.
+    pub async fn run_when_leader(
+        self: Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+        mut leader: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let evaluate = async {
+            let mut stop = stop.clone();
+            loop {
+                if *leader.borrow_and_update() {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(error = %e, "cannot read the last rule leader's state; trying again");
+                    } else {
+                        tracing::info!("this node evaluates the alert rules now");
+                        let (term_stop, term) = tokio::sync::watch::channel(false);
+                        let evaluation = Loop {
+                            engine: self.engine.clone(),
+                            dispatcher: self.dispatcher.clone(),
+                            silences: self.silences.clone(),
+                            db: self.db.clone(),
+                            clock: self.clock,
+                            arrivals: None,
+                        };
+                        let mut until_lost = leader.clone();
+                        tokio::select! {
+                            _ = evaluation.run(term) => {}
+                            _ = until_lost.wait_for(|l| !*l) => {
+                                tracing::warn!("lost the rule leadership; another node evaluates the rules");
+                            }
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                        let _ = term_stop.send(true);
+                    }
+                } else if let Err(e) = self.refresh().await {
+                    tracing::debug!(error = %e, "cannot read the alert states");
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = leader.changed() => {}
+                    _ = tokio::time::sleep(FOLLOWER_REFRESH) => {}
+                }
+            }
+        };
+        tokio::join!(evaluate, self.outbox.clone().deliver(stop.clone()));
+    }
+
+    async fn refresh(&self) -> Result<(), weir_store::StoreError> {
+        self.engine.refresh_states().await?;
+        self.silences.refresh().await?;
+        self.dispatcher.refresh(&self.db).await
     }
 
     /// The rules, their alerts and their status.

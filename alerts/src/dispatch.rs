@@ -36,15 +36,7 @@ impl Dispatcher {
         external_url: String,
         outbox: Arc<Outbox>,
     ) -> Result<Self, weir_store::StoreError> {
-        let logs = db
-            .notification_log()
-            .await?
-            .into_iter()
-            .filter_map(|row| {
-                let log: GroupLog = serde_json::from_str(&row.entry).ok()?;
-                Some(((row.receiver, row.group_key), log))
-            })
-            .collect();
+        let logs = read_logs(db).await?;
         Ok(Dispatcher {
             routing,
             external_url,
@@ -55,6 +47,15 @@ impl Dispatcher {
             silences_seen: AtomicU64::new(0),
             next_due: AtomicU64::new(0),
         })
+    }
+
+    /// Reads again what each group was last told: a node that becomes the
+    /// cluster's rule leader continues from what the last leader recorded.
+    pub async fn refresh(&self, db: &Database) -> Result<(), weir_store::StoreError> {
+        let _one_at_a_time = self.dispatching.lock().await;
+        *self.logs.lock() = read_logs(db).await?;
+        self.mark_changed();
+        Ok(())
     }
 
     /// Alerts changed state (or rules changed): the next
@@ -136,4 +137,16 @@ impl Dispatcher {
             logs.insert((p.receiver, p.group_key), p.log);
         }
     }
+}
+
+async fn read_logs(db: &Database) -> Result<HashMap<GroupId, GroupLog>, weir_store::StoreError> {
+    Ok(db
+        .notification_log()
+        .await?
+        .into_iter()
+        .filter_map(|row| {
+            let log: GroupLog = serde_json::from_str(&row.entry).ok()?;
+            Some(((row.receiver, row.group_key), log))
+        })
+        .collect())
 }

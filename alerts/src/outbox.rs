@@ -147,6 +147,16 @@ impl Outbox {
     /// One delivery attempt of one row, and its outcome recorded.
     async fn attempt(&self, row: OutboxRow) {
         let now = self.clock.now();
+        // In a cluster every node delivers: the claim makes one of them the
+        // sender of this row.
+        let claim = match self.db.claim_notification(row.id, now).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a notification; will try again");
+                return;
+            }
+        };
         let outcome = match self.routing.receiver(&row.receiver) {
             None => DeliveryOutcome::GaveUp {
                 error: format!(
@@ -179,7 +189,7 @@ impl Outbox {
             },
         };
         self.count(&row, &outcome, now);
-        if let Err(e) = self.db.record_delivery(row.id, &outcome, now).await {
+        if let Err(e) = claim.finish(&self.db, &outcome, now).await {
             // The row stays pending and is tried again; a delivered one may
             // then arrive twice, which beats never.
             tracing::warn!(error = %e, "cannot record a delivery outcome");

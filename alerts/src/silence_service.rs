@@ -75,6 +75,33 @@ impl Silences {
         })
     }
 
+    /// Reads the silences again from the database: in a cluster another
+    /// node may have added or expired one. Bumps the generation when they
+    /// changed, so the dispatcher plans again.
+    pub async fn refresh(&self) -> Result<(), weir_store::StoreError> {
+        let mut fresh: Vec<Silence> = self
+            .db
+            .silences()
+            .await?
+            .into_iter()
+            .filter_map(silence_from_row)
+            .collect();
+        fresh.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut all = self.all.write();
+        let mut held = all.clone();
+        held.sort_by(|a, b| a.id.cmp(&b.id));
+        let same = held.len() == fresh.len()
+            && held
+                .iter()
+                .zip(&fresh)
+                .all(|(a, b)| a.id == b.id && a.updated_at == b.updated_at);
+        if !same {
+            *all = fresh;
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// Every silence, newest first.
     pub fn list(&self) -> Vec<Silence> {
         let mut all = self.all.read().clone();

@@ -66,6 +66,8 @@ pub struct Node {
     pub publisher: Arc<Publisher>,
     /// Its counters.
     pub telemetry: Arc<ClusterTelemetry>,
+    /// Whether this node holds the rule leadership now.
+    pub leader: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -141,13 +143,17 @@ impl Node {
             })),
         });
         let (stop, stopped) = watch::channel(false);
+        let (leading, leader) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(hold_partitions(
                 ownership,
-                settings.database_url.clone(),
-                cluster.node_key(),
-                cluster.partitions,
+                Session {
+                    database_url: settings.database_url.clone(),
+                    node_key: cluster.node_key(),
+                    partitions: cluster.partitions,
+                },
                 indexing,
+                leading,
                 stopped.clone(),
             )),
             tokio::spawn(keep_cache(cache, stopped)),
@@ -156,6 +162,7 @@ impl Node {
         Ok(Node {
             publisher,
             telemetry,
+            leader,
             stop,
             tasks,
         })
@@ -177,52 +184,47 @@ struct Running {
     loops: Vec<JoinHandle<()>>,
 }
 
-/// Takes and gives partitions every [`REBALANCE`], and keeps one indexing
-/// loop running per owned (partition, signal). When PostgreSQL loses the
-/// session the locks are gone: every loop stops and the node joins again.
-async fn hold_partitions(
-    ownership: PartitionOwnership,
+/// How to open the ownership session again.
+struct Session {
     database_url: String,
     node_key: i32,
     partitions: u32,
+}
+
+/// Takes and gives partitions every [`REBALANCE`], keeps one indexing loop
+/// running per owned (partition, signal), and takes the rule leadership
+/// when it is free. When PostgreSQL loses the session the locks are gone:
+/// every loop stops, leadership is given up, and the node joins again.
+async fn hold_partitions(
+    ownership: PartitionOwnership,
+    session: Session,
     indexing: Arc<Indexing>,
+    leading: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ownership = Some(ownership);
     let mut running: BTreeMap<Partition, Running> = BTreeMap::new();
     loop {
         if ownership.is_none() {
-            match PartitionOwnership::join(&database_url, node_key, partitions).await {
+            match PartitionOwnership::join(
+                &session.database_url,
+                session.node_key,
+                session.partitions,
+            )
+            .await
+            {
                 Ok(o) => ownership = Some(o),
                 Err(e) => tracing::warn!(error = %e, "cannot rejoin the cluster; trying again"),
             }
         }
         if let Some(held) = ownership.as_mut() {
-            match held.rebalance().await {
-                Ok(_) => {
-                    let owned: HashSet<Partition> = held.owned().iter().copied().collect();
-                    let gone: Vec<Partition> = running
-                        .keys()
-                        .filter(|p| !owned.contains(p))
-                        .copied()
-                        .collect();
-                    for p in gone {
-                        stop_partition(running.remove(&p).expect("listed"), &indexing, p).await;
-                    }
-                    for p in owned {
-                        let restart = running
-                            .get(&p)
-                            .is_some_and(|r| r.loops.iter().any(|l| l.is_finished()));
-                        if restart {
-                            stop_partition(running.remove(&p).expect("listed"), &indexing, p).await;
-                        }
-                        running
-                            .entry(p)
-                            .or_insert_with(|| start_partition(&indexing, p));
-                    }
+            match round(held, &mut running, &indexing).await {
+                Ok(now_leading) => {
+                    leading.send_if_modified(|l| std::mem::replace(l, now_leading) != now_leading);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "lost the ownership session; stopping every partition and joining again");
+                    leading.send_replace(false);
                     for (p, r) in std::mem::take(&mut running) {
                         stop_partition(r, &indexing, p).await;
                     }
@@ -235,12 +237,46 @@ async fn hold_partitions(
             _ = tokio::time::sleep(REBALANCE) => {}
         }
     }
+    leading.send_replace(false);
     for (p, r) in running {
         stop_partition(r, &indexing, p).await;
     }
     if let Some(held) = ownership {
         let _ = held.leave().await;
     }
+}
+
+/// One round on a live session: rebalance, one indexing loop per owned
+/// (partition, signal) — a loop that ended is started again from its
+/// checkpoint — and the rule leadership if it is free. Returns whether this
+/// node leads.
+async fn round(
+    held: &mut PartitionOwnership,
+    running: &mut BTreeMap<Partition, Running>,
+    indexing: &Arc<Indexing>,
+) -> Result<bool, StoreError> {
+    held.rebalance().await?;
+    let owned: HashSet<Partition> = held.owned().iter().copied().collect();
+    let gone: Vec<Partition> = running
+        .keys()
+        .filter(|p| !owned.contains(p))
+        .copied()
+        .collect();
+    for p in gone {
+        stop_partition(running.remove(&p).expect("listed"), indexing, p).await;
+    }
+    for p in owned {
+        let ended = running
+            .get(&p)
+            .is_some_and(|r| r.loops.iter().any(|l| l.is_finished()));
+        if ended {
+            stop_partition(running.remove(&p).expect("listed"), indexing, p).await;
+        }
+        running
+            .entry(p)
+            .or_insert_with(|| start_partition(indexing, p));
+    }
+    held.lead().await
 }
 
 fn start_partition(indexing: &Arc<Indexing>, partition: Partition) -> Running {

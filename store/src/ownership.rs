@@ -18,6 +18,8 @@ use std::collections::BTreeSet;
 const PARTITION_LOCKS: i32 = 0x7765_6972; // "weir"
 /// The first key of the presence locks (the second is the node's key).
 const PRESENCE_LOCKS: i32 = 0x7765_6973;
+/// The key of the rule leadership: one node evaluates alert rules.
+const LEADER_LOCK: (i32, i32) = (0x7765_6974, 0);
 
 /// What a node should do this round to move toward its share.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,6 +67,7 @@ pub struct PartitionOwnership {
     partitions: u32,
     start: u32,
     owned: BTreeSet<u32>,
+    leading: bool,
 }
 
 impl PartitionOwnership {
@@ -85,6 +88,7 @@ impl PartitionOwnership {
             partitions,
             start: node_key.unsigned_abs() % partitions.max(1),
             owned: BTreeSet::new(),
+            leading: false,
         })
     }
 
@@ -139,6 +143,19 @@ impl PartitionOwnership {
             }
         }
         Ok(done)
+    }
+
+    /// Takes the rule leadership if no live node holds it; returns whether
+    /// this node holds it. Held, like the partitions, as long as the session.
+    pub async fn lead(&mut self) -> Result<bool, StoreError> {
+        if !self.leading {
+            self.leading = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+                .bind(LEADER_LOCK.0)
+                .bind(LEADER_LOCK.1)
+                .fetch_one(&mut self.session)
+                .await?;
+        }
+        Ok(self.leading)
     }
 
     /// Gives up every partition and leaves (closing the session would too).

@@ -377,3 +377,127 @@ fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over()
     );
     assert!(after.values().all(|&n| n == 4));
 }
+
+const ERROR_RULES: &str = r#"groups:
+  - name: orders
+    interval: 1s
+    rules:
+      - alert: ErrorsRising
+        kind: error_rate
+        component: orders
+        window: 5m
+        op: ">"
+        threshold: 0.4
+        min_invocations: 2
+"#;
+
+/// Invocations of `orders`, `errors` of them failing, in one export.
+fn orders_body(first_trace: u64, invocations: u64, errors: u64) -> Vec<u8> {
+    use crate::otlp::{span, spans_request, trace_id};
+    let spans = (0..invocations)
+        .map(|n| {
+            let mut s = span(trace_id(first_trace + n), 1, "POST /orders");
+            if n < errors {
+                s.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+                    code: 2,
+                    message: "boom".into(),
+                });
+            }
+            s
+        })
+        .collect();
+    spans_request("orders", spans).encode_to_vec()
+}
+
+#[test]
+fn an_alert_is_delivered_once_by_two_nodes_and_once_after_the_leader_dies() {
+    use crate::notifications::{FAST_ROUTE, config, last_evaluation, let_rules_run, receiver_toml};
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let urls = engines.nats.urls();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, ERROR_RULES).unwrap();
+    let hook = crate::receiver::Receiver::start();
+    let alerts = config(
+        &rules,
+        &format!(
+            "{}[[alerts.routes]]\nreceiver = \"ops\"\n{FAST_ROUTE}",
+            receiver_toml("ops", &hook.url, "")
+        ),
+    );
+    let node = |id: &str| {
+        Weir::start(&format!(
+            "{}{alerts}",
+            node_config(&name, id, &db, &urls, &engines.objects)
+        ))
+    };
+    let mut nodes = [node("node-a"), node("node-b")];
+
+    // Three of four invocations fail: the rule fires, and of two nodes
+    // exactly one notifies.
+    let r = nodes[1].post_otlp(
+        "/v1/traces",
+        "application/x-protobuf",
+        &[],
+        orders_body(100, 4, 3),
+    );
+    assert_eq!(r.status(), 200);
+    wait_for("the firing notification", Duration::from_secs(60), || {
+        (!hook.told("ErrorsRising", "firing").is_empty()).then_some(())
+    });
+    // The leader is the node whose rules evaluate.
+    let leader = wait_for("a rule leader", Duration::from_secs(30), || {
+        let (a, b) = (last_evaluation(&nodes[0]), last_evaluation(&nodes[1]));
+        match (a > 0, b > 0) {
+            (true, false) => Some(0),
+            (false, true) => Some(1),
+            _ => None,
+        }
+    });
+    let follower = 1 - leader;
+    let_rules_run(&nodes[leader], 3);
+    assert_eq!(hook.told("ErrorsRising", "firing").len(), 1, "told once");
+    // Both nodes' APIs show the firing alert.
+    for weir in &nodes {
+        wait_for(
+            "the firing alert on every node",
+            Duration::from_secs(30),
+            || {
+                let v = weir.get_json("/api/v1/alerts");
+                v["alerts"]
+                    .as_array()?
+                    .iter()
+                    .any(|a| a["alertname"] == "ErrorsRising" && a["state"] == "firing")
+                    .then_some(())
+            },
+        );
+    }
+
+    // The leader dies mid-firing: the other node takes the rules over from
+    // the stored state, tells nobody again, and tells the resolution once.
+    nodes[leader].kill9();
+    wait_for("the new leader evaluating", Duration::from_secs(30), || {
+        (last_evaluation(&nodes[follower]) > 0).then_some(())
+    });
+    let_rules_run(&nodes[follower], 3);
+    assert_eq!(
+        hook.told("ErrorsRising", "firing").len(),
+        1,
+        "not told again"
+    );
+    let r = nodes[follower].post_otlp(
+        "/v1/traces",
+        "application/x-protobuf",
+        &[],
+        orders_body(1000, 40, 0),
+    );
+    assert_eq!(r.status(), 200);
+    wait_for("the resolved notification", Duration::from_secs(60), || {
+        (!hook.told("ErrorsRising", "resolved").is_empty()).then_some(())
+    });
+    let_rules_run(&nodes[follower], 3);
+    assert_eq!(hook.told("ErrorsRising", "resolved").len(), 1);
+    assert_eq!(hook.told("ErrorsRising", "firing").len(), 1);
+}

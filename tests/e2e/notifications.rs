@@ -62,18 +62,18 @@ fn gauge(weir: &Weir, service: &str, name: &str, unit: &str, values: &[(&str, u6
     meters.shutdown().unwrap();
 }
 
-fn config(rules: &std::path::Path, receivers: &str) -> String {
+pub(crate) fn config(rules: &std::path::Path, receivers: &str) -> String {
     format!(
         "[alerts]\nrule_files = [{:?}]\nexternal_url = \"http://weir.example:8080\"\n{receivers}",
         rules.display().to_string()
     )
 }
 
-fn receiver_toml(name: &str, url: &str, extra: &str) -> String {
+pub(crate) fn receiver_toml(name: &str, url: &str, extra: &str) -> String {
     format!("[[alerts.receivers]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
 }
 
-const FAST_ROUTE: &str = "group_wait = \"0s\"\ngroup_interval = \"1s\"\n";
+pub(crate) const FAST_ROUTE: &str = "group_wait = \"0s\"\ngroup_interval = \"1s\"\n";
 
 /// weir with `rules` and one receiver, `ops`, taking every alert at once.
 fn with_one_receiver(rules: &str, receiver_extra: &str) -> (tempfile::TempDir, Receiver, Weir) {
@@ -92,7 +92,7 @@ fn with_one_receiver(rules: &str, receiver_extra: &str) -> (tempfile::TempDir, R
 }
 
 /// The newest evaluation of any rule, Unix nanoseconds.
-fn last_evaluation(weir: &Weir) -> u64 {
+pub(crate) fn last_evaluation(weir: &Weir) -> u64 {
     weir.get_json("/api/v1/rules")["groups"]
         .as_array()
         .unwrap()
@@ -105,7 +105,7 @@ fn last_evaluation(weir: &Weir) -> u64 {
 
 /// Waits until the rules have been evaluated `n` more times (interval 1 s),
 /// so a notification that was going to be sent has had every chance.
-fn let_rules_run(weir: &Weir, n: u64) {
+pub(crate) fn let_rules_run(weir: &Weir, n: u64) {
     let from = last_evaluation(weir);
     wait_for("rules to evaluate again", LIMIT, || {
         (last_evaluation(weir) >= from + n * 1_000_000_000).then_some(())

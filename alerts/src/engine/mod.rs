@@ -129,6 +129,16 @@ impl Engine {
         }))
     }
 
+    /// Reads the alert states again from the database: in a cluster the
+    /// rule leader wrote them, and a node that becomes leader, or answers
+    /// the API without being it, starts from what is stored.
+    pub async fn refresh_states(&self) -> Result<(), weir_store::StoreError> {
+        let _saving = self.saving.lock().await;
+        let table = AlertTable::from_rows(self.db.alert_states().await?);
+        *self.table.lock() = table;
+        Ok(())
+    }
+
     /// The loaded groups.
     pub fn groups(&self) -> Arc<Vec<RuleGroup>> {
         self.groups.read().clone()

@@ -19,7 +19,7 @@ mod sql;
 
 pub use alerts::{AlertChange, AlertRow};
 pub use metrics::{MetricQuery, SeriesCache};
-pub use outbox::{DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
+pub use outbox::{Claim, DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};
 pub use silences::SilenceRow;
 pub use splits::{PartitionCommit, SplitRecord};

@@ -3,7 +3,7 @@
 //! transaction, so a crash either loses the decision (and it is made again)
 //! or keeps both (and it is delivered, once).
 
-use super::sql::sql;
+use super::sql::{Sql, Tx, sql};
 use super::{Database, nanos};
 use crate::StoreError;
 
@@ -207,32 +207,38 @@ impl Database {
         outcome: &DeliveryOutcome,
         now: u64,
     ) -> Result<(), StoreError> {
-        let (state, error, next, finished) = match outcome {
-            DeliveryOutcome::Delivered => ("delivered", None, 0, Some(nanos(now))),
-            DeliveryOutcome::Retry {
-                error,
-                next_attempt_at,
-            } => (
-                "pending",
-                Some(error.as_str()),
-                nanos(*next_attempt_at),
-                None,
-            ),
-            DeliveryOutcome::GaveUp { error } => {
-                ("failed", Some(error.as_str()), 0, Some(nanos(now)))
-            }
-        };
-        self.execute(
-            sql("UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), \
-                 next_attempt_at = $3, finished_at = $4 WHERE id = $5")
-            .bind(state)
-            .bind(error)
-            .bind(next)
-            .bind(finished)
-            .bind(id),
-        )
-        .await?;
+        self.execute(delivery_update(id, outcome, now)).await?;
         Ok(())
+    }
+
+    /// Claims notification `id` for one delivery attempt, if it is still
+    /// pending and due at `now`. On PostgreSQL its row stays locked
+    /// (`FOR UPDATE SKIP LOCKED`) until [`Claim::finish`], so of several
+    /// nodes delivering the same outbox exactly one sends it; `None` when
+    /// another node holds it or it is no longer due. SQLite has one node:
+    /// nothing is locked, so a claim never holds its write lock during the
+    /// delivery.
+    pub async fn claim_notification(&self, id: i64, now: u64) -> Result<Option<Claim>, StoreError> {
+        let due = sql(
+            "SELECT id FROM outbox WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2",
+        )
+        .bind(id)
+        .bind(nanos(now));
+        match self {
+            Database::Sqlite(_) => {
+                let row: Option<(i64,)> = self.fetch_optional(due).await?;
+                Ok(row.map(|_| Claim { id, tx: None }))
+            }
+            Database::Postgres(_) => {
+                let mut tx = self.begin_write().await?;
+                let locked = sql("SELECT id FROM outbox WHERE id = $1 AND state = 'pending' \
+                                  AND next_attempt_at <= $2 FOR UPDATE SKIP LOCKED")
+                .bind(id)
+                .bind(nanos(now));
+                let row: Option<(i64,)> = tx.fetch_optional(locked).await?;
+                Ok(row.map(|_| Claim { id, tx: Some(tx) }))
+            }
+        }
     }
 
     /// How many notifications each receiver has in each state.
@@ -262,4 +268,53 @@ impl Database {
         }
         Ok(removed)
     }
+}
+
+/// A notification claimed by this node for one delivery attempt
+/// ([`Database::claim_notification`]); dropped unfinished, the claim lapses
+/// and the row is pending as before.
+pub struct Claim {
+    id: i64,
+    tx: Option<Tx>,
+}
+
+impl Claim {
+    /// Records how the attempt ended and releases the claim.
+    pub async fn finish(
+        self,
+        db: &Database,
+        outcome: &DeliveryOutcome,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        match self.tx {
+            Some(mut tx) => {
+                tx.execute(delivery_update(self.id, outcome, now)).await?;
+                tx.commit().await
+            }
+            None => db.record_delivery(self.id, outcome, now).await,
+        }
+    }
+}
+
+fn delivery_update(id: i64, outcome: &DeliveryOutcome, now: u64) -> Sql<'static> {
+    let (state, error, next, finished) = match outcome {
+        DeliveryOutcome::Delivered => ("delivered", None, 0, Some(nanos(now))),
+        DeliveryOutcome::Retry {
+            error,
+            next_attempt_at,
+        } => (
+            "pending",
+            Some(error.clone()),
+            nanos(*next_attempt_at),
+            None,
+        ),
+        DeliveryOutcome::GaveUp { error } => ("failed", Some(error.clone()), 0, Some(nanos(now))),
+    };
+    sql("UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), \
+         next_attempt_at = $3, finished_at = $4 WHERE id = $5")
+    .bind(state)
+    .bind(error)
+    .bind(next)
+    .bind(finished)
+    .bind(id)
 }

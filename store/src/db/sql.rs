@@ -79,6 +79,12 @@ impl From<String> for Arg<'_> {
     }
 }
 
+impl From<Option<String>> for Arg<'_> {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v.map(Cow::Owned))
+    }
+}
+
 impl<'a> From<Option<&'a str>> for Arg<'a> {
     fn from(v: Option<&'a str>) -> Self {
         Arg::Text(v.map(Cow::Borrowed))

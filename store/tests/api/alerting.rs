@@ -7,6 +7,7 @@ use weir_store::db::{
 
 on_both_engines!(
     outbox_enqueue_claim_and_ack,
+    a_claimed_notification_goes_to_one_claimant,
     silences_are_saved_replaced_and_pruned,
     alert_state_round_trip,
 );
@@ -239,4 +240,54 @@ async fn alert_state_round_trip(engine: Engine) {
     assert_eq!(t.db.prune_alerting(NOW + 1).await.unwrap(), 1);
     assert_eq!(t.db.alert_history(10).await.unwrap().len(), 1);
     t.db.close().await;
+}
+
+async fn a_claimed_notification_goes_to_one_claimant(engine: Engine) {
+    let t = TestDb::open(engine).await;
+    t.db.record_notifications(&[notification("ops", "g", "{}", Some("b"), NOW)])
+        .await
+        .unwrap();
+    let id = t.db.pending_notifications(1).await.unwrap()[0].id;
+    let first = t.db.claim_notification(id, NOW).await.unwrap();
+    let first = first.expect("a pending, due row is claimed");
+    if engine == Engine::Postgres {
+        // Another node delivering the same outbox skips the locked row.
+        assert!(t.db.claim_notification(id, NOW).await.unwrap().is_none());
+    }
+    first
+        .finish(&t.db, &DeliveryOutcome::Delivered, NOW + 1)
+        .await
+        .unwrap();
+    assert!(
+        t.db.claim_notification(id, NOW + 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "a delivered row is not claimed again"
+    );
+    assert!(t.db.pending_notifications(10).await.unwrap().is_empty());
+
+    // A row waiting for its retry is not claimed before it is due.
+    t.db.record_notifications(&[notification("ops", "h", "{}", Some("c"), NOW)])
+        .await
+        .unwrap();
+    let id = t.db.pending_notifications(1).await.unwrap()[0].id;
+    let claim = t.db.claim_notification(id, NOW).await.unwrap().unwrap();
+    let retry = DeliveryOutcome::Retry {
+        error: "503".into(),
+        next_attempt_at: NOW + 1_000,
+    };
+    claim.finish(&t.db, &retry, NOW).await.unwrap();
+    assert!(
+        t.db.claim_notification(id, NOW + 999)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        t.db.claim_notification(id, NOW + 1_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

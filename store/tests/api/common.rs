@@ -10,7 +10,7 @@ use weir_store::{Store, StoreConfig};
 use weir_testkit::PgServer;
 
 /// The engines weir runs on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
     Postgres,

@@ -72,3 +72,23 @@ async fn a_second_node_with_the_same_id_is_refused() {
     let second = PartitionOwnership::join(&url, 7, PARTITIONS).await;
     assert!(matches!(second, Err(StoreError::DuplicateNode(7))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_leads_and_the_next_takes_over_when_it_leaves() {
+    let url = database().await;
+    let mut a = PartitionOwnership::join(&url, 21, PARTITIONS)
+        .await
+        .unwrap();
+    let mut b = PartitionOwnership::join(&url, 22, PARTITIONS)
+        .await
+        .unwrap();
+    assert!(a.lead().await.unwrap());
+    assert!(!b.lead().await.unwrap(), "one leader at a time");
+    assert!(a.lead().await.unwrap(), "held for as long as the session");
+    a.leave().await.unwrap();
+    let deadline = Instant::now() + BOUND;
+    while !b.lead().await.unwrap() {
+        assert!(Instant::now() < deadline, "no takeover within {BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
