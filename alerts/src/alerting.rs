@@ -91,14 +91,7 @@ impl Alerting {
         stop: tokio::sync::watch::Receiver<bool>,
         arrivals: Option<Arc<MetricArrivals>>,
     ) {
-        let evaluation = Loop {
-            engine: self.engine.clone(),
-            dispatcher: self.dispatcher.clone(),
-            silences: self.silences.clone(),
-            db: self.db.clone(),
-            clock: self.clock,
-            arrivals,
-        };
+        let evaluation = self.evaluation(arrivals);
         tokio::join!(
             evaluation.run(stop.clone()),
             self.outbox.clone().deliver(stop)
@@ -125,14 +118,7 @@ impl Alerting {
                     } else {
                         tracing::info!("this node evaluates the alert rules now");
                         let (term_stop, term) = tokio::sync::watch::channel(false);
-                        let evaluation = Loop {
-                            engine: self.engine.clone(),
-                            dispatcher: self.dispatcher.clone(),
-                            silences: self.silences.clone(),
-                            db: self.db.clone(),
-                            clock: self.clock,
-                            arrivals: None,
-                        };
+                        let evaluation = self.evaluation(None);
                         let mut until_lost = leader.clone();
                         tokio::select! {
                             _ = evaluation.run(term) => {}
@@ -154,6 +140,17 @@ impl Alerting {
             }
         };
         tokio::join!(evaluate, self.outbox.clone().deliver(stop.clone()));
+    }
+
+    fn evaluation(&self, arrivals: Option<Arc<MetricArrivals>>) -> Loop {
+        Loop {
+            engine: self.engine.clone(),
+            dispatcher: self.dispatcher.clone(),
+            silences: self.silences.clone(),
+            db: self.db.clone(),
+            clock: self.clock,
+            arrivals,
+        }
     }
 
     async fn refresh(&self) -> Result<(), weir_store::StoreError> {

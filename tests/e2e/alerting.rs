@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::trace::v1::Status;
 use prost::Message;
 use std::time::Duration;
 
-const RULES: &str = r#"groups:
+pub(crate) const RULES: &str = r#"groups:
   - name: orders
     interval: 1s
     rules:

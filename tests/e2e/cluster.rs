@@ -378,19 +378,6 @@ fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over()
     assert!(after.values().all(|&n| n == 4));
 }
 
-const ERROR_RULES: &str = r#"groups:
-  - name: orders
-    interval: 1s
-    rules:
-      - alert: ErrorsRising
-        kind: error_rate
-        component: orders
-        window: 5m
-        op: ">"
-        threshold: 0.4
-        min_invocations: 2
-"#;
-
 /// Invocations of `orders`, `errors` of them failing, in one export.
 fn orders_body(first_trace: u64, invocations: u64, errors: u64) -> Vec<u8> {
     use crate::otlp::{span, spans_request, trace_id};
@@ -418,7 +405,7 @@ fn an_alert_is_delivered_once_by_two_nodes_and_once_after_the_leader_dies() {
     let urls = engines.nats.urls();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, ERROR_RULES).unwrap();
+    std::fs::write(&rules, crate::alerting::RULES).unwrap();
     let hook = crate::receiver::Receiver::start();
     let alerts = config(
         &rules,
