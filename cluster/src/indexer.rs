@@ -11,6 +11,7 @@
 //! garbage nobody reads.
 
 use crate::split_builder::{SealedSplit, SplitBuilder};
+use crate::split_cache::SplitCache;
 use crate::telemetry::ClusterTelemetry;
 use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
@@ -33,11 +34,10 @@ use weir_store::index::WriterBudget;
 
 /// Messages handed to one blocking indexing step at most.
 const BATCH: usize = 256;
+/// How often the owner looks for splits to merge, between commits.
+const MERGE_EVERY: Duration = Duration::from_secs(5);
 /// Pause before an upload or commit is tried again.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// Told of a split just committed, with its bytes.
-pub type SplitCommitted = Arc<dyn Fn(&SplitRecord, &[u8]) + Send + Sync>;
 
 /// What every partition loop of a node shares.
 pub struct Indexing {
@@ -67,9 +67,9 @@ pub struct Indexing {
     pub rollups: bool,
     /// Counters for `/metrics`.
     pub telemetry: Arc<ClusterTelemetry>,
-    /// Told of every split this node committed, with its bytes, so its
-    /// own queries need not download it.
-    pub committed: Option<SplitCommitted>,
+    /// This node's split cache: told of every split this node committed
+    /// or merged, with its bytes, so its own queries need not download it.
+    pub cache: Option<Arc<SplitCache>>,
 }
 
 /// Why a partition loop ended.
@@ -89,6 +89,9 @@ pub enum IndexingError {
     /// The metastore or the split's index failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The object store failed.
+    #[error("{0}")]
+    Objects(String),
 }
 
 /// The subject of a signal's partition.
@@ -136,6 +139,7 @@ pub async fn run(
     let mut series = SeriesCache::default();
     let mut builder = Some(new_builder(&ctx, signal, partition, checkpoint));
     let mut deadline: Option<Instant> = None;
+    let mut last_merge = Instant::now();
     tracing::info!(
         signal = signal.as_str(),
         partition,
@@ -215,6 +219,12 @@ pub async fn run(
             }
             builder = Some(new_builder(&ctx, signal, partition, checkpoint));
             deadline = None;
+            if signal != SignalKind::Metrics && last_merge.elapsed() >= MERGE_EVERY {
+                last_merge = Instant::now();
+                if let Err(e) = crate::merger::merge_once(&ctx, signal, partition).await {
+                    tracing::warn!(signal = signal.as_str(), partition, error = %e, "cannot merge splits; trying again later");
+                }
+            }
         }
     }
 }
@@ -329,8 +339,10 @@ async fn commit(
     ctx.telemetry
         .splits_committed
         .fetch_add(1, Ordering::Relaxed);
-    if let (Some(record), Some(split), Some(tell)) = (&record, &sealed, &ctx.committed) {
-        tell(record, &split.bytes);
+    if let (Some(record), Some(split), Some(cache)) = (&record, &sealed, &ctx.cache)
+        && let Err(e) = cache.insert(record, &split.bytes).await
+    {
+        tracing::warn!(split = %record.id, error = %e, "cannot cache a split just built; it is fetched with the others");
     }
     Ok(Some(seq_to))
 }

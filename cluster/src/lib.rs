@@ -10,7 +10,8 @@
 //!    advisory locks) and runs an [`indexer`] per owned partition and
 //!    signal, which builds splits ([`split_builder`]) with the embedded
 //!    mode's documents, uploads them ([`objects`]) and records each with its
-//!    partition's checkpoint and rollups in one transaction.
+//!    partition's checkpoint and rollups in one transaction; the owner
+//!    merges small splits ([`merger`]).
 //! 3. [`split_cache`]: every node fetches the catalog's splits into a
 //!    bounded local cache and attaches them to its index, so every read
 //!    route answers the same on every node.
@@ -19,6 +20,7 @@
 
 pub mod config;
 pub mod indexer;
+pub mod merger;
 pub mod node;
 pub mod objects;
 pub mod publish;

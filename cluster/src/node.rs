@@ -112,7 +112,6 @@ impl Node {
             std::fs::remove_dir_all(&work_dir).map_err(|e| StoreError::io(&work_dir, e))?;
         }
         std::fs::create_dir_all(&work_dir).map_err(|e| StoreError::io(&work_dir, e))?;
-        let told = cache.clone();
         let builders = (cluster.partitions as usize * 2).max(1);
         let indexing = Arc::new(Indexing {
             jetstream: publisher.jetstream().clone(),
@@ -133,14 +132,7 @@ impl Node {
             lag_metrics: Arc::new(settings.lag_metrics.iter().cloned().collect()),
             rollups: settings.rollups,
             telemetry: telemetry.clone(),
-            committed: Some(Arc::new(move |split, bytes| {
-                let (cache, split, bytes) = (told.clone(), split.clone(), bytes.to_vec());
-                tokio::spawn(async move {
-                    if let Err(e) = cache.insert(&split, &bytes).await {
-                        tracing::warn!(split = %split.id, error = %e, "cannot cache a split just built; it is fetched with the others");
-                    }
-                });
-            })),
+            cache: Some(cache.clone()),
         });
         let (stop, stopped) = watch::channel(false);
         let (leading, leader) = watch::channel(false);

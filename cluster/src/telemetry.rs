@@ -19,6 +19,8 @@ pub struct ClusterTelemetry {
     pub splits_committed: AtomicU64,
     /// Partition commits that failed (and were tried again).
     pub commit_failures: AtomicU64,
+    /// Merges committed.
+    pub merges: AtomicU64,
     /// Splits found in the local cache.
     pub cache_hits: AtomicU64,
     /// Splits downloaded into it.

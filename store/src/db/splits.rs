@@ -131,31 +131,56 @@ impl Database {
             });
         }
         if let Some(split) = commit.split {
-            tx.execute(
-                sql(
-                    "INSERT INTO splits (split_id, sink, partition, seq_from, seq_to, time_min, \
-                     time_max, bytes, documents, filter, published_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(split.id.as_str())
-                .bind(split.sink.as_str())
-                .bind(i64::from(split.partition))
-                .bind(split.seq_from as i64)
-                .bind(split.seq_to as i64)
-                .bind(split.time_min as i64)
-                .bind(split.time_max as i64)
-                .bind(split.bytes as i64)
-                .bind(split.documents as i64)
-                .bind(split.filter.as_slice())
-                .bind(now as i64),
-            )
-            .await?;
+            tx.execute(insert_split(split, now)).await?;
         }
         let new_series = metrics::insert_in(&mut tx, commit.points, series).await?;
         rollups::merge_in(&mut tx, commit.deltas, commit.edges).await?;
         tx.commit().await?;
         series.remember(new_series);
         Ok(())
+    }
+
+    /// Swaps the splits `replaced` for `merged` in one transaction; false
+    /// (and nothing changed) when one of them is no longer listed, because
+    /// another merge or retention got there first.
+    pub async fn replace_splits(
+        &self,
+        replaced: &[String],
+        merged: &SplitRecord,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        for id in replaced {
+            let gone = tx
+                .execute(sql("DELETE FROM splits WHERE split_id = $1").bind(id.as_str()))
+                .await?;
+            if gone != 1 {
+                return Ok(false);
+            }
+        }
+        tx.execute(insert_split(merged, now)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes from the catalog every split of `sink` whose newest event is
+    /// older than `before`; returns them, for their objects to be deleted.
+    pub async fn delete_splits_before(
+        &self,
+        sink: Sink,
+        before: u64,
+    ) -> Result<Vec<SplitRecord>, StoreError> {
+        let doomed = self
+            .splits_covering(sink, 0, before.saturating_sub(1))
+            .await?;
+        let doomed: Vec<SplitRecord> = doomed.into_iter().filter(|s| s.time_max < before).collect();
+        let mut tx = self.begin_write().await?;
+        for split in &doomed {
+            tx.execute(sql("DELETE FROM splits WHERE split_id = $1").bind(split.id.as_str()))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(doomed)
     }
 
     /// The splits of `sink` holding events in `[from, to]`, oldest first.
@@ -208,4 +233,23 @@ impl Database {
             )
             .collect()
     }
+}
+
+fn insert_split(split: &SplitRecord, now: u64) -> super::sql::Sql<'_> {
+    sql(
+        "INSERT INTO splits (split_id, sink, partition, seq_from, seq_to, time_min, \
+         time_max, bytes, documents, filter, published_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(split.id.as_str())
+    .bind(split.sink.as_str())
+    .bind(i64::from(split.partition))
+    .bind(split.seq_from as i64)
+    .bind(split.seq_to as i64)
+    .bind(split.time_min as i64)
+    .bind(split.time_max as i64)
+    .bind(split.bytes as i64)
+    .bind(split.documents as i64)
+    .bind(split.filter.as_slice())
+    .bind(now as i64)
 }

@@ -561,20 +561,7 @@ impl SignalIndex {
     /// Adds a sealed split, unbundled in `dir`, to what queries read: the
     /// query side of cluster mode. Its string paths join the known ones.
     pub fn attach_split(&self, dir: &Path, filter: &[u8]) -> Result<(), StoreError> {
-        let index = tantivy::Index::open_in_dir(dir)?;
-        let payload = partition::durable_payload(&index)?;
-        let paths = partition::durable_string_paths(&index)?;
-        drop(index);
-        let split = Arc::new(Partition {
-            filter: term_filter::TermFilter::read(filter),
-            ..Partition::open_or_create(dir, day_of(payload.max_time), &self.schema)?
-        });
-        self.string_paths.lock().merge(&paths);
-        let mut parts = self.partitions.write();
-        parts.retain(|p| p.path != dir);
-        parts.push(split);
-        sort_partitions(&mut parts);
-        Ok(())
+        self.update_splits(&[], &[(dir, filter)])
     }
 
     /// Stops reading the split attached from `dir`; returns whether it was.
@@ -584,6 +571,35 @@ impl SignalIndex {
         let before = parts.len();
         parts.retain(|p| p.path != dir);
         parts.len() != before
+    }
+
+    /// Detaches the splits in `detach` and attaches those in `attach`
+    /// (directory and filter) in one step, so a query sees either the
+    /// splits a merge replaced or the merged one, never both or neither.
+    pub fn update_splits(
+        &self,
+        detach: &[&Path],
+        attach: &[(&Path, &[u8])],
+    ) -> Result<(), StoreError> {
+        let mut opened = Vec::with_capacity(attach.len());
+        for (dir, filter) in attach {
+            let index = tantivy::Index::open_in_dir(dir)?;
+            let payload = partition::durable_payload(&index)?;
+            let paths = partition::durable_string_paths(&index)?;
+            drop(index);
+            self.string_paths.lock().merge(&paths);
+            opened.push(Arc::new(Partition {
+                filter: term_filter::TermFilter::read(filter),
+                ..Partition::open_or_create(dir, day_of(payload.max_time), &self.schema)?
+            }));
+        }
+        let mut parts = self.partitions.write();
+        parts.retain(|p| {
+            !detach.contains(&p.path.as_path()) && !attach.iter().any(|(d, _)| *d == p.path)
+        });
+        parts.extend(opened);
+        sort_partitions(&mut parts);
+        Ok(())
     }
 
     /// Deletes partitions whose ingest day is before `day`; returns how many.

@@ -105,6 +105,44 @@ fn files_of(split: &[u8]) -> Result<Vec<(String, std::ops::Range<usize>)>, Store
     Ok(files)
 }
 
+/// Merges the unbundled splits in `sources` into one index in `out` (an
+/// empty directory): one segment, the sources' time ranges and string
+/// paths combined, its position the highest of theirs. What a partition's
+/// owner does to keep the number of splits a query opens small.
+pub fn merge(sources: &[&Path], out: &Path) -> Result<super::CommitPayload, StoreError> {
+    let mut indexes = Vec::with_capacity(sources.len());
+    let mut payload = super::CommitPayload {
+        wal_seq: 0,
+        min_time: u64::MAX,
+        max_time: 0,
+    };
+    let mut paths = Vec::with_capacity(sources.len());
+    for dir in sources {
+        let index = tantivy::Index::open_in_dir(dir)?;
+        let p = super::partition::durable_payload(&index)?;
+        payload.wal_seq = payload.wal_seq.max(p.wal_seq);
+        payload.min_time = payload.min_time.min(p.min_time);
+        payload.max_time = payload.max_time.max(p.max_time);
+        paths.push(super::partition::durable_string_paths(&index)?);
+        indexes.push(index);
+    }
+    std::fs::create_dir_all(out).map_err(|e| StoreError::io(out, e))?;
+    let directory = tantivy::directory::MmapDirectory::open(out)
+        .map_err(|e| StoreError::io(out, std::io::Error::other(e.to_string())))?;
+    let merged = tantivy::indexer::merge_indices(&indexes, directory)?;
+    // The merge writes a payload of its own; the split's is written over it
+    // by an empty commit, as every weir index carries one.
+    let known = super::string_paths::StringPaths::from_persisted(&paths).persisted();
+    let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
+        merged.writer_with_num_threads(1, 15_000_000)?;
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&super::partition::commit_record(payload, known));
+    prepared.commit()?;
+    writer.wait_merging_threads()?;
+    super::upgrade::mark_current(out)?;
+    Ok(payload)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

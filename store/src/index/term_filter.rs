@@ -99,9 +99,15 @@ fn positions(hash: u128, hashes: u8, bits: u32) -> impl Iterator<Item = usize> {
         .map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % u64::from(bits)) as usize)
 }
 
-/// A stored filter, read.
+/// A stored filter, read: one Bloom filter per split it covers (a merged
+/// split keeps its sources' filters end to end).
 #[derive(Debug, Clone)]
 pub struct TermFilter {
+    blooms: Vec<Bloom>,
+}
+
+#[derive(Debug, Clone)]
+struct Bloom {
     hashes: u8,
     bits: u32,
     data: Vec<u8>,
@@ -110,25 +116,42 @@ pub struct TermFilter {
 impl TermFilter {
     /// Reads a stored filter; `None` for no filter (empty) or one this
     /// version cannot read, either of which rules nothing out.
-    pub fn read(stored: &[u8]) -> Option<TermFilter> {
-        if stored.len() < HEADER || stored[0] != VERSION {
-            return None;
-        }
-        let bits = u32::from_le_bytes(stored[2..HEADER].try_into().expect("4 bytes"));
-        let data = stored[HEADER..].to_vec();
-        (bits > 0 && data.len() == bits.div_ceil(8) as usize && stored[1] > 0).then_some(
-            TermFilter {
+    pub fn read(mut stored: &[u8]) -> Option<TermFilter> {
+        let mut blooms = Vec::new();
+        while !stored.is_empty() {
+            if stored.len() < HEADER || stored[0] != VERSION || stored[1] == 0 {
+                return None;
+            }
+            let bits = u32::from_le_bytes(stored[2..HEADER].try_into().expect("4 bytes"));
+            let len = bits.div_ceil(8) as usize;
+            if bits == 0 || stored.len() < HEADER + len {
+                return None;
+            }
+            blooms.push(Bloom {
                 hashes: stored[1],
                 bits,
-                data,
-            },
-        )
+                data: stored[HEADER..HEADER + len].to_vec(),
+            });
+            stored = &stored[HEADER + len..];
+        }
+        (!blooms.is_empty()).then_some(TermFilter { blooms })
+    }
+
+    /// The filter of a split merged from splits with `filters`: theirs end
+    /// to end; none when one of them has none.
+    pub fn merged(filters: &[&[u8]]) -> Vec<u8> {
+        if filters.iter().any(|f| TermFilter::read(f).is_none()) {
+            return Vec::new();
+        }
+        filters.concat()
     }
 
     /// Whether the split may hold `value`; false means it surely does not.
     pub fn may_hold(&self, value: &str) -> bool {
-        positions(xxh3_128(value.as_bytes()), self.hashes, self.bits)
-            .all(|bit| self.data[bit / 8] & (1 << (bit % 8)) != 0)
+        let hash = xxh3_128(value.as_bytes());
+        self.blooms.iter().any(|b| {
+            positions(hash, b.hashes, b.bits).all(|bit| b.data[bit / 8] & (1 << (bit % 8)) != 0)
+        })
     }
 }
 
@@ -168,6 +191,22 @@ mod tests {
         assert!(TermFilter::read(&[]).is_none());
         assert!(TermFilter::read(&[2, 7, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
         assert!(TermFilter::read(&[1, 7, 64, 0, 0, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn a_merged_filter_holds_what_each_source_held() {
+        let one = |v: &str| {
+            let mut set = TermSet::default();
+            set.insert(v);
+            set.filter()
+        };
+        let (a, b) = (one("trace-a"), one("trace-b"));
+        let merged = TermFilter::read(&TermFilter::merged(&[&a, &b])).unwrap();
+        assert!(merged.may_hold("trace-a") && merged.may_hold("trace-b"));
+        assert!(
+            TermFilter::merged(&[&a, &[]]).is_empty(),
+            "a source without a filter"
+        );
     }
 
     #[test]

@@ -15,5 +15,6 @@ mod index;
 mod metrics;
 mod ownership;
 mod rollups;
+mod split_objects;
 mod splits;
 mod upgrade;

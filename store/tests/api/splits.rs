@@ -9,6 +9,7 @@ use weir_store::db::SplitRecord;
 on_both_engines!(
     a_split_moves_its_checkpoint_and_a_stale_one_is_refused,
     splits_are_found_by_time_range,
+    a_merge_swaps_splits_whole_and_retention_removes_old_ones,
 );
 
 fn split(id: &str, partition: u32, seqs: (u64, u64), times: (u64, u64)) -> SplitRecord {
@@ -110,4 +111,51 @@ async fn splits_are_found_by_time_range(engine: Engine) {
         ids(t.db.splits_covering(Sink::Logs, 0, 1000).await.unwrap()),
         ["logs"]
     );
+}
+
+async fn a_merge_swaps_splits_whole_and_retention_removes_old_ones(engine: Engine) {
+    let t = TestDb::open(engine).await;
+    for (i, (from, to)) in [(0, 10), (10, 20), (20, 30)].into_iter().enumerate() {
+        let s = split(
+            &format!("s-{i}"),
+            1,
+            (from, to),
+            (100 * i as u64, 100 * i as u64 + 50),
+        );
+        t.db.publish_split(&s, 1).await.unwrap();
+    }
+    let listed = |db: &weir_store::db::Database| {
+        let db = db.clone();
+        async move {
+            let mut ids: Vec<String> = db
+                .splits_covering(Sink::Spans, 0, u64::MAX >> 1)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let merged = split("m-01", 1, (0, 20), (0, 150));
+    let sources = ["s-0".to_string(), "s-1".to_string()];
+    assert!(t.db.replace_splits(&sources, &merged, 2).await.unwrap());
+    assert_eq!(listed(&t.db).await, ["m-01", "s-2"]);
+    assert_eq!(
+        t.db.checkpoint_of(&key(1)).await.unwrap(),
+        30,
+        "a merge moves no checkpoint"
+    );
+    // A second merge of the same sources finds them gone and changes nothing.
+    let again = split("m-02", 1, (0, 20), (0, 150));
+    assert!(!t.db.replace_splits(&sources, &again, 3).await.unwrap());
+    assert_eq!(listed(&t.db).await, ["m-01", "s-2"]);
+
+    let removed = t.db.delete_splits_before(Sink::Spans, 200).await.unwrap();
+    assert_eq!(
+        removed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["m-01"]
+    );
+    assert_eq!(listed(&t.db).await, ["s-2"]);
 }
