@@ -227,6 +227,11 @@ async fn join_cluster(
             << 20,
         lag_metrics: config.pipeline.lag_metrics.clone(),
         rollups: config.ingest.rollups,
+        retention: weir_cluster::node::SplitRetention {
+            spans: config.retention.spans,
+            logs: config.retention.logs,
+            every: config.retention.check_interval,
+        },
     };
     let node = weir_cluster::node::Node::start(settings, store)
         .await

@@ -31,6 +31,10 @@ pub struct ClusterConfig {
     /// How long a publish may wait for JetStream's acknowledgement.
     #[serde(default = "default_ack_timeout", with = "humantime_serde")]
     pub ack_timeout: Duration,
+    /// How long a split merged away or expired stays in the object store
+    /// after the catalog dropped it, for queries already reading it.
+    #[serde(default = "default_delete_grace", with = "humantime_serde")]
+    pub delete_grace: Duration,
 }
 
 /// `[cluster.stream]`: the JetStream stream that holds the event log.
@@ -83,6 +87,9 @@ fn default_cache_bytes() -> u64 {
 }
 fn default_ack_timeout() -> Duration {
     Duration::from_secs(5)
+}
+fn default_delete_grace() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_region() -> String {
     "us-east-1".into()
@@ -198,6 +205,7 @@ mod tests {
             cache_dir: PathBuf::new(),
             cache_max_bytes: default_cache_bytes(),
             ack_timeout: default_ack_timeout(),
+            delete_grace: default_delete_grace(),
         }
     }
 

@@ -67,6 +67,8 @@ pub struct Indexing {
     pub rollups: bool,
     /// Counters for `/metrics`.
     pub telemetry: Arc<ClusterTelemetry>,
+    /// How long replaced objects stay readable.
+    pub delete_grace: Duration,
     /// This node's split cache: told of every split this node committed
     /// or merged, with its bytes, so its own queries need not download it.
     pub cache: Option<Arc<SplitCache>>,

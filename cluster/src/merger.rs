@@ -5,15 +5,15 @@
 //! level 0; [`FAN_IN`] splits of one level merge into one of the next, up to
 //! [`TOP_LEVEL`]. A merged split keeps its sources' filters end to end, so
 //! the level bound also bounds a filter's size. The catalog swap is one
-//! transaction; replaced objects are deleted after [`GRACE`], so a node
-//! still reading them (its cache not yet in line with the catalog) finishes.
+//! transaction; replaced objects are deleted after `cluster.delete_grace`,
+//! so a node still reading them (its cache not yet in line with the
+//! catalog) finishes.
 
 use crate::indexer::{Indexing, IndexingError};
 use object_store::{ObjectStoreExt, PutPayload};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use weir_collector::otlp::SignalKind;
 use weir_collector::otlp::partition::Partition;
 use weir_core::now_unix_nanos;
@@ -25,8 +25,6 @@ use weir_store::index::term_filter::TermFilter;
 pub const FAN_IN: usize = 8;
 /// The highest level: its splits are not merged again.
 pub const TOP_LEVEL: u32 = 2;
-/// How long a replaced split's object stays readable.
-pub const GRACE: Duration = Duration::from_secs(60);
 
 /// A split's level, from its name (`…-L<level>.split`; sealed splits: 0).
 pub fn level_of(id: &str) -> u32 {
@@ -156,16 +154,7 @@ async fn merge_in(
     {
         tracing::warn!(split = %id, error = %e, "cannot cache a merged split; it is fetched with the others");
     }
-    let objects = ctx.objects.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(GRACE).await;
-        for id in replaced {
-            let path = object_store::path::Path::from(id.as_str());
-            if let Err(e) = objects.delete(&path).await {
-                tracing::warn!(split = %id, error = %e, "cannot delete a merged-away split; it is garbage nobody reads");
-            }
-        }
-    });
+    crate::objects::delete_after(ctx.objects.clone(), replaced, ctx.delete_grace);
     Ok(true)
 }
 

@@ -44,6 +44,19 @@ pub struct NodeSettings {
     pub lag_metrics: Vec<String>,
     /// Whether rollups are built.
     pub rollups: bool,
+    /// How long spans and log records are kept, and how often retention runs.
+    pub retention: SplitRetention,
+}
+
+/// `[retention]` as it applies to splits.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitRetention {
+    /// How long spans are kept.
+    pub spans: Duration,
+    /// How long log records are kept.
+    pub logs: Duration,
+    /// How often retention runs.
+    pub every: Duration,
 }
 
 /// The node could not start.
@@ -133,6 +146,7 @@ impl Node {
             rollups: settings.rollups,
             telemetry: telemetry.clone(),
             cache: Some(cache.clone()),
+            delete_grace: cluster.delete_grace,
         });
         let (stop, stopped) = watch::channel(false);
         let (leading, leader) = watch::channel(false);
@@ -144,11 +158,19 @@ impl Node {
                     node_key: cluster.node_key(),
                     partitions: cluster.partitions,
                 },
-                indexing,
+                indexing.clone(),
                 leading,
                 stopped.clone(),
             )),
-            tokio::spawn(keep_cache(cache, stopped)),
+            tokio::spawn(keep_cache(cache, stopped.clone())),
+            tokio::spawn(enforce_split_retention(
+                store.db.clone(),
+                indexing.objects.clone(),
+                settings.retention,
+                cluster.delete_grace,
+                leader.clone(),
+                stopped,
+            )),
         ];
         tracing::info!(node = %cluster.node_id, partitions = cluster.partitions, "joined the cluster");
         Ok(Node {
@@ -304,6 +326,47 @@ async fn keep_cache(cache: Arc<SplitCache>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(CACHE_SYNC) => {}
+        }
+    }
+}
+
+/// On the rule leader (one node is enough), removes splits older than
+/// retention: from the catalog first, so no query lists them, then their
+/// objects after a grace period for queries already reading them.
+async fn enforce_split_retention(
+    db: weir_store::db::Database,
+    objects: Arc<dyn object_store::ObjectStore>,
+    retention: SplitRetention,
+    grace: Duration,
+    leader: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *leader.borrow() {
+            let now = weir_core::now_unix_nanos();
+            for (sink, keep) in [
+                (weir_store::checkpoint::Sink::Spans, retention.spans),
+                (weir_store::checkpoint::Sink::Logs, retention.logs),
+            ] {
+                let before = now.saturating_sub(keep.as_nanos() as u64);
+                match db.delete_splits_before(sink, before).await {
+                    Ok(removed) if !removed.is_empty() => {
+                        tracing::info!(
+                            sink = sink.as_str(),
+                            splits = removed.len(),
+                            "retention removed old splits"
+                        );
+                        let ids = removed.into_iter().map(|s| s.id).collect();
+                        crate::objects::delete_after(objects.clone(), ids, grace);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "split retention failed; will try again"),
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(retention.every) => {}
         }
     }
 }

@@ -36,6 +36,22 @@ pub fn open(config: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>, ObjectSt
     })
 }
 
+/// Deletes the objects `ids` once `grace` has passed: the catalog no
+/// longer lists them, and queries that listed them before have finished.
+/// A node that dies meanwhile leaves them behind as garbage nobody reads.
+pub fn delete_after(objects: Arc<dyn ObjectStore>, ids: Vec<String>, grace: std::time::Duration) {
+    use object_store::ObjectStoreExt;
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        for id in ids {
+            let path = object_store::path::Path::from(id.as_str());
+            if let Err(e) = objects.delete(&path).await {
+                tracing::warn!(split = %id, error = %e, "cannot delete a split's object; it is garbage nobody reads");
+            }
+        }
+    });
+}
+
 /// `s3://bucket/some/prefix/` → (`bucket`, `some/prefix`).
 fn bucket_and_prefix(url: &str) -> Option<(&str, &str)> {
     let rest = url.trim().strip_prefix("s3://")?;

@@ -488,3 +488,54 @@ fn an_alert_is_delivered_once_by_two_nodes_and_once_after_the_leader_dies() {
     assert_eq!(hook.told("ErrorsRising", "resolved").len(), 1);
     assert_eq!(hook.told("ErrorsRising", "firing").len(), 1);
 }
+
+/// Keys the object store holds under cluster `name`'s prefix (S3
+/// ListObjectsV2 on SeaweedFS, which answers without credentials).
+fn objects_under(objects: &SeaweedFs, name: &str) -> usize {
+    let listing = reqwest::blocking::get(format!(
+        "{}/{}?list-type=2&prefix={name}/",
+        objects.endpoint(),
+        objects.bucket()
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    listing.matches("<Key>").count()
+}
+
+#[test]
+fn retention_removes_splits_from_the_catalog_and_then_the_store() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let config = node_config(&name, "keeper", &db, &engines.nats.urls(), &engines.objects).replace(
+        "[cluster]\n",
+        "[retention]\nspans = \"20s\"\ncheck_interval = \"1s\"\n[cluster]\ndelete_grace = \"1s\"\n",
+    );
+    let weir = Weir::start(&config);
+    let mut seq = 0;
+    let r = weir.post_otlp(
+        "/v1/traces",
+        "application/x-protobuf",
+        &[],
+        spans_body(4, &mut seq, 40),
+    );
+    assert_eq!(r.status(), 200);
+    let trace = hex::encode(fleet::trace_id(4, 1));
+    weir.wait_for_trace(&trace, 4, 0);
+    assert!(
+        objects_under(&engines.objects, &name) > 0,
+        "splits were uploaded"
+    );
+
+    // Twenty seconds on, the spans are past retention: gone from queries,
+    // then from the object store.
+    wait_for("the expired trace to go", Duration::from_secs(90), || {
+        (weir.get(&format!("/api/v1/traces/{trace}")).status() == 404).then_some(())
+    });
+    wait_for(
+        "the expired splits' objects to go",
+        Duration::from_secs(60),
+        || (objects_under(&engines.objects, &name) == 0).then_some(()),
+    );
+}
