@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use std::fmt::Write;
 use std::sync::Arc;
 use weir_alerts::outbox::Outbox;
+use weir_cluster::node::NodeProbe;
 use weir_collector::Ingest;
 use weir_collector::telemetry::{counters, gauges};
 use weir_store::Store;
@@ -21,11 +22,17 @@ struct Ops {
     store: Arc<Store>,
     ingest: Arc<Ingest>,
     outbox: Arc<Outbox>,
+    node: Option<NodeProbe>,
 }
 
 /// Operational routes; open even when read tokens are set, so probes and
 /// scrapers need no secret.
-pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, outbox: Arc<Outbox>) -> Router {
+pub fn router(
+    store: Arc<Store>,
+    ingest: Arc<Ingest>,
+    outbox: Arc<Outbox>,
+    node: Option<NodeProbe>,
+) -> Router {
     #[cfg(feature = "failpoints")]
     let router = Router::new().route(
         "/debug/failpoints/{name}",
@@ -41,6 +48,7 @@ pub fn router(store: Arc<Store>, ingest: Arc<Ingest>, outbox: Arc<Outbox>) -> Ro
             store,
             ingest,
             outbox,
+            node,
         })
 }
 
@@ -56,6 +64,9 @@ async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "database unreachable\n".to_string(),
         );
+    }
+    if let Some(why) = ops.node.as_ref().and_then(|n| n.not_ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
     }
     let faults = ops.ingest.storage_health().faults();
     if !faults.is_empty() {
@@ -85,6 +96,9 @@ async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
     registry.register_collector(Box::new(ops.ingest.telemetry().clone()));
     registry.register_collector(Box::new(ops.ingest.storage_health().clone()));
     registry.register_collector(Box::new(snapshot));
+    if let Some(node) = &ops.node {
+        registry.register_collector(Box::new(node.telemetry.clone()));
+    }
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry).expect("writing to a String cannot fail");
     ([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out)

@@ -144,14 +144,19 @@ pub async fn run_until(
         ));
     let web = crate::http_server::serve(
         web_listener,
-        crate::ops::router(store.clone(), ingest.clone(), alerting.outbox().clone())
-            .merge(weir_ui::public_router(read_auth_enabled))
-            .merge(protected)
-            // Forms and JSON bodies of the API are small; a declared
-            // Content-Length above this gets 413 before anything is read.
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                WEB_MAX_BODY_BYTES,
-            )),
+        crate::ops::router(
+            store.clone(),
+            ingest.clone(),
+            alerting.outbox().clone(),
+            node.as_ref().map(|n| n.probe()),
+        )
+        .merge(weir_ui::public_router(read_auth_enabled))
+        .merge(protected)
+        // Forms and JSON bodies of the API are small; a declared
+        // Content-Length above this gets 413 before anything is read.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            WEB_MAX_BODY_BYTES,
+        )),
         limits,
         stopped(stop_rx.clone()),
     );

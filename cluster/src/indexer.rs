@@ -36,6 +36,8 @@ use weir_store::index::WriterBudget;
 const BATCH: usize = 256;
 /// How often the owner looks for splits to merge, between commits.
 const MERGE_EVERY: Duration = Duration::from_secs(5);
+/// Merges one tick may run back to back.
+const MERGES_PER_TICK: usize = 4;
 /// Pause before an upload or commit is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -149,9 +151,16 @@ pub async fn run(
         "indexing partition"
     );
     loop {
-        let wait = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
+        // Merges run between commits, on their own clock: a partition that
+        // went quiet still merges what it sealed.
+        let next_merge = (signal != SignalKind::Metrics).then(|| last_merge + MERGE_EVERY);
+        let wait = deadline
+            .into_iter()
+            .chain(next_merge)
+            .min()
+            .map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
         let mut batch = Vec::new();
         tokio::select! {
             _ = stop.wait_for(|s| *s) => {
@@ -221,10 +230,19 @@ pub async fn run(
             }
             builder = Some(new_builder(&ctx, signal, partition, checkpoint));
             deadline = None;
-            if signal != SignalKind::Metrics && last_merge.elapsed() >= MERGE_EVERY {
-                last_merge = Instant::now();
-                if let Err(e) = crate::merger::merge_once(&ctx, signal, partition).await {
-                    tracing::warn!(signal = signal.as_str(), partition, error = %e, "cannot merge splits; trying again later");
+        }
+        if next_merge.is_some_and(|at| Instant::now() >= at) {
+            last_merge = Instant::now();
+            // A few merges per tick, so a backlog of small splits clears
+            // without starving the partition's indexing.
+            for _ in 0..MERGES_PER_TICK {
+                match crate::merger::merge_once(&ctx, signal, partition).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(signal = signal.as_str(), partition, error = %e, "cannot merge splits; trying again later");
+                        break;
+                    }
                 }
             }
         }

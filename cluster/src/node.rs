@@ -182,6 +182,14 @@ impl Node {
         })
     }
 
+    /// What `/readyz` and `/metrics` read of the node.
+    pub fn probe(&self) -> NodeProbe {
+        NodeProbe {
+            publisher: self.publisher.clone(),
+            telemetry: self.telemetry.clone(),
+        }
+    }
+
     /// Stops the background work: unsealed records stay in JetStream for
     /// the partitions' next owner.
     pub async fn stop(self) {
@@ -189,6 +197,32 @@ impl Node {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+/// A running node, as probes see it.
+#[derive(Clone)]
+pub struct NodeProbe {
+    publisher: Arc<Publisher>,
+    /// Its counters.
+    pub telemetry: Arc<ClusterTelemetry>,
+}
+
+impl NodeProbe {
+    /// Why the node is not ready, if it is not: it must hold its
+    /// connection to NATS and its ownership session with PostgreSQL.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if !self.publisher.connected() {
+            return Some("not connected to NATS (cluster.nats_urls)");
+        }
+        if !self
+            .telemetry
+            .session
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Some("no ownership session with PostgreSQL yet");
+        }
+        None
     }
 }
 
@@ -218,6 +252,7 @@ async fn hold_partitions(
 ) {
     let mut ownership = Some(ownership);
     let mut running: BTreeMap<Partition, Running> = BTreeMap::new();
+    let started_at = weir_core::now_unix_nanos();
     loop {
         if ownership.is_none() {
             match PartitionOwnership::join(
@@ -235,10 +270,20 @@ async fn hold_partitions(
             match round(held, &mut running, &indexing).await {
                 Ok(now_leading) => {
                     leading.send_if_modified(|l| std::mem::replace(l, now_leading) != now_leading);
+                    heartbeat(&indexing, started_at, held, now_leading).await;
+                    indexing
+                        .telemetry
+                        .session
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "lost the ownership session; stopping every partition and joining again");
                     leading.send_replace(false);
+                    indexing.telemetry.set_owned(Vec::new());
+                    indexing
+                        .telemetry
+                        .session
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     for (p, r) in std::mem::take(&mut running) {
                         stop_partition(r, &indexing, p).await;
                     }
@@ -291,6 +336,34 @@ async fn round(
             .or_insert_with(|| start_partition(indexing, p));
     }
     held.lead().await
+}
+
+/// Tells the catalog what this node owns and how far behind it is, for
+/// `GET /api/v1/cluster` on any node.
+async fn heartbeat(indexing: &Indexing, started_at: u64, held: &PartitionOwnership, leader: bool) {
+    let partitions: Vec<Partition> = held.owned().iter().copied().collect();
+    let telemetry = &indexing.telemetry;
+    telemetry.set_owned(partitions.clone());
+    telemetry
+        .leader
+        .store(leader, std::sync::atomic::Ordering::Relaxed);
+    let row = weir_store::db::NodeRow {
+        node_id: indexing.node_id.clone(),
+        started_at,
+        seen_at: weir_core::now_unix_nanos(),
+        status: weir_store::db::NodeStatus {
+            lag: telemetry
+                .lag()
+                .into_iter()
+                .map(|((signal, partition), n)| (signal.to_string(), partition, n))
+                .collect(),
+            partitions,
+            leader,
+        },
+    };
+    if let Err(e) = indexing.db.heartbeat(&row).await {
+        tracing::warn!(error = %e, "cannot record this node's heartbeat");
+    }
 }
 
 fn start_partition(indexing: &Arc<Indexing>, partition: Partition) -> Running {

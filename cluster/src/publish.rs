@@ -120,6 +120,11 @@ impl Publisher {
         })
     }
 
+    /// Whether the connection to NATS is up.
+    pub fn connected(&self) -> bool {
+        self.jetstream.client().connection_state() == async_nats::connection::State::Connected
+    }
+
     /// The JetStream context, for the node's consumers.
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.jetstream

@@ -30,6 +30,7 @@
 mod api;
 mod auth;
 mod blocking;
+pub mod cluster;
 pub mod components;
 pub mod correlate;
 mod error;

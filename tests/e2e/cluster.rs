@@ -110,6 +110,52 @@ fn data_exported_to_one_node_is_found_through_another_with_counts_exact() {
         || (invocations(&b) == 250).then_some(()),
     );
     assert_eq!(invocations(&a), 250);
+    // Any node says who owns what: two live nodes, the four partitions
+    // split between them, every spans partition checkpointed.
+    let owners = wait_for("both nodes with a share", Duration::from_secs(30), || {
+        let v = b.get_json("/api/v1/cluster");
+        let nodes = v["nodes"].as_array()?.clone();
+        let owned: Vec<Vec<u64>> = nodes
+            .iter()
+            .map(|n| {
+                n["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|p| p.as_u64())
+                    .collect()
+            })
+            .collect();
+        (nodes.len() == 2 && owned.iter().all(|o| o.len() == 2)).then_some((v, owned))
+    });
+    let (cluster, owned) = owners;
+    let mut all: Vec<u64> = owned.concat();
+    all.sort();
+    assert_eq!(
+        all,
+        [0, 1, 2, 3],
+        "disjoint shares covering every partition"
+    );
+    let spans: Vec<&serde_json::Value> = cluster["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["signal"] == "spans")
+        .collect();
+    assert_eq!(spans.len(), 4);
+    assert!(
+        spans
+            .iter()
+            .all(|p| p["checkpoint"].as_u64() > Some(0) && p["owner"].is_string())
+    );
+    assert_eq!(a.metric("weir_cluster_owned_partitions"), 2.0);
+    assert!(
+        a.metric("weir_cluster_split_uploads_total") + b.metric("weir_cluster_split_uploads_total")
+            > 0.0
+    );
+    let page = b.get("/cluster").text().unwrap();
+    assert!(page.contains("node-a") && page.contains("node-b"), "{page}");
+
     // A record's correlation id finds its trace from either node (trace 120
     // is the tenth of its export, so its root is the export's 37th span).
     let correlated = b.get_json("/api/v1/correlate/rec-7-120-36");
@@ -289,6 +335,23 @@ fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over()
         stop.store(true, Ordering::Relaxed);
         (to_a.join().unwrap(), to_b.join().unwrap())
     });
+    // The survivor owns every partition within the takeover bound.
+    let taken_over = std::time::Instant::now();
+    wait_for(
+        "the survivor to own every partition",
+        Duration::from_secs(30),
+        || {
+            let v = b.get_json("/api/v1/cluster");
+            let nodes = v["nodes"].as_array()?;
+            let survivor = nodes.iter().find(|n| n["node_id"] == "node-b")?;
+            (survivor["partitions"].as_array()?.len() == 4).then_some(())
+        },
+    );
+    assert!(
+        taken_over.elapsed() < Duration::from_secs(10),
+        "takeover took {:?}",
+        taken_over.elapsed()
+    );
     let (a_acked, a_failed) = to_a;
     let (b_acked, b_failed) = to_b;
     assert!(!a_acked.is_empty() && !a_failed.is_empty());
@@ -538,4 +601,49 @@ fn retention_removes_splits_from_the_catalog_and_then_the_store() {
         Duration::from_secs(60),
         || (objects_under(&engines.objects, &name) == 0).then_some(()),
     );
+}
+
+#[test]
+fn small_splits_are_merged_and_every_trace_is_still_found_once() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let config = node_config(&name, "merger", &db, &engines.nats.urls(), &engines.objects)
+        .replace("partitions = 4", "partitions = 1")
+        .replace("commit_interval = \"250ms\"", "commit_interval = \"100ms\"")
+        .replace("[cluster]\n", "[cluster]\ndelete_grace = \"1s\"\n");
+    let weir = Weir::start(&config);
+    // Forty exports, each searchable before the next is sent: forty splits.
+    let mut seq = 0;
+    for _ in 0..40 {
+        let r = weir.post_otlp(
+            "/v1/traces",
+            "application/x-protobuf",
+            &[],
+            spans_body(5, &mut seq, 4),
+        );
+        assert_eq!(r.status(), 200);
+        weir.wait_for_trace(&hex::encode(fleet::trace_id(5, seq)), 4, 0);
+    }
+    // Eight of a level merge into one of the next: 40 splits end as five
+    // merged ones (and fewer once those merge again).
+    let splits = wait_for("the small splits merged", Duration::from_secs(120), || {
+        let v = weir.get_json("/api/v1/cluster");
+        let spans = v["partitions"]
+            .as_array()?
+            .iter()
+            .find(|p| p["signal"] == "spans")?
+            .clone();
+        let splits = spans["splits"].as_u64()?;
+        (splits <= 8).then_some(splits)
+    });
+    assert!(splits >= 1);
+    assert!(weir.metric("weir_cluster_merges_total") >= 5.0);
+    let counts = span_counts(&weir);
+    assert_eq!(counts.len(), 40, "every trace, once");
+    assert!(counts.values().all(|&n| n == 4));
+    // The replaced objects are deleted after the grace period.
+    wait_for("replaced objects deleted", Duration::from_secs(120), || {
+        (objects_under(&engines.objects, &name) as u64 <= splits).then_some(())
+    });
 }

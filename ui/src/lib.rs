@@ -62,6 +62,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/correlate", get(pages::correlate::page))
         .route("/traces/{id}", get(pages::trace::page))
         .route("/alerts", get(pages::alerts::page))
+        .route("/cluster", get(pages::cluster::page))
         .route("/alerts/silences", post(pages::alerts::create_silence))
         .route(
             "/alerts/silences/{id}/expire",

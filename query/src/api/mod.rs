@@ -4,7 +4,7 @@
 mod params;
 
 use crate::error::ApiError;
-use crate::{components, correlate, metrics, search, topology, trace};
+use crate::{cluster, components, correlate, metrics, search, topology, trace};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,6 +21,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v1/components", get(components))
         .route("/api/v1/correlate/{id}", get(correlate))
         .route("/api/v1/topology", get(topology))
+        .route("/api/v1/cluster", get(cluster))
         .with_state(store)
 }
 
@@ -52,6 +53,12 @@ async fn metrics(
 ) -> Result<Json<metrics::Metrics>, ApiError> {
     Ok(Json(
         metrics::metrics(&store, params::metrics_request(&pairs)?).await?,
+    ))
+}
+
+async fn cluster(State(store): State<Arc<Store>>) -> Result<Json<cluster::Cluster>, ApiError> {
+    Ok(Json(
+        cluster::cluster(&store, weir_core::now_unix_nanos()).await?,
     ))
 }
 

@@ -9,6 +9,7 @@
 
 mod alerts;
 mod checkpoints;
+mod cluster_nodes;
 mod metrics;
 mod outbox;
 mod pg_copy;
@@ -18,6 +19,7 @@ mod splits;
 mod sql;
 
 pub use alerts::{AlertChange, AlertRow};
+pub use cluster_nodes::{NodeRow, NodeStatus, PartitionCatalog};
 pub use metrics::{MetricQuery, SeriesCache};
 pub use outbox::{Claim, DeliveryOutcome, Notification, NotificationLogRow, OutboxRow};
 pub use rollups::{EdgeDeltas, RollupDeltas};

@@ -10,6 +10,7 @@ on_both_engines!(
     a_split_moves_its_checkpoint_and_a_stale_one_is_refused,
     splits_are_found_by_time_range,
     a_merge_swaps_splits_whole_and_retention_removes_old_ones,
+    nodes_heartbeat_and_partitions_report_their_catalog,
 );
 
 fn split(id: &str, partition: u32, seqs: (u64, u64), times: (u64, u64)) -> SplitRecord {
@@ -158,4 +159,42 @@ async fn a_merge_swaps_splits_whole_and_retention_removes_old_ones(engine: Engin
         ["m-01"]
     );
     assert_eq!(listed(&t.db).await, ["s-2"]);
+}
+
+async fn nodes_heartbeat_and_partitions_report_their_catalog(engine: Engine) {
+    use weir_store::db::{NodeRow, NodeStatus};
+    let t = TestDb::open(engine).await;
+    let row = |id: &str, seen_at, partitions: Vec<u32>| NodeRow {
+        node_id: id.into(),
+        started_at: 1,
+        seen_at,
+        status: NodeStatus {
+            partitions,
+            leader: id == "a",
+            lag: vec![("spans".into(), 0, 12)],
+        },
+    };
+    t.db.heartbeat(&row("a", 10, vec![0, 1])).await.unwrap();
+    t.db.heartbeat(&row("b", 10, vec![2])).await.unwrap();
+    t.db.heartbeat(&row("b", 20, vec![2, 3])).await.unwrap();
+    let nodes = t.db.cluster_nodes(15).await.unwrap();
+    assert_eq!(
+        nodes,
+        [row("b", 20, vec![2, 3])],
+        "only nodes heard from lately"
+    );
+    assert_eq!(t.db.cluster_nodes(0).await.unwrap().len(), 2);
+
+    t.db.publish_split(&split("s-1", 2, (0, 10), (1, 2)), 1)
+        .await
+        .unwrap();
+    t.db.publish_split(&split("s-2", 2, (10, 30), (3, 4)), 1)
+        .await
+        .unwrap();
+    let catalog = t.db.partition_catalog().await.unwrap();
+    let p2 = catalog
+        .iter()
+        .find(|c| c.sink == Sink::Spans && c.partition == 2)
+        .unwrap();
+    assert_eq!((p2.checkpoint, p2.splits, p2.bytes), (30, 2, 8192));
 }

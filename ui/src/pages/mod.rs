@@ -2,6 +2,7 @@
 //! renders its template.
 
 pub mod alerts;
+pub mod cluster;
 pub mod component;
 pub mod correlate;
 pub mod login;
