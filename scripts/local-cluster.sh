@@ -69,7 +69,7 @@ log "SeaweedFS with S3 on 8333"
 mkdir -p "$DIR/seaweedfs"
 weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/seaweedfs" -master.port=9333 \
   -volume.port=8090 -filer -filer.port=8888 -s3 -s3.port=8333 -volume.max=16 \
-  -master.volumeSizeLimitMB=64 >"$DIR/seaweedfs.log" 2>&1 &
+  -master.volumeSizeLimitMB=64 -s3.port.iceberg=0 -s3.port.lance=0 >"$DIR/seaweedfs.log" 2>&1 &
 pids+=($!)
 
 log "PostgreSQL on 5433"

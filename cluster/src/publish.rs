@@ -9,11 +9,15 @@
 //! share an id; the same records sent twice within the window are the same
 //! records.
 
+use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use std::time::Duration;
 use weir_collector::otlp::partition::{self, Partition};
 use weir_collector::otlp::{ExportRequest, SignalKind};
 use xxhash_rust::xxh3::xxh3_128;
+
+/// How long a node waits at start for JetStream to elect a leader.
+const STREAM_SETUP_BOUND: Duration = Duration::from_secs(30);
 
 /// The stream that holds every partition's records.
 #[derive(Debug, Clone)]
@@ -98,21 +102,41 @@ impl Publisher {
                 cause: e.to_string(),
             })?;
         let jetstream = jetstream::new(client);
-        jetstream
-            .get_or_create_stream(stream::Config {
-                name: settings.name.clone(),
-                subjects: vec![format!("{}.>", settings.name)],
-                num_replicas: settings.replicas,
-                max_age: settings.max_age,
-                max_bytes: settings.max_bytes,
-                discard: stream::DiscardPolicy::New,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ConnectError::Stream {
-                stream: settings.name.clone(),
-                cause: e.to_string(),
-            })?;
+        let config = stream::Config {
+            name: settings.name.clone(),
+            subjects: vec![format!("{}.>", settings.name)],
+            num_replicas: settings.replicas,
+            max_age: settings.max_age,
+            max_bytes: settings.max_bytes,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        };
+        // A NATS cluster that just started has no JetStream leader for a
+        // moment, and weir may start beside it: wait for one, for a while.
+        // A refusal (replicas beyond the cluster's size, a bad name) is
+        // reported at once.
+        let deadline = tokio::time::Instant::now() + STREAM_SETUP_BOUND;
+        loop {
+            match jetstream.get_or_create_stream(config.clone()).await {
+                Ok(_) => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        CreateStreamErrorKind::TimedOut
+                            | CreateStreamErrorKind::JetStreamUnavailable
+                    ) && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::info!(error = %e, "JetStream is not ready yet; waiting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => {
+                    return Err(ConnectError::Stream {
+                        stream: settings.name.clone(),
+                        cause: e.to_string(),
+                    });
+                }
+            }
+        }
         Ok(Publisher {
             jetstream,
             stream: settings.name.clone(),

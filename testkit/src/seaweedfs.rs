@@ -91,7 +91,10 @@ impl SeaweedFs {
             .arg("-s3")
             .arg(format!("-s3.port={s3}"))
             // Fewer than ~5 volumes and it reports no writable volume.
-            .args(["-volume.max=16", "-master.volumeSizeLimitMB=64"]);
+            .args(["-volume.max=16", "-master.volumeSizeLimitMB=64"])
+            // Its Iceberg and Lance catalogs listen on fixed ports by
+            // default: off, so two servers can run side by side.
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"]);
         let log = self.dir.path().join("weed.log");
         let mut process = EngineProcess::spawn(&mut command, &log);
         let s3 = self.s3();

@@ -44,7 +44,7 @@ fn node_config(name: &str, node: &str, db: &str, nats: &[String], objects: &Seaw
         "[database]\nurl = {db:?}\n\
          [ingest]\ncommit_interval = \"250ms\"\n\
          [cluster]\nnode_id = {node:?}\nnats_urls = [{}]\npartitions = 4\n\
-         [cluster.stream]\nname = {name:?}\nreplicas = 3\n\
+         [cluster.stream]\nname = {name:?}\nreplicas = 3\nmax_bytes = 268435456\n\
          [cluster.object_store]\nurl = \"s3://{}/{name}\"\nendpoint = {:?}\n",
         urls.join(", "),
         objects.bucket(),
@@ -646,4 +646,121 @@ fn small_splits_are_merged_and_every_trace_is_still_found_once() {
     wait_for("replaced objects deleted", Duration::from_secs(120), || {
         (objects_under(&engines.objects, &name) as u64 <= splits).then_some(())
     });
+}
+
+/// Sends one export of ten traces to `weir` until it is acknowledged, as an
+/// exporter retrying on 503 does; returns how many attempts were refused.
+fn export_retrying(weir: &Weir, client: u64, seq: &mut u64) -> usize {
+    let body = spans_body(client, seq, 40);
+    let mut refused = 0;
+    wait_for("an export acknowledged", Duration::from_secs(90), || {
+        let r = weir.post_otlp("/v1/traces", "application/x-protobuf", &[], body.clone());
+        if r.status() == 200 {
+            return Some(());
+        }
+        assert_eq!(r.status(), 503, "refused with a retryable status");
+        refused += 1;
+        None
+    });
+    refused
+}
+
+#[test]
+fn ingest_continues_through_a_nats_node_crash_and_loses_nothing() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    // A cluster of its own: the shared one must not lose a node under the
+    // other tests.
+    let mut nats = NatsCluster::start(3);
+    let name = cluster_name();
+    let weir = Weir::start(&node_config(
+        &name,
+        "steady",
+        &db,
+        &nats.urls(),
+        &engines.objects,
+    ));
+    let mut seq = 0;
+    for _ in 0..10 {
+        export_retrying(&weir, 6, &mut seq);
+    }
+    nats.kill(1);
+    // With two of three JetStream nodes the stream keeps its quorum.
+    for _ in 0..20 {
+        export_retrying(&weir, 6, &mut seq);
+    }
+    nats.restart(1);
+    for _ in 0..10 {
+        export_retrying(&weir, 6, &mut seq);
+    }
+    let expected: Vec<String> = (1..=seq)
+        .map(|s| hex::encode(fleet::trace_id(6, s)))
+        .collect();
+    let counts = wait_for("every acknowledged trace", Duration::from_secs(120), || {
+        let counts = span_counts(&weir);
+        expected
+            .iter()
+            .all(|t| counts.contains_key(t))
+            .then_some(counts)
+    });
+    assert_eq!(counts.len(), expected.len(), "each trace once");
+    assert!(counts.values().all(|&n| n == 4));
+}
+
+#[test]
+fn splits_wait_while_the_object_store_is_down_and_upload_after() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let mut objects = SeaweedFs::start("weir-outage");
+    let name = cluster_name();
+    let weir = Weir::start(&node_config(
+        &name,
+        "patient",
+        &db,
+        &engines.nats.urls(),
+        &objects,
+    ));
+    let mut seq = 0;
+    export_retrying(&weir, 8, &mut seq);
+    weir.wait_for_trace(&hex::encode(fleet::trace_id(8, seq)), 4, 0);
+
+    objects.kill();
+    // JetStream holds the records: exports are still acknowledged at once.
+    for _ in 0..10 {
+        assert_eq!(
+            export_retrying(&weir, 8, &mut seq),
+            0,
+            "acknowledged while the store is down"
+        );
+    }
+    wait_for("uploads failing", Duration::from_secs(60), || {
+        (weir.metric("weir_cluster_split_upload_failures_total") > 0.0).then_some(())
+    });
+    assert_eq!(
+        weir.get(&format!(
+            "/api/v1/traces/{}",
+            hex::encode(fleet::trace_id(8, seq))
+        ))
+        .status(),
+        404,
+        "not searchable before its split is stored"
+    );
+
+    objects.restart();
+    let expected: Vec<String> = (1..=seq)
+        .map(|s| hex::encode(fleet::trace_id(8, s)))
+        .collect();
+    let counts = wait_for(
+        "every trace after the store returned",
+        Duration::from_secs(120),
+        || {
+            let counts = span_counts(&weir);
+            expected
+                .iter()
+                .all(|t| counts.contains_key(t))
+                .then_some(counts)
+        },
+    );
+    assert_eq!(counts.len(), expected.len());
+    assert!(counts.values().all(|&n| n == 4));
 }
