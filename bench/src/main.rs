@@ -5,6 +5,7 @@
 
 mod alerts;
 mod bare;
+mod cluster;
 mod overload;
 mod preencoded;
 mod profile;
@@ -77,6 +78,10 @@ struct Args {
     /// Offered load in the overload phase, as a multiple of the sustained rate.
     #[arg(long, default_value_t = 3.0)]
     overload_factor: f64,
+    /// Measure cluster mode instead: one and two nodes beside the embedded
+    /// mode (run under bench/scripts/with-cluster-engines.sh).
+    #[arg(long)]
+    cluster: bool,
     /// Run the soak and chaos benchmark instead (needs root: it mounts a tmpfs).
     #[arg(long)]
     soak: bool,
@@ -705,6 +710,9 @@ async fn main() -> Result<()> {
     }
     if args.alerts {
         return alerting(&args, &binary).await;
+    }
+    if args.cluster {
+        return cluster::run(&args, &binary).await;
     }
     if args.overload {
         return overloaded(&args, &binary).await;

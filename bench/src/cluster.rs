@@ -1,0 +1,265 @@
+//! `weir-bench --cluster`: spans/s acknowledged by one and by two weir
+//! nodes on NATS JetStream, S3-compatible storage and PostgreSQL, beside
+//! the embedded mode on the same data in the same run; ingest → searchable
+//! latency and trace lookups measured on the node the probe did not export
+//! to; object-store bytes per span. `bench/scripts/with-cluster-engines.sh`
+//! starts the engines and passes their addresses.
+//!
+//! On one machine the nodes share its cores with each other and with the
+//! engines, so two nodes measure the cost of the cluster's coordination,
+//! not its capacity; docs/CAPACITY.md turns the per-stage figures into a
+//! sizing.
+
+use crate::preencoded::{Exports, RawExporter};
+use crate::profile::Profile;
+use crate::report::median;
+use crate::{Args, TRACE_EXPORT, Weir, drive, ms, searchable_probe, start_weir};
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use prost::Message;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where the engines are, from the environment the script sets.
+struct Engines {
+    nats: String,
+    s3_endpoint: String,
+    bucket: String,
+    database_url: String,
+}
+
+impl Engines {
+    fn from_env() -> Result<Engines> {
+        let var = |name: &str| {
+            std::env::var(name).with_context(|| {
+                format!("{name} is not set: run under bench/scripts/with-cluster-engines.sh")
+            })
+        };
+        Ok(Engines {
+            nats: var("NATS_URLS")?,
+            s3_endpoint: var("S3_ENDPOINT")?,
+            bucket: var("S3_BUCKET")?,
+            database_url: var("PG_URL")?,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct ClusterRun {
+    embedded_spans_per_s: f64,
+    one_node_spans_per_s: f64,
+    two_nodes_spans_per_s: f64,
+    searchable_p50_ms: f64,
+    searchable_p99_ms: f64,
+    lookup_p50_ms: f64,
+    lookup_p99_ms: f64,
+    split_bytes_per_span: f64,
+}
+
+/// A database of its own for one measurement.
+fn fresh_database(admin_url: &str, name: &str) -> Result<String> {
+    let status = std::process::Command::new("psql")
+        .args([admin_url, "-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .context("psql is needed (apt-get install postgresql-client)")?;
+    if !status.success() {
+        bail!("cannot create database {name}");
+    }
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
+fn node_config(
+    engines: &Engines,
+    db: &str,
+    stream: &str,
+    node: &str,
+    dir: &Path,
+) -> Result<std::path::PathBuf> {
+    let urls: Vec<String> = engines.nats.split(',').map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        "[database]\nurl = {db:?}\n[cluster]\nnode_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
+         [cluster.stream]\nname = {stream:?}\nreplicas = {}\nmax_bytes = 4294967296\n\
+         [cluster.object_store]\nurl = \"s3://{}/{stream}\"\nendpoint = {:?}\n",
+        urls.join(", "),
+        if urls.len() >= 3 { 3 } else { 1 },
+        engines.bucket,
+        engines.s3_endpoint,
+    );
+    let path = dir.join(format!("{node}.toml"));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+async fn metric(web: SocketAddr, name: &str) -> Result<f64> {
+    let text = reqwest::get(format!("http://{web}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
+}
+
+/// Sends the run's spans to `nodes` (client c to node c mod n); spans/s.
+async fn ingest(args: &Args, nodes: &[&Weir], bodies: Arc<Exports>) -> Result<f64> {
+    let mut clients = Vec::new();
+    for c in 0..args.concurrency {
+        let node = nodes[c % nodes.len()];
+        clients.push(RawExporter::connect(&format!("http://{}", node.grpc), TRACE_EXPORT).await?);
+    }
+    let clients = Arc::new(clients);
+    let (rate, _) = drive(
+        args.spans,
+        args.concurrency,
+        args.batch,
+        move |c, seq, _| {
+            let mut client = clients[c as usize].clone();
+            let body = bodies.body(c, seq);
+            async move {
+                client.export_retrying(body).await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    Ok(rate)
+}
+
+fn build_bodies(args: &Args, profile: Profile) -> Result<Arc<Exports>> {
+    Exports::build(args.spans, args.concurrency, args.batch, |c, seq, n| {
+        Ok(profile.spans(c, seq, n).encode_to_vec())
+    })
+}
+
+async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> Result<ClusterRun> {
+    let profile = Profile::Default;
+    let mut r = ClusterRun::default();
+    let root = tempfile::Builder::new()
+        .prefix("weir-bench-cluster")
+        .tempdir()?;
+
+    // The embedded mode on the same data and load.
+    let mut embedded = start_weir(binary, &root.path().join("embedded"), None, true, None).await?;
+    r.embedded_spans_per_s = ingest(args, &[&embedded], build_bodies(args, profile)?).await?;
+    embedded.stop().await;
+
+    for nodes in [1usize, 2] {
+        let stream = format!("BENCH_{}_{run}_{nodes}", std::process::id());
+        let db = fresh_database(&engines.database_url, &stream.to_lowercase())?;
+        let mut weirs = Vec::new();
+        for n in 0..nodes {
+            let dir = root.path().join(format!("{stream}-{n}"));
+            std::fs::create_dir_all(&dir)?;
+            let config = node_config(engines, &db, &stream, &format!("node-{n}"), &dir)?;
+            weirs.push(start_weir(binary, &dir, None, true, Some(&config)).await?);
+        }
+        let refs: Vec<&Weir> = weirs.iter().collect();
+        let last = refs[nodes - 1];
+        let stop = Arc::new(AtomicBool::new(false));
+        // Exported to the first node, looked for on the last.
+        let probe = tokio::spawn(searchable_probe(refs[0].grpc, last.web, stop.clone()));
+        let rate = ingest(args, &refs, build_bodies(args, profile)?).await?;
+        stop.store(true, Ordering::Relaxed);
+        let (_, searchable) = probe.await??;
+        if nodes == 1 {
+            r.one_node_spans_per_s = rate;
+        } else {
+            r.two_nodes_spans_per_s = rate;
+            r.searchable_p50_ms = ms(&searchable, 0.5);
+            r.searchable_p99_ms = ms(&searchable, 0.99);
+            // Every span visible on the last node, then lookups there.
+            let expected = (args.spans / args.concurrency as u64) * args.concurrency as u64;
+            let waited = Instant::now();
+            while crate::indexed_spans(last.web).await? < expected {
+                if waited.elapsed() > Duration::from_secs(600) {
+                    bail!("the last node does not see all {expected} spans after 600 s");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            let http = reqwest::Client::new();
+            let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let batches = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
+            let traces_per_batch = (args.batch as u64 / 4).max(1);
+            for k in 0..args.lookups as u64 {
+                let offset = ((k * 7919) % batches) * args.batch as u64;
+                let id = hex::encode(profile.trace_id(
+                    k % args.concurrency as u64,
+                    offset,
+                    (k * 104_729) % traces_per_batch,
+                ));
+                let t = Instant::now();
+                let resp = http
+                    .get(format!("http://{}/api/v1/traces/{id}", last.web))
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let _ = resp.bytes().await?;
+                lookups.record(t.elapsed().as_micros().max(1) as u64)?;
+                if !status.is_success() {
+                    bail!("lookup of trace {id} on the last node failed: {status}");
+                }
+            }
+            r.lookup_p50_ms = ms(&lookups, 0.5);
+            r.lookup_p99_ms = ms(&lookups, 0.99);
+            let mut uploaded = 0.0;
+            for w in &refs {
+                uploaded += metric(w.web, "weir_cluster_split_upload_bytes_total").await?;
+            }
+            r.split_bytes_per_span = uploaded / expected as f64;
+        }
+        for w in &mut weirs {
+            w.stop().await;
+        }
+    }
+    Ok(r)
+}
+
+/// Runs `args.runs` rounds and prints the medians.
+pub async fn run(args: &Args, binary: &Path) -> Result<()> {
+    let engines = Engines::from_env()?;
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        let r = one_run(args, binary, &engines, i).await?;
+        eprintln!("cluster run {}: {r:?}", i + 1);
+        runs.push(r);
+    }
+    let m = |f: fn(&ClusterRun) -> f64| median(runs.iter().map(f).collect());
+    let embedded = m(|r| r.embedded_spans_per_s);
+    let one = m(|r| r.one_node_spans_per_s);
+    println!(
+        "## cluster mode, {} spans per run, {} runs (medians)\n",
+        args.spans, args.runs
+    );
+    println!("| figure | value |\n|---|---|");
+    println!("| embedded node, spans/s | {embedded:.0} |");
+    println!("| one cluster node, spans/s | {one:.0} |");
+    println!(
+        "| two cluster nodes, spans/s | {:.0} |",
+        m(|r| r.two_nodes_spans_per_s)
+    );
+    println!(
+        "| one cluster node / embedded | {:.2} |",
+        one / embedded.max(1.0)
+    );
+    println!(
+        "| ingest → searchable on the other node, p50 / p99 ms (two nodes, under load) | {:.0} / {:.0} |",
+        m(|r| r.searchable_p50_ms),
+        m(|r| r.searchable_p99_ms)
+    );
+    println!(
+        "| trace lookup on a node that did not ingest it, p50 / p99 ms | {:.2} / {:.2} |",
+        m(|r| r.lookup_p50_ms),
+        m(|r| r.lookup_p99_ms)
+    );
+    println!(
+        "| split bytes uploaded per span | {:.0} |",
+        m(|r| r.split_bytes_per_span)
+    );
+    Ok(())
+}
