@@ -10,14 +10,11 @@
 //! replays from the checkpoint. A split uploaded but never recorded is
 //! garbage nobody reads.
 
+use crate::indexing::{Indexing, IndexingError};
 use crate::split_builder::{SealedSplit, SplitBuilder};
-use crate::split_cache::SplitCache;
-use crate::telemetry::ClusterTelemetry;
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::consumer;
 use futures::{FutureExt, StreamExt};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use std::collections::HashSet;
-use std::path::PathBuf;
+use object_store::{ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,12 +22,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use weir_collector::otlp::partition::Partition;
 use weir_collector::otlp::{ExportRequest, SignalKind};
-use weir_core::accumulator::{HealthAccumulator, InvocationIndex};
+use weir_core::accumulator::HealthAccumulator;
 use weir_core::now_unix_nanos;
 use weir_store::StoreError;
 use weir_store::checkpoint::CheckpointKey;
-use weir_store::db::{Database, PartitionCommit, SeriesCache, SplitRecord};
-use weir_store::index::WriterBudget;
+use weir_store::db::{PartitionCommit, SeriesCache, SplitRecord};
 
 /// Messages handed to one blocking indexing step at most.
 const BATCH: usize = 256;
@@ -40,63 +36,6 @@ const MERGE_EVERY: Duration = Duration::from_secs(5);
 const MERGES_PER_TICK: usize = 4;
 /// Pause before an upload or commit is tried again.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// What every partition loop of a node shares.
-pub struct Indexing {
-    /// The event log.
-    pub jetstream: jetstream::Context,
-    /// Its stream's name.
-    pub stream: String,
-    /// The metastore.
-    pub db: Database,
-    /// Where splits go.
-    pub objects: Arc<dyn ObjectStore>,
-    /// Where split builders keep their index while it grows.
-    pub work_dir: PathBuf,
-    /// This node's id, part of each split's name.
-    pub node_id: String,
-    /// How often a split is sealed (how soon data is searchable).
-    pub commit_interval: Duration,
-    /// Records at which a split is sealed early.
-    pub max_split_records: u64,
-    /// Indexing threads and heap of one split builder.
-    pub budget: WriterBudget,
-    /// Shared with every accumulator of the node.
-    pub invocations: Arc<InvocationIndex>,
-    /// Metric names that are lag series.
-    pub lag_metrics: Arc<HashSet<String>>,
-    /// Whether rollups are built.
-    pub rollups: bool,
-    /// Counters for `/metrics`.
-    pub telemetry: Arc<ClusterTelemetry>,
-    /// How long replaced objects stay readable.
-    pub delete_grace: Duration,
-    /// This node's split cache: told of every split this node committed
-    /// or merged, with its bytes, so its own queries need not download it.
-    pub cache: Option<Arc<SplitCache>>,
-}
-
-/// Why a partition loop ended.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexingError {
-    /// Another node moved the checkpoint: this node no longer owns the partition.
-    #[error("partition {0} is owned by another node now")]
-    Lost(Partition),
-    /// The event log could not be read.
-    #[error("cannot read partition {partition} from JetStream: {cause}")]
-    Consume {
-        /// The partition.
-        partition: Partition,
-        /// Why.
-        cause: String,
-    },
-    /// The metastore or the split's index failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The object store failed.
-    #[error("{0}")]
-    Objects(String),
-}
 
 /// The subject of a signal's partition.
 pub fn subject(stream: &str, signal: SignalKind, partition: Partition) -> String {

@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod indexer;
+pub mod indexing;
 pub mod merger;
 pub mod node;
 pub mod objects;

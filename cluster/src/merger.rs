@@ -9,7 +9,7 @@
 //! so a node still reading them (its cache not yet in line with the
 //! catalog) finishes.
 
-use crate::indexer::{Indexing, IndexingError};
+use crate::indexing::{Indexing, IndexingError};
 use object_store::{ObjectStoreExt, PutPayload};
 use std::path::PathBuf;
 use std::sync::Arc;

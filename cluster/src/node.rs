@@ -4,7 +4,8 @@
 //! catalog. What the binary starts when weir.toml has a `[cluster]` section.
 
 use crate::config::ClusterConfig;
-use crate::indexer::{self, Indexing};
+use crate::indexer;
+use crate::indexing::Indexing;
 use crate::objects;
 use crate::publish::{ConnectError, Publisher};
 use crate::split_cache::SplitCache;
