@@ -10,10 +10,10 @@
 //! not its capacity; docs/CAPACITY.md turns the per-stage figures into a
 //! sizing.
 
-use crate::preencoded::{Exports, RawExporter};
+use crate::preencoded::Exports;
 use crate::profile::Profile;
 use crate::report::median;
-use crate::{Args, TRACE_EXPORT, Weir, drive, ms, searchable_probe, start_weir};
+use crate::{Args, Weir, ms, searchable_probe, start_weir};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use prost::Message;
@@ -94,41 +94,10 @@ fn node_config(
     Ok(path)
 }
 
-async fn metric(web: SocketAddr, name: &str) -> Result<f64> {
-    let text = reqwest::get(format!("http://{web}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
-}
-
-/// Sends the run's spans to `nodes` (client c to node c mod n); spans/s.
+/// Sends the run's spans to `nodes` (exporter c to node c mod n); spans/s.
 async fn ingest(args: &Args, nodes: &[&Weir], bodies: Arc<Exports>) -> Result<f64> {
-    let mut clients = Vec::new();
-    for c in 0..args.concurrency {
-        let node = nodes[c % nodes.len()];
-        clients.push(RawExporter::connect(&format!("http://{}", node.grpc), TRACE_EXPORT).await?);
-    }
-    let clients = Arc::new(clients);
-    let (rate, _) = drive(
-        args.spans,
-        args.concurrency,
-        args.batch,
-        move |c, seq, _| {
-            let mut client = clients[c as usize].clone();
-            let body = bodies.body(c, seq);
-            async move {
-                client.export_retrying(body).await?;
-                Ok(())
-            }
-        },
-    )
-    .await?;
-    Ok(rate)
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|w| w.grpc).collect();
+    Ok(crate::send_spans(args, &addrs, bodies).await?.0)
 }
 
 fn build_bodies(args: &Args, profile: Profile) -> Result<Arc<Exports>> {
@@ -184,15 +153,8 @@ async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> R
             }
             let http = reqwest::Client::new();
             let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-            let batches = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
-            let traces_per_batch = (args.batch as u64 / 4).max(1);
             for k in 0..args.lookups as u64 {
-                let offset = ((k * 7919) % batches) * args.batch as u64;
-                let id = hex::encode(profile.trace_id(
-                    k % args.concurrency as u64,
-                    offset,
-                    (k * 104_729) % traces_per_batch,
-                ));
+                let id = crate::stored_trace(args, profile, k, 0);
                 let t = Instant::now();
                 let resp = http
                     .get(format!("http://{}/api/v1/traces/{id}", last.web))
@@ -209,7 +171,7 @@ async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> R
             r.lookup_p99_ms = ms(&lookups, 0.99);
             let mut uploaded = 0.0;
             for w in &refs {
-                uploaded += metric(w.web, "weir_cluster_split_upload_bytes_total").await?;
+                uploaded += crate::scrape(w.web, "weir_cluster_split_upload_bytes_total").await?;
             }
             r.split_bytes_per_span = uploaded / expected as f64;
         }

@@ -294,6 +294,47 @@ macro_rules! export_with_retry {
     }};
 }
 
+/// Sends `args.spans` pre-encoded spans over gRPC, exporter `c` to
+/// `nodes[c % n]`; returns spans/s and the acknowledgement latencies (µs).
+pub(crate) async fn send_spans(
+    args: &Args,
+    nodes: &[SocketAddr],
+    bodies: Arc<Exports>,
+) -> Result<(f64, Histogram<u64>)> {
+    let mut clients = Vec::new();
+    for c in 0..args.concurrency {
+        let endpoint = format!("http://{}", nodes[c % nodes.len()]);
+        clients.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
+    }
+    let clients = Arc::new(clients);
+    drive(
+        args.spans,
+        args.concurrency,
+        args.batch,
+        move |c, seq, _| {
+            let mut client = clients[c as usize].clone();
+            let body = bodies.body(c, seq);
+            async move {
+                client.export_retrying(body).await?;
+                Ok(())
+            }
+        },
+    )
+    .await
+}
+
+/// The id of the `k`-th of a spread of the traces `args.spans` stored;
+/// `salt` picks another spread. Each request of `batch` spans sent at
+/// record offset `o` holds traces `o + 1 ..= o + batch / 4` (see data::spans).
+pub(crate) fn stored_trace(args: &Args, profile: Profile, k: u64, salt: u64) -> String {
+    let batches_per_client = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
+    let traces_per_batch = (args.batch as u64 / 4).max(1);
+    let batch_no = (k * 7919 + salt) % batches_per_client;
+    let offset = batch_no * args.batch as u64;
+    let j = (k * 104_729) % traces_per_batch;
+    hex::encode(profile.trace_id(k % args.concurrency as u64, offset, j))
+}
+
 /// Sends one span every 200 ms; returns the histograms of its
 /// acknowledgement latency and of acknowledgement-to-searchable latency (µs).
 async fn searchable_probe(
@@ -392,16 +433,21 @@ impl AnonSampler {
     }
 }
 
-async fn indexed_spans(web: SocketAddr) -> Result<u64> {
+/// One sample of weir's `/metrics`, 0 when absent.
+pub(crate) async fn scrape(web: SocketAddr, series: &str) -> Result<f64> {
     let text = reqwest::get(format!("http://{web}/metrics"))
         .await?
         .text()
         .await?;
     Ok(text
         .lines()
-        .find_map(|l| l.strip_prefix("weir_index_documents{signal=\"spans\"} "))
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0))
+        .unwrap_or(0.0))
+}
+
+async fn indexed_spans(web: SocketAddr) -> Result<u64> {
+    Ok(scrape(web, "weir_index_documents{signal=\"spans\"}").await? as u64)
 }
 
 async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResult> {
@@ -429,25 +475,7 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
     let stop = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(searchable_probe(weir.grpc, weir.web, stop.clone()));
     let endpoint = format!("http://{}", weir.grpc);
-    let mut clients = Vec::new();
-    for _ in 0..args.concurrency {
-        clients.push(RawExporter::connect(&endpoint, TRACE_EXPORT).await?);
-    }
-    let clients = Arc::new(clients);
-    let (rate, acks) = drive(
-        args.spans,
-        args.concurrency,
-        args.batch,
-        move |c, seq, _| {
-            let mut client = clients[c as usize].clone();
-            let body = span_bodies.body(c, seq);
-            async move {
-                client.export_retrying(body).await?;
-                Ok(())
-            }
-        },
-    )
-    .await?;
+    let (rate, acks) = send_spans(args, &[weir.grpc], span_bodies).await?;
     r.spans_per_s = rate;
     r.ack_p50_ms = ms(&acks, 0.5);
     r.ack_p99_ms = ms(&acks, 0.99);
@@ -564,17 +592,8 @@ async fn one_run(args: &Args, binary: &Path, profile: Profile) -> Result<RunResu
 
     let http = reqwest::Client::new();
     let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    // Each request of `batch` spans sent at record offset `o` holds traces
-    // `o + 1 ..= o + batch / 4` (see data::spans).
+    let stored_trace = |k: u64, salt: u64| stored_trace(args, profile, k, salt);
     let batches_per_client = (args.spans / args.concurrency as u64 / args.batch as u64).max(1);
-    let traces_per_batch = (args.batch as u64 / 4).max(1);
-    // The k-th of a spread of stored traces; `salt` picks another spread.
-    let stored_trace = |k: u64, salt: u64| {
-        let batch_no = (k * 7919 + salt) % batches_per_client;
-        let offset = batch_no * args.batch as u64;
-        let j = (k * 104_729) % traces_per_batch;
-        hex::encode(profile.trace_id(k % args.concurrency as u64, offset, j))
-    };
     for k in 0..args.lookups as u64 {
         let id = stored_trace(k, 0);
         let t = Instant::now();

@@ -56,13 +56,7 @@ pub async fn merge_once(
     partition: Partition,
 ) -> Result<bool, IndexingError> {
     let sink = signal.store_sink();
-    let splits: Vec<SplitRecord> = ctx
-        .db
-        .splits_covering(sink, 0, i64::MAX as u64)
-        .await?
-        .into_iter()
-        .filter(|s| s.partition == partition)
-        .collect();
+    let splits = ctx.db.splits_of_partition(sink, partition).await?;
     let sources = pick(&splits);
     if sources.is_empty() {
         return Ok(false);

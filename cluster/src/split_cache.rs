@@ -109,12 +109,7 @@ impl SplitCache {
         let _one = self.changing.lock().await;
         let mut listed: Vec<SplitRecord> = Vec::new();
         for sink in [Sink::Spans, Sink::Logs] {
-            listed.extend(
-                self.store
-                    .db
-                    .splits_covering(sink, 0, i64::MAX as u64)
-                    .await?,
-            );
+            listed.extend(self.store.db.splits_covering(sink, 0, u64::MAX).await?);
         }
         let ids: HashSet<&str> = listed.iter().map(|s| s.id.as_str()).collect();
         let departed: Vec<String> = self

@@ -7,10 +7,10 @@
 //! checkpoint, so the old one's split is refused and nothing is indexed
 //! twice or skipped.
 
-use super::Database;
 use super::metrics::{self, SeriesCache};
 use super::rollups::{self, EdgeDeltas, RollupDeltas};
 use super::sql::sql;
+use super::{Database, nanos};
 use crate::StoreError;
 use crate::checkpoint::{CheckpointKey, Sink};
 use weir_core::MetricPoint;
@@ -41,6 +41,29 @@ pub struct SplitRecord {
 }
 
 type SplitRow = (String, String, i64, i64, i64, i64, i64, i64, i64, Vec<u8>);
+
+/// The columns a [`SplitRow`] reads, in its order.
+macro_rules! split_columns {
+    () => {
+        "split_id, sink, partition, seq_from, seq_to, time_min, time_max, bytes, documents, filter"
+    };
+}
+
+fn split_record(row: SplitRow) -> Result<SplitRecord, StoreError> {
+    let (id, sink, partition, seq_from, seq_to, time_min, time_max, bytes, documents, filter) = row;
+    Ok(SplitRecord {
+        id,
+        sink: Sink::parse(&sink).ok_or(StoreError::UnknownSink(sink))?,
+        partition: partition as u32,
+        seq_from: seq_from as u64,
+        seq_to: seq_to as u64,
+        time_min: time_min as u64,
+        time_max: time_max as u64,
+        bytes: bytes as u64,
+        documents: documents as u64,
+        filter,
+    })
+}
 
 /// Everything one partition's owner commits for a stretch of the event log,
 /// in one transaction with the move of its checkpoint: a sealed split (span
@@ -192,46 +215,39 @@ impl Database {
     ) -> Result<Vec<SplitRecord>, StoreError> {
         let rows: Vec<SplitRow> = self
             .fetch_all(
-                sql(
-                    "SELECT split_id, sink, partition, seq_from, seq_to, time_min, time_max, \
-                     bytes, documents, filter FROM splits \
-                     WHERE sink = $1 AND time_max >= $2 AND time_min <= $3 \
-                     ORDER BY time_min, split_id",
-                )
+                sql(concat!(
+                    "SELECT ",
+                    split_columns!(),
+                    " FROM splits WHERE sink = $1 AND time_max >= $2 AND time_min <= $3 \
+                     ORDER BY time_min, split_id"
+                ))
                 .bind(sink.as_str())
-                .bind(from as i64)
-                .bind(to as i64),
+                .bind(nanos(from))
+                .bind(nanos(to)),
             )
             .await?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    sink,
-                    partition,
-                    seq_from,
-                    seq_to,
-                    time_min,
-                    time_max,
-                    bytes,
-                    documents,
-                    filter,
-                )| {
-                    Ok(SplitRecord {
-                        id,
-                        sink: Sink::parse(&sink).ok_or(StoreError::UnknownSink(sink))?,
-                        partition: partition as u32,
-                        seq_from: seq_from as u64,
-                        seq_to: seq_to as u64,
-                        time_min: time_min as u64,
-                        time_max: time_max as u64,
-                        bytes: bytes as u64,
-                        documents: documents as u64,
-                        filter,
-                    })
-                },
+        rows.into_iter().map(split_record).collect()
+    }
+
+    /// Every split of one partition of `sink`, oldest first: what its
+    /// owner's merges choose from.
+    pub async fn splits_of_partition(
+        &self,
+        sink: Sink,
+        partition: u32,
+    ) -> Result<Vec<SplitRecord>, StoreError> {
+        let rows: Vec<SplitRow> = self
+            .fetch_all(
+                sql(concat!(
+                    "SELECT ",
+                    split_columns!(),
+                    " FROM splits WHERE sink = $1 AND partition = $2 ORDER BY time_min, split_id"
+                ))
+                .bind(sink.as_str())
+                .bind(i64::from(partition)),
             )
-            .collect()
+            .await?;
+        rows.into_iter().map(split_record).collect()
     }
 }
 

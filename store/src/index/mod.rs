@@ -558,12 +558,6 @@ impl SignalIndex {
             .collect())
     }
 
-    /// Adds a sealed split, unbundled in `dir`, to what queries read: the
-    /// query side of cluster mode. Its string paths join the known ones.
-    pub fn attach_split(&self, dir: &Path, filter: &[u8]) -> Result<(), StoreError> {
-        self.update_splits(&[], &[(dir, filter)])
-    }
-
     /// Stops reading the split attached from `dir`; returns whether it was.
     /// Queries already running keep their searcher until they finish.
     pub fn detach_split(&self, dir: &Path) -> bool {
@@ -573,8 +567,9 @@ impl SignalIndex {
         parts.len() != before
     }
 
-    /// Detaches the splits in `detach` and attaches those in `attach`
-    /// (directory and filter) in one step, so a query sees either the
+    /// The query side of cluster mode: detaches the splits in `detach` and
+    /// attaches those in `attach` (unbundled directory and filter; their
+    /// string paths join the known ones) in one step, so a query sees either the
     /// splits a merge replaced or the merged one, never both or neither.
     pub fn update_splits(
         &self,

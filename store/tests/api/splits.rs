@@ -143,6 +143,20 @@ async fn a_merge_swaps_splits_whole_and_retention_removes_old_ones(engine: Engin
     let sources = ["s-0".to_string(), "s-1".to_string()];
     assert!(t.db.replace_splits(&sources, &merged, 2).await.unwrap());
     assert_eq!(listed(&t.db).await, ["m-01", "s-2"]);
+    let of_partition = t.db.splits_of_partition(Sink::Spans, 1).await.unwrap();
+    assert_eq!(
+        of_partition
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["m-01", "s-2"]
+    );
+    assert!(
+        t.db.splits_of_partition(Sink::Spans, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         t.db.checkpoint_of(&key(1)).await.unwrap(),
         30,
