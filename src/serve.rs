@@ -91,6 +91,7 @@ pub async fn run_until(
         retention_every,
         stop_rx.clone(),
     ));
+    tokio::spawn(fold_rollups(store.db.clone(), stop_rx.clone()));
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -331,6 +332,33 @@ async fn enforce_retention(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// How often finished minutes' rollup rows are folded into one.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a minute stays open to its writers' own rows after it ends:
+/// late batches still arrive, but folding them later costs the same.
+const FOLD_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Folds each writer's rollup rows of finished minutes into one row per
+/// minute (store/src/db/rollup_fold.rs), until shutdown, so reads of long
+/// windows stay one row per component and minute. On every node of a
+/// cluster; one at a time folds.
+async fn fold_rollups(db: weir_store::db::Database, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLD_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = weir_core::now_unix_nanos();
+        let minute = 60_000_000_000;
+        let before = now.saturating_sub(FOLD_AFTER.as_nanos() as u64) / minute * minute;
+        match db.fold_rollups(before).await {
+            Ok(folded) => tracing::debug!(?folded, "rollup rows folded"),
+            Err(e) => tracing::warn!(error = %e, "folding rollup rows failed; will try again"),
         }
     }
 }

@@ -57,6 +57,44 @@ struct ClusterRun {
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
     split_bytes_per_span: f64,
+    /// CPU of the weir process per span, receive to searchable.
+    embedded_cpu_us_per_span: f64,
+    /// The same for one cluster node.
+    node_cpu_us_per_span: f64,
+    /// CPU of the engines (NATS, SeaweedFS, PostgreSQL) per span meanwhile.
+    engines_cpu_us_per_span: f64,
+}
+
+/// Processes of the engines on this machine, by command name.
+fn engine_pids() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            matches!(comm.trim(), "nats-server" | "weed" | "postgres")
+        })
+        .collect()
+}
+
+/// CPU seconds used so far by `pids` together.
+fn cpu_of(pids: &[String]) -> f64 {
+    pids.iter().map(|p| crate::overload::cpu_seconds(p)).sum()
+}
+
+/// Waits until `weir` finds every one of `expected` spans.
+async fn until_searchable(weir: &Weir, expected: u64) -> Result<()> {
+    let waited = Instant::now();
+    while crate::indexed_spans(weir.web).await? < expected {
+        if waited.elapsed() > Duration::from_secs(600) {
+            bail!("the node does not see all {expected} spans after 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// A database of its own for one measurement.
@@ -106,7 +144,13 @@ fn build_bodies(args: &Args, profile: Profile) -> Result<Arc<Exports>> {
     })
 }
 
-async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> Result<ClusterRun> {
+async fn one_run(
+    args: &Args,
+    binary: &Path,
+    engines: &Engines,
+    run: usize,
+    tag: &str,
+) -> Result<ClusterRun> {
     let profile = Profile::Default;
     let mut r = ClusterRun::default();
     let root = tempfile::Builder::new()
@@ -114,12 +158,17 @@ async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> R
         .tempdir()?;
 
     // The embedded mode on the same data and load.
+    let expected = (args.spans / args.concurrency as u64) * args.concurrency as u64;
     let mut embedded = start_weir(binary, &root.path().join("embedded"), None, true, None).await?;
+    let pid = [embedded.pid()];
+    let cpu_from = cpu_of(&pid);
     r.embedded_spans_per_s = ingest(args, &[&embedded], build_bodies(args, profile)?).await?;
+    until_searchable(&embedded, expected).await?;
+    r.embedded_cpu_us_per_span = (cpu_of(&pid) - cpu_from) * 1e6 / expected as f64;
     embedded.stop().await;
 
     for nodes in [1usize, 2] {
-        let stream = format!("BENCH_{}_{run}_{nodes}", std::process::id());
+        let stream = format!("BENCH_{}_{tag}_{run}_{nodes}", std::process::id());
         let db = fresh_database(&engines.database_url, &stream.to_lowercase())?;
         let mut weirs = Vec::new();
         for n in 0..nodes {
@@ -133,24 +182,22 @@ async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> R
         let stop = Arc::new(AtomicBool::new(false));
         // Exported to the first node, looked for on the last.
         let probe = tokio::spawn(searchable_probe(refs[0].grpc, last.web, stop.clone()));
+        let (node_pids, engines) = (vec![refs[0].pid()], engine_pids());
+        let (node_from, engines_from) = (cpu_of(&node_pids), cpu_of(&engines));
         let rate = ingest(args, &refs, build_bodies(args, profile)?).await?;
         stop.store(true, Ordering::Relaxed);
         let (_, searchable) = probe.await??;
         if nodes == 1 {
             r.one_node_spans_per_s = rate;
+            until_searchable(last, expected).await?;
+            r.node_cpu_us_per_span = (cpu_of(&node_pids) - node_from) * 1e6 / expected as f64;
+            r.engines_cpu_us_per_span = (cpu_of(&engines) - engines_from) * 1e6 / expected as f64;
         } else {
             r.two_nodes_spans_per_s = rate;
             r.searchable_p50_ms = ms(&searchable, 0.5);
             r.searchable_p99_ms = ms(&searchable, 0.99);
             // Every span visible on the last node, then lookups there.
-            let expected = (args.spans / args.concurrency as u64) * args.concurrency as u64;
-            let waited = Instant::now();
-            while crate::indexed_spans(last.web).await? < expected {
-                if waited.elapsed() > Duration::from_secs(600) {
-                    bail!("the last node does not see all {expected} spans after 600 s");
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            until_searchable(last, expected).await?;
             let http = reqwest::Client::new();
             let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
             for k in 0..args.lookups as u64 {
@@ -185,43 +232,98 @@ async fn one_run(args: &Args, binary: &Path, engines: &Engines, run: usize) -> R
 /// Runs `args.runs` rounds and prints the medians.
 pub async fn run(args: &Args, binary: &Path) -> Result<()> {
     let engines = Engines::from_env()?;
-    let mut runs = Vec::new();
+    let (mut runs, mut old_runs) = (Vec::new(), Vec::new());
     for i in 0..args.runs {
-        let r = one_run(args, binary, &engines, i).await?;
+        // With --baseline, old then new in each round, on the same engines.
+        if let Some(baseline) = &args.baseline {
+            let r = one_run(args, baseline, &engines, i, "old").await?;
+            eprintln!("cluster run {} (baseline): {r:?}", i + 1);
+            old_runs.push(r);
+        }
+        let r = one_run(args, binary, &engines, i, "new").await?;
         eprintln!("cluster run {}: {r:?}", i + 1);
         runs.push(r);
     }
-    let m = |f: fn(&ClusterRun) -> f64| median(runs.iter().map(f).collect());
-    let embedded = m(|r| r.embedded_spans_per_s);
-    let one = m(|r| r.one_node_spans_per_s);
     println!(
         "## cluster mode, {} spans per run, {} runs (medians)\n",
         args.spans, args.runs
     );
-    println!("| figure | value |\n|---|---|");
-    println!("| embedded node, spans/s | {embedded:.0} |");
-    println!("| one cluster node, spans/s | {one:.0} |");
-    println!(
-        "| two cluster nodes, spans/s | {:.0} |",
-        m(|r| r.two_nodes_spans_per_s)
-    );
-    println!(
-        "| one cluster node / embedded | {:.2} |",
-        one / embedded.max(1.0)
-    );
-    println!(
-        "| ingest → searchable on the other node, p50 / p99 ms (two nodes, under load) | {:.0} / {:.0} |",
-        m(|r| r.searchable_p50_ms),
-        m(|r| r.searchable_p99_ms)
-    );
-    println!(
-        "| trace lookup on a node that did not ingest it, p50 / p99 ms | {:.2} / {:.2} |",
-        m(|r| r.lookup_p50_ms),
-        m(|r| r.lookup_p99_ms)
-    );
-    println!(
-        "| split bytes uploaded per span | {:.0} |",
-        m(|r| r.split_bytes_per_span)
-    );
+    // (figure, shown with two decimals)
+    let figures = [
+        ("embedded node, spans/s", false),
+        ("one cluster node, spans/s", false),
+        ("two cluster nodes, spans/s", false),
+        ("one cluster node / embedded", true),
+        (
+            "ingest → searchable on the other node, p50 ms (two nodes, under load)",
+            false,
+        ),
+        (
+            "ingest → searchable on the other node, p99 ms (two nodes, under load)",
+            false,
+        ),
+        (
+            "trace lookup on a node that did not ingest it, p50 ms",
+            true,
+        ),
+        (
+            "trace lookup on a node that did not ingest it, p99 ms",
+            true,
+        ),
+        ("split bytes uploaded per span", false),
+        (
+            "embedded node, weir CPU µs per span (receive to searchable)",
+            true,
+        ),
+        (
+            "one cluster node, weir CPU µs per span (receive to searchable)",
+            true,
+        ),
+        ("one cluster node, engines' CPU µs per span meanwhile", true),
+        ("one cluster node / embedded, by weir CPU per span", true),
+    ];
+    let values = |runs: &[ClusterRun]| -> Vec<f64> {
+        let m = |f: fn(&ClusterRun) -> f64| median(runs.iter().map(f).collect());
+        vec![
+            m(|r| r.embedded_spans_per_s),
+            m(|r| r.one_node_spans_per_s),
+            m(|r| r.two_nodes_spans_per_s),
+            m(|r| r.one_node_spans_per_s / r.embedded_spans_per_s.max(1.0)),
+            m(|r| r.searchable_p50_ms),
+            m(|r| r.searchable_p99_ms),
+            m(|r| r.lookup_p50_ms),
+            m(|r| r.lookup_p99_ms),
+            m(|r| r.split_bytes_per_span),
+            m(|r| r.embedded_cpu_us_per_span),
+            m(|r| r.node_cpu_us_per_span),
+            m(|r| r.engines_cpu_us_per_span),
+            m(|r| r.embedded_cpu_us_per_span / r.node_cpu_us_per_span.max(f64::MIN_POSITIVE)),
+        ]
+    };
+    let new = values(&runs);
+    let fmt = |v: f64, precise: bool| {
+        if precise {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.0}")
+        }
+    };
+    if old_runs.is_empty() {
+        println!("| figure | value |\n|---|---|");
+        for ((name, precise), v) in figures.iter().zip(&new) {
+            println!("| {name} | {} |", fmt(*v, *precise));
+        }
+    } else {
+        let old = values(&old_runs);
+        println!("| figure | baseline | new | new / baseline |\n|---|---|---|---|");
+        for (((name, precise), v), o) in figures.iter().zip(&new).zip(&old) {
+            println!(
+                "| {name} | {} | {} | {:.2} |",
+                fmt(*o, *precise),
+                fmt(*v, *precise),
+                v / o.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
     Ok(())
 }

@@ -177,6 +177,13 @@ pub(crate) struct Weir {
     data_dir: PathBuf,
 }
 
+impl Weir {
+    /// Its process id, as /proc names it.
+    pub(crate) fn pid(&self) -> String {
+        self.child.id().unwrap_or(0).to_string()
+    }
+}
+
 pub(crate) async fn start_weir(
     binary: &Path,
     root: &Path,

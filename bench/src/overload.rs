@@ -57,7 +57,7 @@ async fn refusals(web: std::net::SocketAddr, reason: &str) -> Result<f64> {
 }
 
 /// CPU seconds (user + system) process `pid` has used, from /proc.
-fn cpu_seconds(pid: &str) -> f64 {
+pub(crate) fn cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);

@@ -35,6 +35,11 @@ pub struct ClusterConfig {
     /// after the catalog dropped it, for queries already reading it.
     #[serde(default = "default_delete_grace", with = "humantime_serde")]
     pub delete_grace: Duration,
+    /// How old an object the catalog does not list must be before the
+    /// sweep deletes it (`orphans.rs`): longer than any upload waits for
+    /// its commit.
+    #[serde(default = "default_orphan_age", with = "humantime_serde")]
+    pub orphan_age: Duration,
 }
 
 /// `[cluster.stream]`: the JetStream stream that holds the event log.
@@ -90,6 +95,9 @@ fn default_ack_timeout() -> Duration {
 }
 fn default_delete_grace() -> Duration {
     Duration::from_secs(60)
+}
+fn default_orphan_age() -> Duration {
+    Duration::from_secs(3600)
 }
 fn default_region() -> String {
     "us-east-1".into()
@@ -206,6 +214,7 @@ mod tests {
             cache_max_bytes: default_cache_bytes(),
             ack_timeout: default_ack_timeout(),
             delete_grace: default_delete_grace(),
+            orphan_age: default_orphan_age(),
         }
     }
 

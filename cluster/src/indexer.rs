@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use weir_collector::otlp::partition::Partition;
+use weir_collector::otlp::partition::{Partition, of_trace};
 use weir_collector::otlp::{ExportRequest, SignalKind};
 use weir_core::accumulator::HealthAccumulator;
 use weir_core::now_unix_nanos;
@@ -75,10 +75,12 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| consume(e.to_string()))?;
-    let mut accumulator = Some(HealthAccumulator::new(
-        ctx.invocations.clone(),
-        ctx.lag_metrics.clone(),
-    ));
+    let partitions = ctx.partitions;
+    // Links into other partitions are counted there, from link stubs.
+    let mut accumulator = Some(
+        HealthAccumulator::new(ctx.invocations.clone(), ctx.lag_metrics.clone())
+            .resolving_links_of(move |trace| of_trace(&trace.0, partitions) == partition),
+    );
     let mut series = SeriesCache::default();
     let mut builder = Some(new_builder(&ctx, signal, partition, checkpoint));
     let mut deadline: Option<Instant> = None;
@@ -125,9 +127,18 @@ pub async fn run(
             if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
                 ctx.telemetry.set_lag(signal, partition, info.pending);
             }
-            let entries: Vec<(u64, bytes::Bytes)> = batch
+            let entries: Vec<Entry> = batch
                 .into_iter()
-                .filter_map(|m| Some((m.info().ok()?.stream_sequence, m.payload.clone())))
+                .filter_map(|m| {
+                    Some(Entry {
+                        position: m.info().ok()?.stream_sequence,
+                        link_stubs: m
+                            .headers
+                            .as_ref()
+                            .is_some_and(|h| h.get(crate::publish::LINK_STUBS).is_some()),
+                        payload: m.payload.clone(),
+                    })
+                })
                 .collect();
             let (b, a) = (builder.take(), accumulator.take());
             let rollups = ctx.rollups;
@@ -202,15 +213,31 @@ fn new_builder(
     SplitBuilder::new(signal, &dir, ctx.budget)
 }
 
+/// One event-log message of a partition.
+struct Entry {
+    position: u64,
+    /// Link stubs (publish.rs), for topology only.
+    link_stubs: bool,
+    payload: bytes::Bytes,
+}
+
 fn add_entries(
     builder: &mut SplitBuilder,
     mut rollups: Option<&mut HealthAccumulator>,
     signal: SignalKind,
-    entries: Vec<(u64, bytes::Bytes)>,
+    entries: Vec<Entry>,
 ) -> Result<(), IndexingError> {
     let now = now_unix_nanos();
-    for (position, payload) in entries {
+    for Entry {
+        position,
+        link_stubs,
+        payload,
+    } in entries
+    {
         match ExportRequest::decode_protobuf(signal, &payload) {
+            Ok(request) if link_stubs => {
+                builder.add_link_stubs(rollups.as_deref_mut(), position, request, now)
+            }
             Ok(request) => builder.add(rollups.as_deref_mut(), position, request, now)?,
             // Only weir publishes here, after validation: an entry that does
             // not decode was damaged, and is skipped rather than blocking
@@ -280,7 +307,14 @@ async fn commit(
             .await;
         match result {
             Ok(()) => break,
-            Err(StoreError::CheckpointMoved { found, .. }) if found == seq_to => break,
+            // A commit whose answer was lost may have landed, or another
+            // owner (a handover) committed the same range: only a listed
+            // split tells which. Without a split the two are the same records.
+            Err(StoreError::CheckpointMoved { found, .. }) if found == seq_to => match &record {
+                None => break,
+                Some(r) if ctx.db.split_listed(&r.id).await? => break,
+                Some(_) => return Err(IndexingError::Lost(partition)),
+            },
             Err(StoreError::CheckpointMoved { .. }) => return Err(IndexingError::Lost(partition)),
             Err(e) => {
                 ctx.telemetry

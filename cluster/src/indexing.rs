@@ -41,6 +41,8 @@ pub struct Indexing {
     pub lag_metrics: Arc<HashSet<String>>,
     /// Whether rollups are built.
     pub rollups: bool,
+    /// The cluster's partition count: whose links a partition resolves.
+    pub partitions: u32,
     /// Counters for `/metrics`.
     pub telemetry: Arc<ClusterTelemetry>,
     /// How long replaced objects stay readable.

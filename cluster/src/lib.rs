@@ -24,6 +24,7 @@ pub mod indexing;
 pub mod merger;
 pub mod node;
 pub mod objects;
+pub mod orphans;
 pub mod publish;
 pub mod split_builder;
 pub mod split_cache;

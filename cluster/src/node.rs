@@ -145,6 +145,7 @@ impl Node {
             invocations: Arc::new(InvocationIndex::default()),
             lag_metrics: Arc::new(settings.lag_metrics.iter().cloned().collect()),
             rollups: settings.rollups,
+            partitions: cluster.partitions,
             telemetry: telemetry.clone(),
             cache: Some(cache.clone()),
             delete_grace: cluster.delete_grace,
@@ -169,6 +170,14 @@ impl Node {
                 indexing.objects.clone(),
                 settings.retention,
                 cluster.delete_grace,
+                leader.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(sweep_orphans(
+                store.db.clone(),
+                indexing.objects.clone(),
+                telemetry.clone(),
+                (cluster.orphan_age, cluster.delete_grace),
                 leader.clone(),
                 stopped,
             )),
@@ -400,6 +409,43 @@ async fn keep_cache(cache: Arc<SplitCache>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(CACHE_SYNC) => {}
+        }
+    }
+}
+
+/// On the rule leader, deletes objects the catalog does not list
+/// (`orphans.rs`), a pass every quarter of `orphan_age` (at most 10 min).
+async fn sweep_orphans(
+    db: weir_store::db::Database,
+    objects: Arc<dyn object_store::ObjectStore>,
+    telemetry: Arc<ClusterTelemetry>,
+    (orphan_age, grace): (Duration, Duration),
+    leader: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = (orphan_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut watch = crate::orphans::OrphanWatch::default();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if !*leader.borrow() {
+            // A new leader waits the grace period afresh.
+            watch = Default::default();
+            continue;
+        }
+        match crate::orphans::sweep(&db, &objects, &mut watch, orphan_age, grace).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                telemetry
+                    .orphans_deleted
+                    .fetch_add(deleted as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(deleted, "deleted objects the catalog does not list");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot sweep orphaned objects; trying again later")
+            }
         }
     }
 }

@@ -2,6 +2,10 @@
 //! subject `<stream>.<signal>.<partition>`, acknowledged when every message
 //! is (stored on the stream's replicas).
 //!
+//! An export of spans that link into other partitions also stores a link
+//! stub in each of them (collector's `otlp::link_stubs`), on the same
+//! subject, marked by the [`LINK_STUBS`] header, acknowledged with the rest.
+//!
 //! Each message's id is a hash of its partition and bytes. A client that
 //! retries an export after a 503 (some parts stored, some not) sends the same
 //! parts again, and JetStream's duplicate window drops the ones it already
@@ -12,9 +16,14 @@
 use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use std::time::Duration;
+use weir_collector::otlp::link_stubs::link_stubs;
 use weir_collector::otlp::partition::{self, Partition};
 use weir_collector::otlp::{ExportRequest, SignalKind};
 use xxhash_rust::xxh3::xxh3_128;
+
+/// The header that marks a message of link stubs: counted for topology by
+/// the partition's owner, never indexed.
+pub const LINK_STUBS: &str = "Weir-Link-Stubs";
 
 /// How long a node waits at start for JetStream to elect a leader.
 const STREAM_SETUP_BOUND: Duration = Duration::from_secs(30);
@@ -162,18 +171,28 @@ impl Publisher {
     /// Publishes a validated export; returns once every part is stored.
     pub async fn publish(&self, request: ExportRequest) -> Result<Vec<Stored>, PublishError> {
         let signal = request.signal();
+        let stubs = match &request {
+            ExportRequest::Traces(r) => link_stubs(r, self.partitions),
+            _ => Vec::new(),
+        };
+        let parts = partition::split(request, self.partitions)
+            .into_iter()
+            .map(|(p, part)| (p, part.encode(), false))
+            .chain(
+                stubs
+                    .into_iter()
+                    .map(|(p, r)| (p, ExportRequest::Traces(r).encode(), true)),
+            );
         let mut pending = Vec::new();
-        for (p, part) in partition::split(request, self.partitions) {
-            let payload = part.encode();
-            let id = message_id(p, &payload);
+        for (p, payload, is_stub) in parts {
+            let id = message_id(p, is_stub, &payload);
+            let mut message = PublishMessage::build().message_id(id);
+            if is_stub {
+                message = message.header(LINK_STUBS, "1");
+            }
             let ack = self
                 .jetstream
-                .send_publish(
-                    self.subject(signal, p),
-                    PublishMessage::build()
-                        .payload(payload.into())
-                        .message_id(id),
-                )
+                .send_publish(self.subject(signal, p), message.payload(payload.into()))
                 .await
                 .map_err(|e| PublishError::Unavailable(e.to_string()))?;
             pending.push((p, ack));
@@ -204,9 +223,11 @@ impl weir_collector::replicated::ReplicatedLog for Publisher {
     }
 }
 
-/// A part's message id: its partition and a 128-bit hash of its bytes.
-fn message_id(partition: Partition, payload: &[u8]) -> String {
-    format!("{partition}-{:032x}", xxh3_128(payload))
+/// A part's message id: its partition, a mark for link stubs, and a
+/// 128-bit hash of its bytes.
+fn message_id(partition: Partition, stubs: bool, payload: &[u8]) -> String {
+    let mark = if stubs { "l-" } else { "" };
+    format!("{partition}-{mark}{:032x}", xxh3_128(payload))
 }
 
 #[cfg(test)]
@@ -215,9 +236,10 @@ mod tests {
 
     #[test]
     fn message_ids_depend_on_partition_and_bytes_only() {
-        assert_eq!(message_id(3, b"abc"), message_id(3, b"abc"));
-        assert_ne!(message_id(3, b"abc"), message_id(4, b"abc"));
-        assert_ne!(message_id(3, b"abc"), message_id(3, b"abd"));
-        assert_eq!(message_id(0, b"").len(), 2 + 32);
+        assert_eq!(message_id(3, false, b"abc"), message_id(3, false, b"abc"));
+        assert_ne!(message_id(3, false, b"abc"), message_id(4, false, b"abc"));
+        assert_ne!(message_id(3, false, b"abc"), message_id(3, false, b"abd"));
+        assert_ne!(message_id(3, false, b"abc"), message_id(3, true, b"abc"));
+        assert_eq!(message_id(0, false, b"").len(), 2 + 32);
     }
 }

@@ -99,6 +99,21 @@ impl SplitBuilder {
         Ok(())
     }
 
+    /// Adds an entry of link stubs at `position`: fed to `rollups` for the
+    /// topology edges of their links, never indexed or counted as records.
+    pub fn add_link_stubs(
+        &mut self,
+        rollups: Option<&mut HealthAccumulator>,
+        position: u64,
+        request: ExportRequest,
+        now: u64,
+    ) {
+        if let Some(acc) = rollups {
+            acc.link_stubs(&convert(request, now).spans);
+        }
+        self.last_position = position;
+    }
+
     fn index(&mut self, signal: Signal) -> Result<&SignalIndex, StoreError> {
         if self.index.is_none() {
             self.index = Some(Arc::new(SignalIndex::open(&self.dir, signal, self.budget)?));

@@ -25,6 +25,8 @@ pub struct ClusterTelemetry {
     pub commit_failures: AtomicU64,
     /// Merges committed.
     pub merges: AtomicU64,
+    /// Objects the catalog did not list, deleted by the sweep.
+    pub orphans_deleted: AtomicU64,
     /// Splits found in the local cache.
     pub cache_hits: AtomicU64,
     /// Splits downloaded into it.
@@ -127,6 +129,11 @@ impl Collector for ClusterTelemetry {
                 "weir_cluster_merges",
                 "Split merges committed.",
                 &self.merges,
+            ),
+            (
+                "weir_cluster_orphaned_objects_deleted",
+                "Objects the catalog did not list, deleted by the leader's sweep.",
+                &self.orphans_deleted,
             ),
             (
                 "weir_cluster_cache_hits",

@@ -86,6 +86,8 @@ pub struct HealthAccumulator {
     index: Arc<InvocationIndex>,
     lag_metrics: Arc<HashSet<String>>,
     memory: SpanMemory,
+    /// Which traces' links this accumulator resolves (see [`Self::resolving_links_of`]).
+    here: Box<dyn Fn(&TraceId) -> bool + Send + Sync>,
     /// The component deltas since the last flush.
     pub deltas: RollupDeltas,
     /// The edge deltas since the last flush.
@@ -99,22 +101,28 @@ impl HealthAccumulator {
             index,
             lag_metrics,
             memory: SpanMemory::new(REMEMBERED_SPANS),
+            here: Box::new(|_| true),
             deltas: RollupDeltas::new(),
             edges: EdgeDeltas::new(),
         }
     }
 
+    /// Resolves only links to the traces `here` accepts; the others are
+    /// counted from link stubs ([`Self::link_stubs`]) by whoever sees their
+    /// traces. A cluster partition's accumulator sees its own traces only.
+    pub fn resolving_links_of(
+        mut self,
+        here: impl Fn(&TraceId) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.here = Box::new(here);
+        self
+    }
+
     /// Counts the invocations among `spans` and the edges they reveal.
     pub fn spans(&mut self, spans: &[Span]) {
         for span in spans {
-            let minute = minute_of(span.start_time_unix_nano);
-            for crossing in self.memory.observe(span) {
-                let edge = self.edges.entry((crossing.edge, minute)).or_default();
-                edge.add(crossing.failed);
-                if let Some(lag) = crossing.delivery_lag_ms {
-                    edge.add_delivery_lag(lag);
-                }
-            }
+            let crossings = self.memory.observe_where(span, &self.here);
+            self.count(crossings);
         }
         for span in spans.iter().filter(|s| is_invocation(s)) {
             let minute = minute_of(span.start_time_unix_nano);
@@ -134,6 +142,29 @@ impl HealthAccumulator {
                     records_processed(span),
                     span.end_time_unix_nano,
                 );
+        }
+    }
+
+    /// Counts the edges that link stubs reveal: spans stored elsewhere,
+    /// carrying only their links to spans this accumulator sees. They are
+    /// no invocations here.
+    pub fn link_stubs(&mut self, stubs: &[Span]) {
+        for stub in stubs {
+            let crossings = self.memory.observe_link_stub(stub);
+            self.count(crossings);
+        }
+    }
+
+    fn count(&mut self, crossings: Vec<crate::topology::Crossing>) {
+        for crossing in crossings {
+            let edge = self
+                .edges
+                .entry((crossing.edge, minute_of(crossing.at)))
+                .or_default();
+            edge.add(crossing.failed);
+            if let Some(lag) = crossing.delivery_lag_ms {
+                edge.add_delivery_lag(lag);
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! came from, whichever arrives first.
 
 use crate::pipeline::{destination, span_failed};
-use crate::{Span, SpanId, SpanKind};
+use crate::{Span, SpanId, SpanKind, TraceId};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -61,11 +61,46 @@ pub struct Crossing {
     pub failed: bool,
     /// Linked span's end to this span's start, milliseconds.
     pub delivery_lag_ms: Option<f64>,
+    /// When the span it was learnt from started: the minute that counts it.
+    pub at: u64,
 }
 
 struct Known {
     component: Arc<str>,
     end: u64,
+}
+
+/// A link from a span of another partition (a link stub) whose linked span
+/// has not arrived yet.
+struct WaitingLink {
+    consumer: Arc<str>,
+    /// The stream it consumed from, if it named one.
+    stream: Option<Arc<str>>,
+    start: u64,
+    failed: bool,
+}
+
+impl WaitingLink {
+    /// The crossing it makes once the linked span (of `producer`, ended at
+    /// `end`) is known; `None` for a link within one component.
+    fn crossing(&self, producer: &str, end: Option<u64>) -> Option<Crossing> {
+        let edge = match &self.stream {
+            Some(stream) => Edge {
+                source_kind: NodeKind::Stream,
+                source: stream.to_string(),
+                target_kind: NodeKind::Component,
+                target: self.consumer.to_string(),
+            },
+            None if producer != &*self.consumer => component_edge(producer, &self.consumer),
+            None => return None,
+        };
+        Some(Crossing {
+            edge,
+            failed: self.failed,
+            delivery_lag_ms: end.map(|end| self.start.saturating_sub(end) as f64 / 1e6),
+            at: self.start,
+        })
+    }
 }
 
 /// Remembers recent spans' components so that a child, a consumer or a
@@ -76,6 +111,8 @@ pub struct SpanMemory {
     order: VecDeque<SpanId>,
     waiting: HashMap<SpanId, Vec<(Arc<str>, bool)>>,
     waiting_order: VecDeque<SpanId>,
+    waiting_links: HashMap<SpanId, Vec<WaitingLink>>,
+    waiting_links_order: VecDeque<SpanId>,
     capacity: usize,
 }
 
@@ -96,13 +133,24 @@ impl SpanMemory {
             order: VecDeque::new(),
             waiting: HashMap::new(),
             waiting_order: VecDeque::new(),
+            waiting_links: HashMap::new(),
+            waiting_links_order: VecDeque::new(),
             capacity,
         }
     }
 
     /// The edges `span` reveals, now that it has arrived.
     pub fn observe(&mut self, span: &Span) -> Vec<Crossing> {
+        self.observe_where(span, &|_| true)
+    }
+
+    /// [`SpanMemory::observe`] where only links to traces `here` says this
+    /// memory sees are resolved: in cluster mode a partition's memory holds
+    /// its own traces, and a link to another partition's trace is counted
+    /// there, from a link stub ([`SpanMemory::observe_link_stub`]).
+    pub fn observe_where(&mut self, span: &Span, here: &dyn Fn(&TraceId) -> bool) -> Vec<Crossing> {
         let mut out = Vec::new();
+        let at = span.start_time_unix_nano;
         let me: Arc<str> = Arc::from(span.service.as_str());
         let failed = span_failed(span);
         // Parent in another component: parent → me.
@@ -112,6 +160,7 @@ impl SpanMemory {
                     edge: component_edge(&p.component, &me),
                     failed,
                     delivery_lag_ms: None,
+                    at,
                 }),
                 Some(_) => {}
                 None => {
@@ -138,6 +187,7 @@ impl SpanMemory {
                         edge: component_edge(&me, &child),
                         failed: child_failed,
                         delivery_lag_ms: None,
+                        at,
                     });
                 }
             }
@@ -154,6 +204,7 @@ impl SpanMemory {
                 },
                 failed,
                 delivery_lag_ms: None,
+                at,
             }),
             (SpanKind::Consumer, Some(d)) => {
                 let edge = Edge {
@@ -162,12 +213,17 @@ impl SpanMemory {
                     target_kind: NodeKind::Component,
                     target: me.to_string(),
                 };
-                let lags = self.link_lags(span);
-                if lags.is_empty() {
+                let lags = self.link_lags(span, here);
+                let all_elsewhere =
+                    !span.links.is_empty() && !span.links.iter().any(|l| here(&l.trace_id));
+                if all_elsewhere {
+                    // Counted where the linked spans live, one per link.
+                } else if lags.is_empty() {
                     out.push(Crossing {
                         edge,
                         failed,
                         delivery_lag_ms: None,
+                        at,
                     });
                 } else {
                     // One crossing per delivered record.
@@ -175,29 +231,78 @@ impl SpanMemory {
                         edge: edge.clone(),
                         failed,
                         delivery_lag_ms: Some(lag),
+                        at,
                     }));
                 }
             }
             _ => {
                 // Links with no stream named: producer component → me.
-                for (component, lag) in self.link_lags(span) {
+                for (component, lag) in self.link_lags(span, here) {
                     if *component != *me {
                         out.push(Crossing {
                             edge: component_edge(&component, &me),
                             failed,
                             delivery_lag_ms: Some(lag),
+                            at,
                         });
                     }
                 }
             }
         }
-        self.remember(span, me);
+        self.remember(span, me, &mut out);
         out
     }
 
-    fn link_lags(&self, span: &Span) -> Vec<(Arc<str>, f64)> {
+    /// The edges a link stub reveals: a span of another partition, carrying
+    /// only its links to spans this memory sees. Each link counts once: now
+    /// if its span is known, when that span arrives, or (for a named stream,
+    /// without a delivery lag) when the wait is given up for room. The stub
+    /// itself is not remembered: its own trace lives elsewhere.
+    pub fn observe_link_stub(&mut self, stub: &Span) -> Vec<Crossing> {
+        let mut out = Vec::new();
+        let stream = match (stub.kind, destination(stub)) {
+            (SpanKind::Consumer, Some(d)) => Some(Arc::from(d)),
+            // A producer's links add no edge where it is stored either.
+            (SpanKind::Producer, Some(_)) => return out,
+            _ => None,
+        };
+        let consumer: Arc<str> = Arc::from(stub.service.as_str());
+        for link in &stub.links {
+            let waiting = WaitingLink {
+                consumer: consumer.clone(),
+                stream: stream.clone(),
+                start: stub.start_time_unix_nano,
+                failed: span_failed(stub),
+            };
+            if let Some(known) = self.known.get(&link.span_id) {
+                out.extend(waiting.crossing(&known.component, Some(known.end)));
+                continue;
+            }
+            if !self.waiting_links.contains_key(&link.span_id) {
+                self.waiting_links_order.push_back(link.span_id);
+            }
+            self.waiting_links
+                .entry(link.span_id)
+                .or_default()
+                .push(waiting);
+            if self.waiting_links_order.len() > self.capacity
+                && let Some(old) = self.waiting_links_order.pop_front()
+            {
+                // Given up: a stream's delivery still counts.
+                for gone in self.waiting_links.remove(&old).unwrap_or_default() {
+                    if gone.stream.is_some() {
+                        out.extend(gone.crossing("", None));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn link_lags(&self, span: &Span, here: &dyn Fn(&TraceId) -> bool) -> Vec<(Arc<str>, f64)> {
         span.links
             .iter()
+            .filter(|l| here(&l.trace_id))
             .filter_map(|l| self.known.get(&l.span_id))
             .map(|k| {
                 (
@@ -208,7 +313,11 @@ impl SpanMemory {
             .collect()
     }
 
-    fn remember(&mut self, span: &Span, component: Arc<str>) {
+    /// Remembers `span` and adds to `out` the links that waited for it.
+    fn remember(&mut self, span: &Span, component: Arc<str>, out: &mut Vec<Crossing>) {
+        for waiting in self.waiting_links.remove(&span.span_id).unwrap_or_default() {
+            out.extend(waiting.crossing(&component, Some(span.end_time_unix_nano)));
+        }
         if self
             .known
             .insert(
@@ -309,6 +418,122 @@ mod tests {
         assert_eq!(
             names(&memory.observe(&span(4, "writer", SpanKind::Server, Some(1), 1, 2))),
             [("consumer".into(), "writer".into())]
+        );
+    }
+
+    fn link_to(id: u8) -> SpanLink {
+        SpanLink {
+            trace_id: TraceId([id; 16]),
+            span_id: SpanId([id; 8]),
+            attributes: Attributes::default(),
+        }
+    }
+
+    fn consumer_of(stream: Option<&str>, links: &[u8], start: u64) -> Span {
+        let mut consume = span(9, "consumer", SpanKind::Consumer, None, start, start + 5);
+        if let Some(stream) = stream {
+            consume.attributes = Attributes(vec![(
+                "messaging.destination.name".into(),
+                AttrValue::Str(stream.into()),
+            )]);
+        }
+        consume.links = links.iter().map(|id| link_to(*id)).collect();
+        consume
+    }
+
+    #[test]
+    fn a_link_stub_counts_once_whichever_arrives_first() {
+        let mut memory = SpanMemory::new(100);
+        // The stub first: it waits for the producer's span.
+        let stub = consumer_of(None, &[1, 2], 3_000_000_000);
+        assert!(memory.observe_link_stub(&stub).is_empty());
+        let arrived = memory.observe(&span(
+            1,
+            "producer",
+            SpanKind::Internal,
+            None,
+            0,
+            1_000_000_000,
+        ));
+        assert_eq!(names(&arrived), [("producer".into(), "consumer".into())]);
+        assert_eq!(arrived[0].delivery_lag_ms, Some(2000.0));
+        assert_eq!(
+            arrived[0].at, 3_000_000_000,
+            "counted in the consumer's minute"
+        );
+        // Once only: the producer's span seen again adds nothing.
+        assert!(
+            memory
+                .observe(&span(
+                    1,
+                    "producer",
+                    SpanKind::Internal,
+                    None,
+                    0,
+                    1_000_000_000
+                ))
+                .is_empty()
+        );
+        // The producer first: the stub resolves at once.
+        let now = memory.observe_link_stub(&consumer_of(None, &[1], 4_000_000_000));
+        assert_eq!(names(&now), [("producer".into(), "consumer".into())]);
+        // A link within one component adds no edge.
+        memory.observe(&span(2, "consumer", SpanKind::Internal, None, 0, 1));
+        assert!(
+            memory
+                .observe_link_stub(&consumer_of(None, &[2], 5))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn links_to_other_partitions_are_left_to_their_stubs() {
+        let mut memory = SpanMemory::new(100);
+        // Trace 7 lives in another partition.
+        let here = |t: &TraceId| t.0[0] != 7;
+        memory.observe(&span(7, "producer", SpanKind::Internal, None, 0, 1));
+        // Every link elsewhere: counted by the stubs, not here.
+        assert!(
+            memory
+                .observe_where(&consumer_of(Some("clicks"), &[7, 7], 10), &here)
+                .is_empty()
+        );
+        assert!(
+            memory
+                .observe_where(&consumer_of(None, &[7], 10), &here)
+                .is_empty()
+        );
+        // No links at all: one delivery, counted here.
+        assert_eq!(
+            names(&memory.observe_where(&consumer_of(Some("clicks"), &[], 10), &here)),
+            [("clicks".into(), "consumer".into())]
+        );
+        // Resolved here when every trace is.
+        assert_eq!(
+            names(&memory.observe(&consumer_of(None, &[7], 10))),
+            [("producer".into(), "consumer".into())]
+        );
+    }
+
+    #[test]
+    fn a_stream_link_given_up_for_room_still_counts_its_delivery() {
+        let mut memory = SpanMemory::new(2);
+        let mut given_up = Vec::new();
+        for id in 1..=4 {
+            given_up.extend(memory.observe_link_stub(&consumer_of(Some("clicks"), &[id], 10)));
+        }
+        assert_eq!(
+            names(&given_up),
+            vec![("clicks".to_string(), "consumer".to_string()); 2]
+        );
+        assert!(given_up.iter().all(|c| c.delivery_lag_ms.is_none()));
+        // A component link given up adds nothing: its producer is unknown.
+        let mut memory = SpanMemory::new(1);
+        memory.observe_link_stub(&consumer_of(None, &[1], 10));
+        assert!(
+            memory
+                .observe_link_stub(&consumer_of(None, &[2], 10))
+                .is_empty()
         );
     }
 }

@@ -85,6 +85,13 @@ impl CheckpointKey {
     pub const fn local(sink: Sink) -> Self {
         CheckpointKey { sink, partition: 0 }
     }
+
+    /// A number no other key shares: rollup rows are kept per writer (see
+    /// `rollups.rs`), so writers of different keys never wait for each other.
+    pub fn writer(&self) -> i64 {
+        let sink = Sink::ALL.iter().position(|s| *s == self.sink).unwrap_or(0);
+        i64::from(self.partition) * Sink::ALL.len() as i64 + sink as i64
+    }
 }
 
 /// Answers how far storage has durably committed the log, per key.
@@ -119,5 +126,17 @@ mod tests {
             assert_eq!(Sink::parse(s.as_str()), Some(s));
         }
         assert_eq!(Sink::parse("rollups"), None);
+    }
+
+    #[test]
+    fn every_key_writes_its_own_rollup_rows() {
+        let mut seen = std::collections::HashSet::new();
+        for partition in 0..64 {
+            for sink in Sink::ALL {
+                let writer = CheckpointKey { sink, partition }.writer();
+                assert!(writer >= 0, "negative writers are reserved for folded rows");
+                assert!(seen.insert(writer), "{sink} {partition} shares {writer}");
+            }
+        }
     }
 }

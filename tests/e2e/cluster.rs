@@ -166,6 +166,28 @@ fn data_exported_to_one_node_is_found_through_another_with_counts_exact() {
     );
 }
 
+/// The single node's pipeline test, exported to one node and read on the
+/// other: health, lag, topology and correlation answer the same. Its
+/// consumer's batches link to producer traces that live in other
+/// partitions, so every delivery and its lag is counted from link stubs.
+#[test]
+fn a_pipeline_reads_the_same_on_a_cluster_node_that_did_not_ingest_it() {
+    use crate::pipeline_health::{
+        assert_correlation, assert_health, assert_lag_series, assert_topology, run_pipeline,
+    };
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let urls = engines.nats.urls();
+    let a = Weir::start(&node_config(&name, "node-a", &db, &urls, &engines.objects));
+    let b = Weir::start(&node_config(&name, "node-b", &db, &urls, &engines.objects));
+    run_pipeline(&a);
+    assert_health(&b);
+    assert_lag_series(&b);
+    assert_topology(&b);
+    assert_correlation(&b);
+}
+
 #[test]
 fn a_cluster_without_postgresql_does_not_start() {
     let engines = engines();
@@ -555,6 +577,11 @@ fn an_alert_is_delivered_once_by_two_nodes_and_once_after_the_leader_dies() {
 /// Keys the object store holds under cluster `name`'s prefix (S3
 /// ListObjectsV2 on SeaweedFS, which answers without credentials).
 fn objects_under(objects: &SeaweedFs, name: &str) -> usize {
+    keys_under(objects, name).len()
+}
+
+/// The keys themselves, in the store's order.
+fn keys_under(objects: &SeaweedFs, name: &str) -> Vec<String> {
     let listing = reqwest::blocking::get(format!(
         "{}/{}?list-type=2&prefix={name}/",
         objects.endpoint(),
@@ -563,29 +590,90 @@ fn objects_under(objects: &SeaweedFs, name: &str) -> usize {
     .unwrap()
     .text()
     .unwrap();
-    listing.matches("<Key>").count()
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(key, _)| key.to_string()))
+        .collect()
 }
 
-#[test]
-fn retention_removes_splits_from_the_catalog_and_then_the_store() {
+/// One node of cluster `name` (its `[cluster]` header replaced by
+/// `cluster_header`, to add settings) holding one export of 40 spans from
+/// `client`; the node and the export's first trace id.
+fn one_node_with_one_export(name: &str, cluster_header: &str, client: u64) -> (Weir, String) {
     let engines = engines();
     let db = PgServer::shared().create_database();
-    let name = cluster_name();
-    let config = node_config(&name, "keeper", &db, &engines.nats.urls(), &engines.objects).replace(
-        "[cluster]\n",
-        "[retention]\nspans = \"20s\"\ncheck_interval = \"1s\"\n[cluster]\ndelete_grace = \"1s\"\n",
-    );
+    let config = node_config(name, "solo", &db, &engines.nats.urls(), &engines.objects)
+        .replace("[cluster]\n", cluster_header);
     let weir = Weir::start(&config);
     let mut seq = 0;
     let r = weir.post_otlp(
         "/v1/traces",
         "application/x-protobuf",
         &[],
-        spans_body(4, &mut seq, 40),
+        spans_body(client, &mut seq, 40),
     );
     assert_eq!(r.status(), 200);
-    let trace = hex::encode(fleet::trace_id(4, 1));
+    let trace = hex::encode(fleet::trace_id(client, 1));
     weir.wait_for_trace(&trace, 4, 0);
+    (weir, trace)
+}
+
+#[test]
+fn objects_the_catalog_does_not_list_are_swept_and_split_objects_stay() {
+    let engines = engines();
+    let name = cluster_name();
+    let (weir, trace) = one_node_with_one_export(
+        &name,
+        "[cluster]\norphan_age = \"2s\"\ndelete_grace = \"1s\"\n",
+        5,
+    );
+    // Every partition committed: all 40 spans searchable.
+    wait_for("all 40 spans searchable", Duration::from_secs(60), || {
+        (weir.get_json("/api/v1/search?signal=spans&limit=1000")["count"] == 40).then_some(())
+    });
+    let splits = keys_under(&engines.objects, &name);
+    assert!(!splits.is_empty(), "splits were uploaded");
+
+    // What a node that died between upload and commit leaves behind.
+    let ghost = format!("{name}/spans/0/00000000000000000009-ghost-1.split");
+    let put = reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/{}/{ghost}",
+            engines.objects.endpoint(),
+            engines.objects.bucket()
+        ))
+        .body(vec![0u8; 64])
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    assert!(keys_under(&engines.objects, &name).contains(&ghost));
+
+    wait_for("the orphan to be swept", Duration::from_secs(60), || {
+        (!keys_under(&engines.objects, &name).contains(&ghost)).then_some(())
+    });
+    assert_eq!(
+        keys_under(&engines.objects, &name),
+        splits,
+        "every split the catalog lists stays"
+    );
+    assert!(weir.metric("weir_cluster_orphaned_objects_deleted_total") >= 1.0);
+    assert_eq!(
+        weir.get(&format!("/api/v1/traces/{trace}")).status(),
+        200,
+        "its data still found"
+    );
+}
+
+#[test]
+fn retention_removes_splits_from_the_catalog_and_then_the_store() {
+    let engines = engines();
+    let name = cluster_name();
+    let (weir, trace) = one_node_with_one_export(
+        &name,
+        "[retention]\nspans = \"20s\"\ncheck_interval = \"1s\"\n[cluster]\ndelete_grace = \"1s\"\n",
+        4,
+    );
     assert!(
         objects_under(&engines.objects, &name) > 0,
         "splits were uploaded"

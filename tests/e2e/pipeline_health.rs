@@ -13,7 +13,7 @@ use opentelemetry::{Context, KeyValue};
 use serde_json::Value;
 use std::time::Duration;
 
-fn run_pipeline(weir: &Weir) {
+pub(crate) fn run_pipeline(weir: &Weir) {
     let runtime = exporter_runtime();
     let _guard = runtime.enter();
     let endpoint = format!("http://{}", weir.grpc);
@@ -151,7 +151,7 @@ fn component<'a>(all: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|c| c["component"] == name)
 }
 
-fn assert_health(weir: &Weir) {
+pub(crate) fn assert_health(weir: &Weir) {
     let health = wait_for("the components to add up", Duration::from_secs(30), || {
         let v = weir.get_json("/api/v1/components?window=15m");
         let done = component(&v, "clickstream-producer").is_some_and(|c| c["invocations"] == 10)
@@ -194,7 +194,7 @@ fn assert_health(weir: &Weir) {
     assert_eq!(writer["error_rate"], 0.5);
 }
 
-fn assert_lag_series(weir: &Weir) {
+pub(crate) fn assert_lag_series(weir: &Weir) {
     let v = weir.get_json(
         "/api/v1/metrics?name=pipeline.iterator_age&step=1m&agg=max&match[shard]=shard-1",
     );
@@ -214,7 +214,7 @@ fn assert_lag_series(weir: &Weir) {
     assert_eq!(bad.status(), 400);
 }
 
-fn assert_topology(weir: &Weir) {
+pub(crate) fn assert_topology(weir: &Weir) {
     let edge = |v: &Value, from: &str, to: &str| -> Option<Value> {
         v["edges"]
             .as_array()?
@@ -260,7 +260,7 @@ fn assert_topology(weir: &Weir) {
     );
 }
 
-fn assert_correlation(weir: &Weir) {
+pub(crate) fn assert_correlation(weir: &Weir) {
     // Spans and logs commit independently: wait for the consumer's log too.
     let found = wait_for(
         "rec-3 across three components, with the consumer's log",

@@ -4,6 +4,7 @@
 //! written, and converted into `weir_core` types ([`convert`]) after.
 
 pub mod convert;
+pub mod link_stubs;
 pub mod partition;
 pub mod response;
 pub mod validate;

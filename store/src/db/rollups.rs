@@ -13,7 +13,25 @@ pub type RollupDeltas = BTreeMap<(String, u64), HealthRollup>;
 /// Edge traffic changes keyed by (edge, minute start in Unix nanoseconds).
 pub type EdgeDeltas = BTreeMap<(Edge, u64), EdgeRollup>;
 
-fn decode_edge(text: &str) -> Result<EdgeRollup, StoreError> {
+/// The edge a stored row names.
+pub(super) fn edge_of(
+    source_kind: &str,
+    source: String,
+    target_kind: &str,
+    target: String,
+) -> Result<Edge, StoreError> {
+    let kind = |k: &str| {
+        NodeKind::parse(k).ok_or_else(|| StoreError::CorruptRecord(format!("node kind {k}")))
+    };
+    Ok(Edge {
+        source_kind: kind(source_kind)?,
+        source,
+        target_kind: kind(target_kind)?,
+        target,
+    })
+}
+
+pub(super) fn decode_edge(text: &str) -> Result<EdgeRollup, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::CorruptRecord(format!("edge rollup: {e}")))
 }
 
@@ -21,15 +39,8 @@ fn encode(r: &HealthRollup) -> String {
     serde_json::to_string(r).expect("rollups serialize")
 }
 
-fn decode(text: &str) -> Result<HealthRollup, StoreError> {
+pub(super) fn decode(text: &str) -> Result<HealthRollup, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::CorruptRecord(format!("health rollup: {e}")))
-}
-
-/// The merged rollup of one (component, minute) as stored.
-macro_rules! select_rollup {
-    () => {
-        "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2"
-    };
 }
 
 impl Database {
@@ -55,7 +66,7 @@ impl Database {
         if tx.checkpoint_of(&key).await? >= wal_seq {
             return Ok(());
         }
-        merge_in(&mut tx, deltas, edges).await?;
+        merge_in(&mut tx, key.writer(), deltas, edges).await?;
         tx.execute(checkpoints::record(&key, wal_seq)).await?;
         tx.commit().await
     }
@@ -142,16 +153,7 @@ impl Database {
             .await?;
         let mut out: BTreeMap<Edge, EdgeRollup> = BTreeMap::new();
         for (sk, source, tk, target, data) in rows {
-            let kind = |k: &str| {
-                NodeKind::parse(k)
-                    .ok_or_else(|| StoreError::CorruptRecord(format!("node kind {k}")))
-            };
-            let edge = Edge {
-                source_kind: kind(&sk)?,
-                source,
-                target_kind: kind(&tk)?,
-                target,
-            };
+            let edge = edge_of(&sk, source, &tk, target)?;
             out.entry(edge).or_default().merge(&decode_edge(&data)?);
         }
         Ok(out)
@@ -168,84 +170,134 @@ impl Database {
     }
 }
 
-/// Merges rollup and edge deltas inside `tx`, whoever records the position
-/// they cover: a single node's rollup checkpoint, or a cluster partition's
-/// commit.
+/// One writer's row of an edge in a minute.
+macro_rules! select_edge {
+    () => {
+        "SELECT data FROM topology_edges WHERE source_kind = $1 AND source = $2 \
+         AND target_kind = $3 AND target = $4 AND minute = $5 AND writer = $6"
+    };
+}
+
+/// One writer's row of a component in a minute.
+macro_rules! select_rollup {
+    () => {
+        "SELECT data FROM health_rollups WHERE component = $1 AND minute = $2 AND writer = $3"
+    };
+}
+
+/// Merges rollup and edge deltas into `writer`'s rows inside `tx`, whoever
+/// records the position they cover: a single node's rollup checkpoint, or a
+/// cluster partition's commit.
+///
+/// Each row has one writer at a time (one worker per single-node sink; one
+/// partition owner, fenced by its checkpoint row), so writers never wait for
+/// each other. The rows are still read `FOR UPDATE` on PostgreSQL because
+/// folding (`rollup_fold.rs`) deletes them: a merge must see either the row
+/// or its absence, never a row already folded.
 pub(super) async fn merge_in(
     tx: &mut Tx,
+    writer: i64,
     deltas: &RollupDeltas,
     edges: &EdgeDeltas,
 ) -> Result<(), StoreError> {
     if deltas.is_empty() && edges.is_empty() {
         return Ok(());
     }
-    // Fork: workers of different signals merge into the same rows. On
-    // PostgreSQL two first inserts of one (component, minute) would race
-    // and one merge would overwrite the other, so merges take a lock and
-    // the rows they rewrite are locked against other writers; SQLite's
-    // BEGIN IMMEDIATE already serializes every writer and has no row locks.
-    let select_rollup = match &*tx {
-        Tx::Sqlite(_) => select_rollup!(),
-        Tx::Postgres(_) => {
-            tx.execute(sql("SELECT pg_advisory_xact_lock(7467001)"))
-                .await?;
-            concat!(select_rollup!(), " FOR UPDATE")
-        }
+    // Fork: SQLite's BEGIN IMMEDIATE already excludes the folder.
+    let (select_edge, select_rollup) = match &*tx {
+        Tx::Sqlite(_) => (select_edge!(), select_rollup!()),
+        Tx::Postgres(_) => (
+            concat!(select_edge!(), " FOR UPDATE"),
+            concat!(select_rollup!(), " FOR UPDATE"),
+        ),
     };
     for ((edge, minute), delta) in edges {
         let existing: Option<(String,)> = tx
-                .fetch_optional(
-                    sql("SELECT data FROM topology_edges \
-                         WHERE source_kind = $1 AND source = $2 AND target_kind = $3 AND target = $4 AND minute = $5")
+            .fetch_optional(
+                sql(select_edge)
                     .bind(edge.source_kind.as_str())
                     .bind(&edge.source)
                     .bind(edge.target_kind.as_str())
                     .bind(&edge.target)
-                    .bind(nanos(*minute)),
-                )
-                .await?;
+                    .bind(nanos(*minute))
+                    .bind(writer),
+            )
+            .await?;
         let mut merged = match existing {
             Some((text,)) => decode_edge(&text)?,
             None => EdgeRollup::default(),
         };
         merged.merge(delta);
-        tx.execute(
-                sql("INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (source_kind, source, target_kind, target, minute) DO UPDATE SET data = excluded.data")
-                .bind(edge.source_kind.as_str())
-                .bind(&edge.source)
-                .bind(edge.target_kind.as_str())
-                .bind(&edge.target)
-                .bind(nanos(*minute))
-                .bind(serde_json::to_string(&merged).expect("edges serialize")),
-            )
-            .await?;
+        upsert_edge(tx, edge, *minute, writer, &merged).await?;
     }
     for ((component, minute), delta) in deltas {
         let existing: Option<(String,)> = tx
-            .fetch_optional(sql(select_rollup).bind(component).bind(nanos(*minute)))
+            .fetch_optional(
+                sql(select_rollup)
+                    .bind(component)
+                    .bind(nanos(*minute))
+                    .bind(writer),
+            )
             .await?;
         let mut merged = match existing {
             Some((text,)) => decode(&text)?,
             None => HealthRollup::default(),
         };
         merged.merge(delta);
-        tx.execute(
-                sql("INSERT INTO health_rollups (component, minute, invocations, errors, cold_starts, last_seen, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (component, minute) DO UPDATE SET invocations = excluded.invocations, \
-                     errors = excluded.errors, cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, \
-                     data = excluded.data")
-                .bind(component)
-                .bind(nanos(*minute))
-                .bind(merged.invocations as i64)
-                .bind(merged.errors as i64)
-                .bind(merged.cold_starts as i64)
-                .bind(nanos(merged.last_seen))
-                .bind(encode(&merged)),
-            )
-            .await?;
+        upsert_rollup(tx, component, *minute, writer, &merged).await?;
     }
+    Ok(())
+}
+
+/// Writes `writer`'s row of `edge` in `minute`.
+pub(super) async fn upsert_edge(
+    tx: &mut Tx,
+    edge: &Edge,
+    minute: u64,
+    writer: i64,
+    merged: &EdgeRollup,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql("INSERT INTO topology_edges (source_kind, source, target_kind, target, minute, writer, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (source_kind, source, target_kind, target, minute, writer) \
+             DO UPDATE SET data = excluded.data")
+        .bind(edge.source_kind.as_str())
+        .bind(&edge.source)
+        .bind(edge.target_kind.as_str())
+        .bind(&edge.target)
+        .bind(nanos(minute))
+        .bind(writer)
+        .bind(serde_json::to_string(merged).expect("edges serialize")),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes `writer`'s row of `component` in `minute`.
+pub(super) async fn upsert_rollup(
+    tx: &mut Tx,
+    component: &str,
+    minute: u64,
+    writer: i64,
+    merged: &HealthRollup,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql("INSERT INTO health_rollups \
+             (component, minute, writer, invocations, errors, cold_starts, last_seen, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (component, minute, writer) DO UPDATE SET invocations = excluded.invocations, \
+             errors = excluded.errors, cold_starts = excluded.cold_starts, last_seen = excluded.last_seen, \
+             data = excluded.data")
+        .bind(component)
+        .bind(nanos(minute))
+        .bind(writer)
+        .bind(merged.invocations as i64)
+        .bind(merged.errors as i64)
+        .bind(merged.cold_starts as i64)
+        .bind(nanos(merged.last_seen))
+        .bind(encode(merged)),
+    )
+    .await?;
     Ok(())
 }

@@ -157,10 +157,18 @@ impl Database {
             tx.execute(insert_split(split, now)).await?;
         }
         let new_series = metrics::insert_in(&mut tx, commit.points, series).await?;
-        rollups::merge_in(&mut tx, commit.deltas, commit.edges).await?;
+        rollups::merge_in(&mut tx, key.writer(), commit.deltas, commit.edges).await?;
         tx.commit().await?;
         series.remember(new_series);
         Ok(())
+    }
+
+    /// Whether the catalog lists split `id`.
+    pub async fn split_listed(&self, id: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = self
+            .fetch_optional(sql("SELECT COUNT(*) FROM splits WHERE split_id = $1").bind(id))
+            .await?;
+        Ok(row.is_some_and(|(n,)| n > 0))
     }
 
     /// Swaps the splits `replaced` for `merged` in one transaction; false

@@ -237,6 +237,17 @@ impl Tx {
         }
     }
 
+    /// Every row a query returns.
+    pub(super) async fn fetch_all<T: FromEitherRow>(
+        &mut self,
+        q: Sql<'_>,
+    ) -> Result<Vec<T>, StoreError> {
+        match self {
+            Tx::Sqlite(t) => decode_all(q.prepare::<Sqlite>().fetch_all(&mut **t).await?),
+            Tx::Postgres(t) => decode_all(q.prepare::<Postgres>().fetch_all(&mut **t).await?),
+        }
+    }
+
     /// Commits.
     pub(super) async fn commit(self) -> Result<(), StoreError> {
         match self {

@@ -78,6 +78,10 @@ async fn a_split_moves_its_checkpoint_and_a_stale_one_is_refused(engine: Engine)
         "the refused splits left nothing behind"
     );
     assert_eq!(all[0], first, "a split reads back as it was recorded");
+    // What an owner asks when its commit was refused with the checkpoint
+    // where it would have put it: did its own split land?
+    assert!(t.db.split_listed("s-2").await.unwrap());
+    assert!(!t.db.split_listed("s-stale").await.unwrap());
 
     // And it all holds after a restart.
     let db = t.reopen().await;
