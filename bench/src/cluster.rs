@@ -56,6 +56,9 @@ struct ClusterRun {
     searchable_p99_ms: f64,
     lookup_p50_ms: f64,
     lookup_p99_ms: f64,
+    /// Lookups on a node whose cache holds nothing (NaN: not supported).
+    cold_lookup_p50_ms: f64,
+    cold_lookup_p99_ms: f64,
     split_bytes_per_span: f64,
     /// CPU of the weir process per span, receive to searchable.
     embedded_cpu_us_per_span: f64,
@@ -83,6 +86,45 @@ fn engine_pids() -> Vec<String> {
 /// CPU seconds used so far by `pids` together.
 fn cpu_of(pids: &[String]) -> f64 {
     pids.iter().map(|p| crate::overload::cpu_seconds(p)).sum()
+}
+
+/// Trace lookups on a node whose cache holds nothing (`cache_max_bytes` 1):
+/// before each, the cache has evicted what the last one fetched. NaN when
+/// the node cannot answer them (a weir that searches only its cache).
+async fn cold_lookups(args: &Args, profile: Profile, cold: &Weir) -> Result<(f64, f64)> {
+    let empty = || async {
+        Ok::<_, anyhow::Error>(
+            crate::scrape(cold.web, "weir_cluster_cache_bytes").await? == 0.0
+                && crate::scrape(cold.web, "weir_cluster_cache_misses_total").await? > 0.0,
+        )
+    };
+    let http = reqwest::Client::new();
+    let mut lookups = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for k in 0..args.lookups.min(100) as u64 {
+        let waited = Instant::now();
+        while !empty().await? {
+            if waited.elapsed() > Duration::from_secs(120) {
+                bail!("the cold node's cache does not empty");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let id = crate::stored_trace(args, profile, k * 37, 0);
+        let t = Instant::now();
+        let resp = http
+            .get(format!("http://{}/api/v1/traces/{id}", cold.web))
+            .send()
+            .await?;
+        let status = resp.status();
+        let _ = resp.bytes().await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok((f64::NAN, f64::NAN));
+        }
+        if !status.is_success() {
+            bail!("cold lookup of trace {id} failed: {status}");
+        }
+        lookups.record(t.elapsed().as_micros().max(1) as u64)?;
+    }
+    Ok((ms(&lookups, 0.5), ms(&lookups, 0.99)))
 }
 
 /// Waits until `weir` finds every one of `expected` spans.
@@ -116,10 +158,11 @@ fn node_config(
     stream: &str,
     node: &str,
     dir: &Path,
+    cluster_extra: &str,
 ) -> Result<std::path::PathBuf> {
     let urls: Vec<String> = engines.nats.split(',').map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "[database]\nurl = {db:?}\n[cluster]\nnode_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
+        "[database]\nurl = {db:?}\n[cluster]\n{cluster_extra}node_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
          [cluster.stream]\nname = {stream:?}\nreplicas = {}\nmax_bytes = 4294967296\n\
          [cluster.object_store]\nurl = \"s3://{}/{stream}\"\nendpoint = {:?}\n",
         urls.join(", "),
@@ -174,7 +217,7 @@ async fn one_run(
         for n in 0..nodes {
             let dir = root.path().join(format!("{stream}-{n}"));
             std::fs::create_dir_all(&dir)?;
-            let config = node_config(engines, &db, &stream, &format!("node-{n}"), &dir)?;
+            let config = node_config(engines, &db, &stream, &format!("node-{n}"), &dir, "")?;
             weirs.push(start_weir(binary, &dir, None, true, Some(&config)).await?);
         }
         let refs: Vec<&Weir> = weirs.iter().collect();
@@ -221,6 +264,20 @@ async fn one_run(
                 uploaded += crate::scrape(w.web, "weir_cluster_split_upload_bytes_total").await?;
             }
             r.split_bytes_per_span = uploaded / expected as f64;
+            let dir = root.path().join(format!("{stream}-cold"));
+            std::fs::create_dir_all(&dir)?;
+            let config = node_config(
+                engines,
+                &db,
+                &stream,
+                "node-cold",
+                &dir,
+                "cache_max_bytes = 1\n",
+            )?;
+            let mut cold = start_weir(binary, &dir, None, true, Some(&config)).await?;
+            (r.cold_lookup_p50_ms, r.cold_lookup_p99_ms) =
+                cold_lookups(args, profile, &cold).await?;
+            cold.stop().await;
         }
         for w in &mut weirs {
             w.stop().await;
@@ -270,6 +327,8 @@ pub async fn run(args: &Args, binary: &Path) -> Result<()> {
             "trace lookup on a node that did not ingest it, p99 ms",
             true,
         ),
+        ("trace lookup on a node with a cold cache, p50 ms", true),
+        ("trace lookup on a node with a cold cache, p99 ms", true),
         ("split bytes uploaded per span", false),
         (
             "embedded node, weir CPU µs per span (receive to searchable)",
@@ -293,6 +352,8 @@ pub async fn run(args: &Args, binary: &Path) -> Result<()> {
             m(|r| r.searchable_p99_ms),
             m(|r| r.lookup_p50_ms),
             m(|r| r.lookup_p99_ms),
+            m(|r| r.cold_lookup_p50_ms),
+            m(|r| r.cold_lookup_p99_ms),
             m(|r| r.split_bytes_per_span),
             m(|r| r.embedded_cpu_us_per_span),
             m(|r| r.node_cpu_us_per_span),
@@ -302,7 +363,9 @@ pub async fn run(args: &Args, binary: &Path) -> Result<()> {
     };
     let new = values(&runs);
     let fmt = |v: f64, precise: bool| {
-        if precise {
+        if v.is_nan() {
+            "n/a".to_string()
+        } else if precise {
             format!("{v:.2}")
         } else {
             format!("{v:.0}")

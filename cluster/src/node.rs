@@ -121,6 +121,7 @@ impl Node {
             store.clone(),
             telemetry.clone(),
         )?);
+        store.fetch_splits_from(cache.clone());
         let work_dir = settings.data_dir.join("split-build");
         if work_dir.exists() {
             std::fs::remove_dir_all(&work_dir).map_err(|e| StoreError::io(&work_dir, e))?;

@@ -41,6 +41,10 @@ pub enum ApiError {
     /// Nothing matches.
     #[error("{0}")]
     NotFound(String),
+    /// Storage that should come back (cluster mode's object store): the
+    /// client should try again shortly.
+    #[error("{0}")]
+    Unavailable(String),
     /// A storage failure; logged, masked to the user.
     #[error("internal error")]
     Internal(String),
@@ -50,6 +54,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             e @ StoreError::BadQuery(_) => ApiError::BadRequest(e.to_string()),
+            e @ StoreError::SplitsUnavailable(_) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -75,6 +80,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "query failed");
                 StatusCode::INTERNAL_SERVER_ERROR

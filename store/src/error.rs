@@ -68,6 +68,9 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt stored record: {0}")]
     CorruptRecord(String),
+    /// In cluster mode, the splits a query needs could not be fetched.
+    #[error("{0}; the object store may be unreachable, try again shortly")]
+    SplitsUnavailable(String),
 }
 
 impl StoreError {

@@ -20,7 +20,9 @@
 //! - [`arrivals`]: which metrics were just committed, for the alert engine
 //!   to evaluate on arrival;
 //! - [`Store`]: the indexes and the database opened together, with searches,
-//!   trace lookups and id correlation over both signals.
+//!   trace lookups and id correlation over both signals;
+//! - [`split_source`]: in cluster mode, the seam through which those queries
+//!   get the splits they need first.
 //!
 //! Data comes in from the collector's storage workers, which write a batch
 //! and its WAL position in one commit (an index commit, or one database
@@ -41,6 +43,7 @@ mod local_catalog;
 pub mod ownership;
 mod records;
 pub mod retention;
+pub mod split_source;
 
 pub use config::StoreConfig;
 pub use error::StoreError;

@@ -3,9 +3,11 @@
 
 use crate::LocalCatalog;
 use crate::StoreError;
+use crate::checkpoint::Sink;
 use crate::config::StoreConfig;
 use crate::db::Database;
 use crate::index::{Signal, SignalIndex, StoredHit, WriterBudget};
+use crate::split_source::{SplitNeed, SplitSource, SplitsHeld};
 use std::sync::Arc;
 use weir_core::{LogRecord, Span, TraceId};
 
@@ -78,6 +80,8 @@ pub struct Store {
     pub db: Database,
     /// Metric names just committed to `db`, for evaluation on arrival.
     pub arrivals: Arc<crate::arrivals::MetricArrivals>,
+    /// In cluster mode, where queries get the splits they need.
+    splits: std::sync::OnceLock<Arc<dyn SplitSource>>,
 }
 
 /// A cursor: the time of the last hit returned and how many hits at exactly
@@ -124,7 +128,19 @@ impl Store {
             logs: Arc::new(logs),
             db,
             arrivals: Arc::default(),
+            splits: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes every query ask `source` for the splits it needs first (a
+    /// cluster node's split cache). Set once; a second source is refused.
+    pub fn fetch_splits_from(&self, source: Arc<dyn SplitSource>) -> bool {
+        self.splits.set(source).is_ok()
+    }
+
+    /// What `need` names, brought and held (nothing on a single node).
+    fn bring(&self, need: SplitNeed<'_>) -> Result<Option<SplitsHeld>, StoreError> {
+        self.splits.get().map(|s| s.bring(&need)).transpose()
     }
 
     /// What storage has durably committed, per sink: see [`crate::checkpoint`].
@@ -151,6 +167,20 @@ impl Store {
         };
         let want = req.limit.saturating_add(skip_at_to);
         let mut records = Vec::new();
+        let mut held = Vec::new();
+        for (signal, sink) in [
+            (SearchSignal::Logs, Sink::Spans),
+            (SearchSignal::Spans, Sink::Logs),
+        ] {
+            if req.signal != signal {
+                held.push(self.bring(SplitNeed {
+                    sink,
+                    from: req.from,
+                    to,
+                    values: &[],
+                })?);
+            }
+        }
         if req.signal != SearchSignal::Logs {
             let query = self.spans.parse_query(&req.query)?;
             for hit in self.spans.search(query.as_ref(), req.from, to, want)? {
@@ -195,6 +225,17 @@ impl Store {
     /// Every span and log record of a trace.
     pub fn trace(&self, trace_id: TraceId) -> Result<(Vec<Span>, Vec<LogRecord>), StoreError> {
         let hex = trace_id.to_hex();
+        let _held = [Sink::Spans, Sink::Logs]
+            .map(|sink| {
+                self.bring(SplitNeed {
+                    sink,
+                    from: 0,
+                    to: u64::MAX,
+                    values: &[&hex],
+                })
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let mut spans = Vec::new();
         let q = self.spans.term_query("trace_id", &hex)?;
         for hit in self
@@ -264,6 +305,17 @@ impl Store {
     /// linked to those by span links, in both directions.
     pub fn correlate(&self, id: &str, from: u64, to: u64) -> Result<Correlation, StoreError> {
         let lower = id.to_ascii_lowercase();
+        let _held = [Sink::Spans, Sink::Logs]
+            .map(|sink| {
+                self.bring(SplitNeed {
+                    sink,
+                    from,
+                    to,
+                    values: &[&lower, id],
+                })
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Correlation::default();
         for (index, is_span) in [(&self.spans, true), (&self.logs, false)] {
             let query = tantivy::query::BooleanQuery::new(vec![
@@ -305,13 +357,20 @@ impl Store {
         direct.truncate(CORRELATE_TRACES);
         let mut linked = Vec::new();
         for &t in &direct {
+            let hex = t.to_hex();
+            // The spans linking to t, wherever they are stored.
+            let _linking = self.bring(SplitNeed {
+                sink: Sink::Spans,
+                from: 0,
+                to: u64::MAX,
+                values: &[&hex],
+            })?;
             let (spans, logs) = self.trace(t)?;
             for link in spans.iter().flat_map(|s| &s.links) {
                 if seen.insert(link.trace_id) {
                     linked.push(link.trace_id);
                 }
             }
-            let hex = t.to_hex();
             let q = self.spans.term_query("link_trace_id", &hex)?;
             for hit in self
                 .spans

@@ -188,6 +188,75 @@ fn a_pipeline_reads_the_same_on_a_cluster_node_that_did_not_ingest_it() {
     assert_correlation(&b);
 }
 
+/// A node whose cache may hold nothing (cache_max_bytes = 1) still answers
+/// every query exactly: each one fetches the splits it needs (by time range,
+/// and by the filters for a trace id or key) and holds them while it runs.
+#[test]
+fn a_node_whose_cache_holds_nothing_fetches_what_each_query_needs() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let urls = engines.nats.urls();
+    let a = Weir::start(&node_config(&name, "node-a", &db, &urls, &engines.objects));
+    let cold = Weir::start(
+        &node_config(&name, "node-cold", &db, &urls, &engines.objects)
+            .replace("[cluster]\n", "[cluster]\ncache_max_bytes = 1\n"),
+    );
+    let mut seq = 0;
+    for _ in 0..10 {
+        let r = a.post_otlp(
+            "/v1/traces",
+            "application/x-protobuf",
+            &[],
+            spans_body(8, &mut seq, 40),
+        );
+        assert_eq!(r.status(), 200);
+    }
+    wait_for(
+        "all 400 spans searchable on node A",
+        Duration::from_secs(60),
+        || (a.get_json("/api/v1/search?signal=spans&limit=1000")["count"] == 400).then_some(()),
+    );
+    // A search fetches every split of its range (once the node's listing
+    // of the catalog, polled every 500 ms, has them all).
+    wait_for(
+        "all 400 spans searchable on the cold node",
+        Duration::from_secs(60),
+        || (cold.get_json("/api/v1/search?signal=spans&limit=1000")["count"] == 400).then_some(()),
+    );
+    // Then it evicts them again: nothing is pinned once a query is done.
+    wait_for(
+        "the cold node's cache empty",
+        Duration::from_secs(60),
+        || (cold.metric("weir_cluster_cache_bytes") == 0.0).then_some(()),
+    );
+    let misses_before = cold.metric("weir_cluster_cache_misses_total");
+    for s in [1, 50, 100] {
+        let id = hex::encode(fleet::trace_id(8, s));
+        let trace = cold.get_json(&format!("/api/v1/traces/{id}"));
+        assert_eq!(
+            trace["spans"].as_array().map(Vec::len),
+            Some(4),
+            "trace 8/{s}: {trace}"
+        );
+    }
+    assert!(
+        cold.metric("weir_cluster_cache_misses_total") > misses_before,
+        "the lookups fetched splits"
+    );
+    let correlated = cold.get_json("/api/v1/correlate/rec-8-50-36").to_string();
+    assert!(
+        correlated.contains(&hex::encode(fleet::trace_id(8, 50))),
+        "{correlated}"
+    );
+    // Nothing is pinned once the queries are done: the cache empties again.
+    wait_for(
+        "the cold node's cache empty again",
+        Duration::from_secs(60),
+        || (cold.metric("weir_cluster_cache_bytes") == 0.0).then_some(()),
+    );
+}
+
 #[test]
 fn a_cluster_without_postgresql_does_not_start() {
     let engines = engines();
