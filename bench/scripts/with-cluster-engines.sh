@@ -28,6 +28,10 @@ for i in 0 1 2; do
 done
 # SeaweedFS opens each port P and P + 10000: ports below 55000.
 s3=18333
+if (exec 3<>"/dev/tcp/127.0.0.1/$s3") 2>/dev/null; then
+  echo "port $s3 is taken (a SeaweedFS left running?): stop it first" >&2
+  exit 1
+fi
 weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir" -master.port=19333 -volume.port=18080 \
   -filer -filer.port=18888 -s3 -s3.port=$s3 -volume.max=16 -master.volumeSizeLimitMB=64 \
   -s3.port.iceberg=0 -s3.port.lance=0 >"$dir/weed.log" 2>&1 &
@@ -40,4 +44,7 @@ done
 export NATS_URLS="nats://127.0.0.1:${c[0]},nats://127.0.0.1:${c[1]},nats://127.0.0.1:${c[2]}"
 export S3_ENDPOINT="http://127.0.0.1:$s3" S3_BUCKET=weir-bench
 export AWS_ACCESS_KEY_ID=weir AWS_SECRET_ACCESS_KEY=weir
-exec bench/scripts/with-postgres.sh sh -c 'export PG_URL="${PG_URL%/weir}/postgres"; exec "$@"' sh "$@"
+# Not exec: the EXIT trap must stop the engines when the command ends.
+status=0
+bench/scripts/with-postgres.sh sh -c 'export PG_URL="${PG_URL%/weir}/postgres"; exec "$@"' sh "$@" || status=$?
+exit "$status"

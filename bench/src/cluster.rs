@@ -153,6 +153,7 @@ fn fresh_database(admin_url: &str, name: &str) -> Result<String> {
 }
 
 fn node_config(
+    args: &Args,
     engines: &Engines,
     db: &str,
     stream: &str,
@@ -162,9 +163,10 @@ fn node_config(
 ) -> Result<std::path::PathBuf> {
     let urls: Vec<String> = engines.nats.split(',').map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "[database]\nurl = {db:?}\n[cluster]\n{cluster_extra}node_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
-         [cluster.stream]\nname = {stream:?}\nreplicas = {}\nmax_bytes = 4294967296\n\
+        "[database]\nurl = {db:?}\n[ingest]\ncommit_interval = {:?}\n[cluster]\n{cluster_extra}node_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
+         [cluster.stream]\nname = {stream:?}\nreplicas = {}\nmax_bytes = 1073741824\n\
          [cluster.object_store]\nurl = \"s3://{}/{stream}\"\nendpoint = {:?}\n",
+        args.cluster_commit_interval,
         urls.join(", "),
         if urls.len() >= 3 { 3 } else { 1 },
         engines.bucket,
@@ -217,7 +219,7 @@ async fn one_run(
         for n in 0..nodes {
             let dir = root.path().join(format!("{stream}-{n}"));
             std::fs::create_dir_all(&dir)?;
-            let config = node_config(engines, &db, &stream, &format!("node-{n}"), &dir, "")?;
+            let config = node_config(args, engines, &db, &stream, &format!("node-{n}"), &dir, "")?;
             weirs.push(start_weir(binary, &dir, None, true, Some(&config)).await?);
         }
         let refs: Vec<&Weir> = weirs.iter().collect();
@@ -225,8 +227,8 @@ async fn one_run(
         let stop = Arc::new(AtomicBool::new(false));
         // Exported to the first node, looked for on the last.
         let probe = tokio::spawn(searchable_probe(refs[0].grpc, last.web, stop.clone()));
-        let (node_pids, engines) = (vec![refs[0].pid()], engine_pids());
-        let (node_from, engines_from) = (cpu_of(&node_pids), cpu_of(&engines));
+        let (node_pids, engine_procs) = (vec![refs[0].pid()], engine_pids());
+        let (node_from, engines_from) = (cpu_of(&node_pids), cpu_of(&engine_procs));
         let rate = ingest(args, &refs, build_bodies(args, profile)?).await?;
         stop.store(true, Ordering::Relaxed);
         let (_, searchable) = probe.await??;
@@ -234,7 +236,8 @@ async fn one_run(
             r.one_node_spans_per_s = rate;
             until_searchable(last, expected).await?;
             r.node_cpu_us_per_span = (cpu_of(&node_pids) - node_from) * 1e6 / expected as f64;
-            r.engines_cpu_us_per_span = (cpu_of(&engines) - engines_from) * 1e6 / expected as f64;
+            r.engines_cpu_us_per_span =
+                (cpu_of(&engine_procs) - engines_from) * 1e6 / expected as f64;
         } else {
             r.two_nodes_spans_per_s = rate;
             r.searchable_p50_ms = ms(&searchable, 0.5);
@@ -267,6 +270,7 @@ async fn one_run(
             let dir = root.path().join(format!("{stream}-cold"));
             std::fs::create_dir_all(&dir)?;
             let config = node_config(
+                args,
                 engines,
                 &db,
                 &stream,
@@ -380,11 +384,15 @@ pub async fn run(args: &Args, binary: &Path) -> Result<()> {
         let old = values(&old_runs);
         println!("| figure | baseline | new | new / baseline |\n|---|---|---|---|");
         for (((name, precise), v), o) in figures.iter().zip(&new).zip(&old) {
+            let ratio = if o.is_nan() || v.is_nan() {
+                "n/a".to_string()
+            } else {
+                format!("{:.2}", v / o.max(f64::MIN_POSITIVE))
+            };
             println!(
-                "| {name} | {} | {} | {:.2} |",
+                "| {name} | {} | {} | {ratio} |",
                 fmt(*o, *precise),
                 fmt(*v, *precise),
-                v / o.max(f64::MIN_POSITIVE)
             );
         }
     }

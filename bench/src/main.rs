@@ -111,6 +111,10 @@ struct Args {
     /// run (the physical limit) and print weir / bare.
     #[arg(long)]
     bare: bool,
+    /// With --cluster: the nodes' `ingest.commit_interval` (how often each
+    /// partition seals a split), e.g. `1s` (weir's default) or `5s`.
+    #[arg(long, default_value = "1s")]
+    cluster_commit_interval: String,
 }
 
 #[derive(Debug, Default, Clone)]
