@@ -132,11 +132,7 @@ pub async fn run(
                 .filter_map(|m| {
                     Some(Entry {
                         position: m.info().ok()?.stream_sequence,
-                        link_stubs: m
-                            .headers
-                            .as_ref()
-                            .is_some_and(|h| h.get(crate::publish::LINK_STUBS).is_some()),
-                        payload: m.payload.clone(),
+                        message: m.message,
                     })
                 })
                 .collect();
@@ -216,9 +212,7 @@ fn new_builder(
 /// One event-log message of a partition.
 struct Entry {
     position: u64,
-    /// Link stubs (publish.rs), for topology only.
-    link_stubs: bool,
-    payload: bytes::Bytes,
+    message: async_nats::Message,
 }
 
 fn add_entries(
@@ -228,20 +222,27 @@ fn add_entries(
     entries: Vec<Entry>,
 ) -> Result<(), IndexingError> {
     let now = now_unix_nanos();
-    for Entry {
-        position,
-        link_stubs,
-        payload,
-    } in entries
-    {
+    for Entry { position, message } in entries {
+        // Only weir publishes here, after validation: an entry that does
+        // not decode was damaged, and is skipped rather than blocking its
+        // partition for ever.
+        let payload = match crate::publish::payload_of(&message) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(signal = signal.as_str(), position, error = %e, "skipping an event-log entry that does not decompress");
+                builder.last_position = position;
+                continue;
+            }
+        };
+        let link_stubs = message
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(crate::publish::LINK_STUBS).is_some());
         match ExportRequest::decode_protobuf(signal, &payload) {
             Ok(request) if link_stubs => {
                 builder.add_link_stubs(rollups.as_deref_mut(), position, request, now)
             }
             Ok(request) => builder.add(rollups.as_deref_mut(), position, request, now)?,
-            // Only weir publishes here, after validation: an entry that does
-            // not decode was damaged, and is skipped rather than blocking
-            // its partition for ever.
             Err(e) => {
                 tracing::error!(signal = signal.as_str(), position, error = %e, "skipping an undecodable event-log entry");
                 builder.last_position = position;

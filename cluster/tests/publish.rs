@@ -93,7 +93,8 @@ async fn read_all(cluster: &NatsCluster) -> Vec<(String, ExportTraceServiceReque
             .unwrap();
         while let Some(message) = batch.next().await {
             let message = message.unwrap();
-            let request = ExportTraceServiceRequest::decode(message.payload.as_ref()).unwrap();
+            let payload = weir_cluster::publish::payload_of(&message).unwrap();
+            let request = ExportTraceServiceRequest::decode(payload.as_ref()).unwrap();
             out.push((message.subject.to_string(), request));
             message.ack().await.unwrap();
         }
