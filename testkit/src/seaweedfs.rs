@@ -94,7 +94,11 @@ impl SeaweedFs {
             .args(["-volume.max=16", "-master.volumeSizeLimitMB=64"])
             // Its Iceberg and Lance catalogs listen on fixed ports by
             // default: off, so two servers can run side by side.
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"]);
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // A single master that resumes its Raft state after a SIGKILL
+            // can stay "not current leader" for minutes; fresh state is
+            // rebuilt from the volumes' heartbeats, the data stays.
+            .arg("-master.resumeState=false");
         let log = self.dir.path().join("weed.log");
         let mut process = EngineProcess::spawn(&mut command, &log);
         let s3 = self.s3();
