@@ -225,32 +225,43 @@ impl Store {
     /// Every span and log record of a trace.
     pub fn trace(&self, trace_id: TraceId) -> Result<(Vec<Span>, Vec<LogRecord>), StoreError> {
         let hex = trace_id.to_hex();
-        let _held = [Sink::Spans, Sink::Logs]
+        let _held = self.bring_holding(&hex)?;
+        self.trace_of(&hex)
+    }
+
+    /// The splits of either signal that may hold `value` at any time
+    /// (a trace id: its records, and spans linking to it), brought and held.
+    fn bring_holding(&self, value: &str) -> Result<Vec<Option<SplitsHeld>>, StoreError> {
+        [Sink::Spans, Sink::Logs]
             .map(|sink| {
                 self.bring(SplitNeed {
                     sink,
                     from: 0,
                     to: u64::MAX,
-                    values: &[&hex],
+                    values: &[value],
                 })
             })
             .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect()
+    }
+
+    /// [`Store::trace`] over the splits already brought.
+    fn trace_of(&self, hex: &str) -> Result<(Vec<Span>, Vec<LogRecord>), StoreError> {
         let mut spans = Vec::new();
-        let q = self.spans.term_query("trace_id", &hex)?;
+        let q = self.spans.term_query("trace_id", hex)?;
         for hit in self
             .spans
-            .lookup_holding(q.as_ref(), &[&hex], TRACE_RECORD_LIMIT)?
+            .lookup_holding(q.as_ref(), &[hex], TRACE_RECORD_LIMIT)?
         {
             if let StoredRecord::Span(s) = Self::decode_span(&hit)? {
                 spans.push(*s);
             }
         }
         let mut logs = Vec::new();
-        let q = self.logs.term_query("trace_id", &hex)?;
+        let q = self.logs.term_query("trace_id", hex)?;
         for hit in self
             .logs
-            .lookup_holding(q.as_ref(), &[&hex], TRACE_RECORD_LIMIT)?
+            .lookup_holding(q.as_ref(), &[hex], TRACE_RECORD_LIMIT)?
         {
             if let StoredRecord::Log(l) = Self::decode_log(&hit)? {
                 logs.push(*l);
@@ -358,14 +369,9 @@ impl Store {
         let mut linked = Vec::new();
         for &t in &direct {
             let hex = t.to_hex();
-            // The spans linking to t, wherever they are stored.
-            let _linking = self.bring(SplitNeed {
-                sink: Sink::Spans,
-                from: 0,
-                to: u64::MAX,
-                values: &[&hex],
-            })?;
-            let (spans, logs) = self.trace(t)?;
+            // Its records and the spans linking to it, wherever stored.
+            let _held = self.bring_holding(&hex)?;
+            let (spans, logs) = self.trace_of(&hex)?;
             for link in spans.iter().flat_map(|s| &s.links) {
                 if seen.insert(link.trace_id) {
                     linked.push(link.trace_id);

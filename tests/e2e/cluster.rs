@@ -56,6 +56,23 @@ fn spans_body(client: u64, seq: &mut u64, n: usize) -> Vec<u8> {
     fleet::spans(client, seq, n).encode_to_vec()
 }
 
+/// Exports `n` spans of `client` over OTLP/HTTP; the answer.
+fn post_spans(weir: &Weir, client: u64, seq: &mut u64, n: usize) -> reqwest::blocking::Response {
+    weir.post_otlp(
+        "/v1/traces",
+        "application/x-protobuf",
+        &[],
+        spans_body(client, seq, n),
+    )
+}
+
+/// [`post_spans`], asserting it was acknowledged.
+fn export_ok(weir: &Weir, client: u64, seq: &mut u64, n: usize) {
+    let r = post_spans(weir, client, seq, n);
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().unwrap_or_default());
+}
+
 #[test]
 fn data_exported_to_one_node_is_found_through_another_with_counts_exact() {
     let engines = engines();
@@ -68,13 +85,7 @@ fn data_exported_to_one_node_is_found_through_another_with_counts_exact() {
     // 25 exports of 40 spans: 250 traces of four spans, each root an invocation.
     let mut seq = 0;
     for _ in 0..25 {
-        let r = a.post_otlp(
-            "/v1/traces",
-            "application/x-protobuf",
-            &[],
-            spans_body(7, &mut seq, 40),
-        );
-        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+        export_ok(&a, 7, &mut seq, 40);
     }
     for s in [1, 120, 250] {
         let id = hex::encode(fleet::trace_id(7, s));
@@ -204,13 +215,7 @@ fn a_node_whose_cache_holds_nothing_fetches_what_each_query_needs() {
     );
     let mut seq = 0;
     for _ in 0..10 {
-        let r = a.post_otlp(
-            "/v1/traces",
-            "application/x-protobuf",
-            &[],
-            spans_body(8, &mut seq, 40),
-        );
-        assert_eq!(r.status(), 200);
+        export_ok(&a, 8, &mut seq, 40);
     }
     wait_for(
         "all 400 spans searchable on node A",
@@ -287,22 +292,11 @@ fn exports_are_refused_with_retry_after_while_the_event_log_is_down() {
             .replace("replicas = 3", "replicas = 1"),
     );
     let mut seq = 0;
-    let r = weir.post_otlp(
-        "/v1/traces",
-        "application/x-protobuf",
-        &[],
-        spans_body(1, &mut seq, 8),
-    );
-    assert_eq!(r.status(), 200);
+    export_ok(&weir, 1, &mut seq, 8);
 
     nats.kill(0);
     let refused = wait_for("an export refused", Duration::from_secs(60), || {
-        let r = weir.post_otlp(
-            "/v1/traces",
-            "application/x-protobuf",
-            &[],
-            spans_body(1, &mut 100, 8),
-        );
+        let r = post_spans(&weir, 1, &mut 100, 8);
         (r.status() != 200).then_some(r)
     });
     assert_eq!(refused.status(), 503);
@@ -310,12 +304,7 @@ fn exports_are_refused_with_retry_after_while_the_event_log_is_down() {
 
     nats.restart(0);
     wait_for("exports accepted again", Duration::from_secs(60), || {
-        let r = weir.post_otlp(
-            "/v1/traces",
-            "application/x-protobuf",
-            &[],
-            spans_body(1, &mut 200, 8),
-        );
+        let r = post_spans(&weir, 1, &mut 200, 8);
         (r.status() == 200).then_some(())
     });
     // The first export, acknowledged before the outage, is searchable.
@@ -505,13 +494,7 @@ fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over()
     // indexed twice in the hand-over.
     a.restart();
     let mut seq = 10_000;
-    let r = a.post_otlp(
-        "/v1/traces",
-        "application/x-protobuf",
-        &[],
-        spans_body(3, &mut seq, 40),
-    );
-    assert_eq!(r.status(), 200);
+    export_ok(&a, 3, &mut seq, 40);
     wait_for(
         "the rejoined node's export",
         Duration::from_secs(60),
@@ -676,13 +659,7 @@ fn one_node_with_one_export(name: &str, cluster_header: &str, client: u64) -> (W
         .replace("[cluster]\n", cluster_header);
     let weir = Weir::start(&config);
     let mut seq = 0;
-    let r = weir.post_otlp(
-        "/v1/traces",
-        "application/x-protobuf",
-        &[],
-        spans_body(client, &mut seq, 40),
-    );
-    assert_eq!(r.status(), 200);
+    export_ok(&weir, client, &mut seq, 40);
     let trace = hex::encode(fleet::trace_id(client, 1));
     weir.wait_for_trace(&trace, 4, 0);
     (weir, trace)
@@ -773,13 +750,7 @@ fn small_splits_are_merged_and_every_trace_is_still_found_once() {
     // Forty exports, each searchable before the next is sent: forty splits.
     let mut seq = 0;
     for _ in 0..40 {
-        let r = weir.post_otlp(
-            "/v1/traces",
-            "application/x-protobuf",
-            &[],
-            spans_body(5, &mut seq, 4),
-        );
-        assert_eq!(r.status(), 200);
+        export_ok(&weir, 5, &mut seq, 4);
         weir.wait_for_trace(&hex::encode(fleet::trace_id(5, seq)), 4, 0);
     }
     // Eight of a level merge into one of the next: 40 splits end as five
