@@ -19,7 +19,15 @@ pub fn open(config: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>, ObjectSt
         .ok_or_else(|| ObjectStoreError(format!("`{}` is not s3://bucket[/prefix]", config.url)))?;
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
-        .with_region(&config.region);
+        .with_region(&config.region)
+        // The client's default retries a request for up to 3 minutes: a
+        // query waiting on a split would hang that long while the store is
+        // down. Uploads and merges retry in their own loops anyway.
+        .with_retry(object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        });
     let endpoint = config.endpoint.trim();
     if !endpoint.is_empty() {
         builder = builder

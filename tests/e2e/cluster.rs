@@ -848,11 +848,31 @@ fn splits_wait_while_the_object_store_is_down_and_upload_after() {
         &engines.nats.urls(),
         &objects,
     ));
+    // A node whose cache holds nothing must fetch each split it reads.
+    let cold = Weir::start(
+        &node_config(&name, "forgetful", &db, &engines.nats.urls(), &objects)
+            .replace("[cluster]\n", "[cluster]\ncache_max_bytes = 1\n"),
+    );
     let mut seq = 0;
     export_retrying(&weir, 8, &mut seq);
-    weir.wait_for_trace(&hex::encode(fleet::trace_id(8, seq)), 4, 0);
+    let first = hex::encode(fleet::trace_id(8, seq));
+    weir.wait_for_trace(&first, 4, 0);
+    cold.wait_for_trace(&first, 4, 0);
+    wait_for(
+        "the cold node's cache empty",
+        Duration::from_secs(60),
+        || (cold.metric("weir_cluster_cache_bytes") == 0.0).then_some(()),
+    );
 
     objects.kill();
+    // What it would have to fetch cannot be: a retryable refusal, not an
+    // empty answer.
+    let refused = cold.get(&format!("/api/v1/traces/{first}"));
+    assert_eq!(refused.status(), 503);
+    assert!(
+        refused.text().unwrap().contains("object store"),
+        "the error says what is down"
+    );
     // JetStream holds the records: exports are still acknowledged at once.
     for _ in 0..10 {
         assert_eq!(
@@ -891,4 +911,5 @@ fn splits_wait_while_the_object_store_is_down_and_upload_after() {
     );
     assert_eq!(counts.len(), expected.len());
     assert!(counts.values().all(|&n| n == 4));
+    cold.wait_for_trace(&first, 4, 0);
 }
