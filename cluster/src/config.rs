@@ -40,6 +40,12 @@ pub struct ClusterConfig {
     /// its commit.
     #[serde(default = "default_orphan_age", with = "humantime_serde")]
     pub orphan_age: Duration,
+    /// How far behind a partition's owner may read before every node
+    /// refuses exports of that signal (429 / UNAVAILABLE with a retry
+    /// delay): the bound on how long a record waits to be indexed. `0s`:
+    /// never refuse (the stream's `max_bytes` still does).
+    #[serde(default = "default_max_indexing_lag", with = "humantime_serde")]
+    pub max_indexing_lag: Duration,
 }
 
 /// `[cluster.stream]`: the JetStream stream that holds the event log.
@@ -98,6 +104,9 @@ fn default_delete_grace() -> Duration {
 }
 fn default_orphan_age() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_max_indexing_lag() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_region() -> String {
     "us-east-1".into()
@@ -215,6 +224,7 @@ mod tests {
             ack_timeout: default_ack_timeout(),
             delete_grace: default_delete_grace(),
             orphan_age: default_orphan_age(),
+            max_indexing_lag: default_max_indexing_lag(),
         }
     }
 

@@ -124,8 +124,16 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
         }
         if !batch.is_empty() {
+            let mut caught_up = false;
             if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
                 ctx.telemetry.set_lag(signal, partition, info.pending);
+                // A batch cut at BATCH may leave messages in the client's
+                // buffer, which `pending` does not count.
+                caught_up = info.pending == 0 && batch.len() < BATCH;
+            }
+            if let Some(info) = batch.first().and_then(|m| m.info().ok()) {
+                let oldest = age(info.published.unix_timestamp_nanos());
+                ctx.backlog.read(signal, partition, oldest);
             }
             let entries: Vec<Entry> = batch
                 .into_iter()
@@ -148,6 +156,9 @@ pub async fn run(
             builder = Some(b);
             accumulator = Some(a);
             added?;
+            if caught_up {
+                ctx.backlog.caught_up(signal, partition);
+            }
             deadline.get_or_insert_with(|| Instant::now() + ctx.commit_interval);
         }
         let current = builder.as_ref().expect("a builder");
@@ -221,6 +232,8 @@ fn add_entries(
     signal: SignalKind,
     entries: Vec<Entry>,
 ) -> Result<(), IndexingError> {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("cluster::index_batch");
     let now = now_unix_nanos();
     for Entry { position, message } in entries {
         // Only weir publishes here, after validation: an entry that does
@@ -318,6 +331,7 @@ async fn commit(
             },
             Err(StoreError::CheckpointMoved { .. }) => return Err(IndexingError::Lost(partition)),
             Err(e) => {
+                ctx.backlog.waiting_for_storage(signal, partition);
                 ctx.telemetry
                     .commit_failures
                     .fetch_add(1, Ordering::Relaxed);
@@ -366,6 +380,7 @@ async fn upload(
         match ctx.objects.put(&path, payload.clone()).await {
             Ok(_) => break,
             Err(e) => {
+                ctx.backlog.waiting_for_storage(signal, partition);
                 ctx.telemetry
                     .upload_failures
                     .fetch_add(1, Ordering::Relaxed);
@@ -394,6 +409,12 @@ async fn upload(
         documents: split.documents,
         filter: split.filter.clone(),
     })
+}
+
+/// How long ago JetStream stored a message, from its Unix nanoseconds.
+fn age(published_nanos: i128) -> Duration {
+    let published = u64::try_from(published_nanos).unwrap_or(0);
+    Duration::from_nanos(now_unix_nanos().saturating_sub(published))
 }
 
 /// Waits before a retry; true when told to stop meanwhile.

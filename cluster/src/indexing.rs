@@ -1,6 +1,7 @@
 //! What a node's indexing loops and merges share: the engines, the node's
 //! settings and counters, and how a loop can end.
 
+use crate::backlog::IndexingBacklog;
 use crate::split_cache::SplitCache;
 use crate::telemetry::ClusterTelemetry;
 use async_nats::jetstream;
@@ -45,6 +46,8 @@ pub struct Indexing {
     pub partitions: u32,
     /// Counters for `/metrics`.
     pub telemetry: Arc<ClusterTelemetry>,
+    /// How far behind each loop reads, for backpressure.
+    pub backlog: Arc<IndexingBacklog>,
     /// How long replaced objects stay readable.
     pub delete_grace: Duration,
     /// This node's split cache: told of every split this node committed

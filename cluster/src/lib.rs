@@ -16,8 +16,11 @@
 //!    bounded local cache and attaches them to its index, so every read
 //!    route answers the same on every node.
 //!
-//! [`config`] is the `[cluster]` section; [`telemetry`] the node's counters.
+//! [`backlog`] turns the owners' indexing lag into refused exports on every
+//! node; [`config`] is the `[cluster]` section; [`telemetry`] the node's
+//! counters.
 
+pub mod backlog;
 pub mod config;
 pub mod indexer;
 pub mod indexing;

@@ -3,6 +3,7 @@
 //! (partition, signal), and keep the local split cache in line with the
 //! catalog. What the binary starts when weir.toml has a `[cluster]` section.
 
+use crate::backlog::IndexingBacklog;
 use crate::config::ClusterConfig;
 use crate::indexer;
 use crate::indexing::Indexing;
@@ -26,6 +27,9 @@ use weir_store::{Store, StoreError};
 /// How often a node counts the live nodes and takes or gives partitions:
 /// a dead node's partitions are taken over within about this long.
 const REBALANCE: Duration = Duration::from_secs(2);
+/// How often a node records its heartbeat and reads the others': how soon
+/// every node knows that a partition's indexing lags.
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// How often the split cache asks the catalog for new splits.
 const CACHE_SYNC: Duration = Duration::from_millis(500);
 
@@ -92,6 +96,7 @@ impl Node {
     /// unreachable or another live node has this node's id.
     pub async fn start(settings: NodeSettings, store: Arc<Store>) -> Result<Node, NodeError> {
         let cluster = &settings.cluster;
+        let backlog = Arc::new(IndexingBacklog::new(cluster.max_indexing_lag));
         let publisher = Arc::new(
             Publisher::connect(
                 &cluster.nats_urls,
@@ -99,7 +104,8 @@ impl Node {
                 cluster.partitions,
                 cluster.ack_timeout,
             )
-            .await?,
+            .await?
+            .refusing_behind(backlog.clone()),
         );
         let objects = objects::open(&cluster.object_store)?;
         let ownership = PartitionOwnership::join(
@@ -148,6 +154,7 @@ impl Node {
             rollups: settings.rollups,
             partitions: cluster.partitions,
             telemetry: telemetry.clone(),
+            backlog,
             cache: Some(cache.clone()),
             delete_grace: cluster.delete_grace,
         });
@@ -166,6 +173,7 @@ impl Node {
                 stopped.clone(),
             )),
             tokio::spawn(keep_cache(cache, stopped.clone())),
+            tokio::spawn(keep_heartbeat(indexing.clone(), stopped.clone())),
             tokio::spawn(enforce_split_retention(
                 store.db.clone(),
                 indexing.objects.clone(),
@@ -263,7 +271,6 @@ async fn hold_partitions(
 ) {
     let mut ownership = Some(ownership);
     let mut running: BTreeMap<Partition, Running> = BTreeMap::new();
-    let started_at = weir_core::now_unix_nanos();
     loop {
         if ownership.is_none() {
             match PartitionOwnership::join(
@@ -281,7 +288,13 @@ async fn hold_partitions(
             match round(held, &mut running, &indexing).await {
                 Ok(now_leading) => {
                     leading.send_if_modified(|l| std::mem::replace(l, now_leading) != now_leading);
-                    heartbeat(&indexing, started_at, held, now_leading).await;
+                    indexing
+                        .telemetry
+                        .set_owned(held.owned().iter().copied().collect());
+                    indexing
+                        .telemetry
+                        .leader
+                        .store(now_leading, std::sync::atomic::Ordering::Relaxed);
                     indexing
                         .telemetry
                         .session
@@ -349,31 +362,44 @@ async fn round(
     held.lead().await
 }
 
-/// Tells the catalog what this node owns and how far behind it is, for
-/// `GET /api/v1/cluster` on any node.
-async fn heartbeat(indexing: &Indexing, started_at: u64, held: &PartitionOwnership, leader: bool) {
-    let partitions: Vec<Partition> = held.owned().iter().copied().collect();
-    let telemetry = &indexing.telemetry;
-    telemetry.set_owned(partitions.clone());
-    telemetry
-        .leader
-        .store(leader, std::sync::atomic::Ordering::Relaxed);
-    let row = weir_store::db::NodeRow {
-        node_id: indexing.node_id.clone(),
-        started_at,
-        seen_at: weir_core::now_unix_nanos(),
-        status: weir_store::db::NodeStatus {
-            lag: telemetry
-                .lag()
-                .into_iter()
-                .map(|((signal, partition), n)| (signal.to_string(), partition, n))
-                .collect(),
-            partitions,
-            leader,
-        },
-    };
-    if let Err(e) = indexing.db.heartbeat(&row).await {
-        tracing::warn!(error = %e, "cannot record this node's heartbeat");
+/// Every [`HEARTBEAT`], tells the catalog what this node owns and how far
+/// behind it is (for `GET /api/v1/cluster` on any node), and reads what the
+/// other nodes said, for backpressure ([`crate::backlog`]).
+async fn keep_heartbeat(indexing: Arc<Indexing>, mut stop: watch::Receiver<bool>) {
+    let started_at = weir_core::now_unix_nanos();
+    loop {
+        let telemetry = &indexing.telemetry;
+        let row = weir_store::db::NodeRow {
+            node_id: indexing.node_id.clone(),
+            started_at,
+            seen_at: weir_core::now_unix_nanos(),
+            status: weir_store::db::NodeStatus {
+                lag: telemetry
+                    .lag()
+                    .into_iter()
+                    .map(|((signal, partition), n)| (signal.to_string(), partition, n))
+                    .collect(),
+                behind_ms: indexing.backlog.own(),
+                partitions: telemetry.owned(),
+                leader: telemetry.leader.load(std::sync::atomic::Ordering::Relaxed),
+            },
+        };
+        if let Err(e) = indexing.db.heartbeat(&row).await {
+            tracing::warn!(error = %e, "cannot record this node's heartbeat");
+        }
+        let now = weir_core::now_unix_nanos();
+        match indexing
+            .db
+            .cluster_nodes(now.saturating_sub(crate::backlog::FRESH.as_nanos() as u64))
+            .await
+        {
+            Ok(rows) => indexing.backlog.learn(&indexing.node_id, &rows, now),
+            Err(e) => tracing::warn!(error = %e, "cannot read the other nodes' heartbeats"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+        }
     }
 }
 
@@ -384,9 +410,10 @@ fn start_partition(indexing: &Arc<Indexing>, partition: Partition) -> Running {
         .map(|signal| {
             let (ctx, stopped) = (indexing.clone(), stopped.clone());
             tokio::spawn(async move {
-                if let Err(e) = indexer::run(ctx, signal, partition, stopped).await {
+                if let Err(e) = indexer::run(ctx.clone(), signal, partition, stopped).await {
                     tracing::warn!(signal = signal.as_str(), partition, error = %e, "indexing stopped; it starts again from the checkpoint");
                 }
+                ctx.backlog.forget(signal, partition);
             })
         })
         .collect();

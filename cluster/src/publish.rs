@@ -13,8 +13,10 @@
 //! share an id; the same records sent twice within the window are the same
 //! records.
 
+use crate::backlog::IndexingBacklog;
 use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use std::sync::Arc;
 use std::time::Duration;
 use weir_collector::otlp::link_stubs::link_stubs;
 use weir_collector::otlp::partition::{self, Partition};
@@ -150,6 +152,8 @@ pub struct Publisher {
     jetstream: jetstream::Context,
     stream: String,
     partitions: u32,
+    /// When set, exports of a signal whose indexing lags are refused.
+    backlog: Option<Arc<IndexingBacklog>>,
 }
 
 impl Publisher {
@@ -208,7 +212,14 @@ impl Publisher {
             jetstream,
             stream: settings.name.clone(),
             partitions,
+            backlog: None,
         })
+    }
+
+    /// Refuses exports while `backlog` says their signal's indexing lags.
+    pub fn refusing_behind(mut self, backlog: Arc<IndexingBacklog>) -> Self {
+        self.backlog = Some(backlog);
+        self
     }
 
     /// Whether the connection to NATS is up.
@@ -275,6 +286,10 @@ impl weir_collector::replicated::ReplicatedLog for Publisher {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn refusal(&self, signal: SignalKind) -> Option<String> {
+        self.backlog.as_ref()?.refusal(signal)
     }
 }
 

@@ -280,7 +280,7 @@ async fn handle(
 
 fn ingest_error(format: Format, e: IngestError) -> Response {
     let (status, grpc_code, retry) = match &e {
-        IngestError::Overloaded(retry) => (
+        IngestError::Overloaded(retry) | IngestError::IndexingBehind { retry, .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             Code::ResourceExhausted,
             *retry,

@@ -58,6 +58,15 @@ pub enum IngestError {
     /// Storage is behind; the client should retry after a pause.
     #[error("weir is busy storing earlier data; retry after {0:?}")]
     Overloaded(Duration),
+    /// Cluster mode: the event log's consumers lag past their bound; the
+    /// client should retry after a pause.
+    #[error("weir is busy indexing earlier data: {reason}; retry after {retry:?}")]
+    IndexingBehind {
+        /// Which partition lags, and by how much.
+        reason: String,
+        /// When to retry.
+        retry: Duration,
+    },
     /// weir is shutting down or its WAL stopped; the client should retry elsewhere or later.
     #[error("weir is not accepting data right now: {0}")]
     Unavailable(String),
@@ -246,6 +255,13 @@ impl Ingest {
         if self.telemetry.pending_bytes.load(Ordering::Acquire) >= self.max_pending_bytes {
             self.telemetry.refused(signal, "overloaded");
             return Err(IngestError::Overloaded(RETRY_AFTER));
+        }
+        if let Some(reason) = self.replicated.as_ref().and_then(|l| l.refusal(signal)) {
+            self.telemetry.refused(signal, "indexing behind");
+            return Err(IngestError::IndexingBehind {
+                reason,
+                retry: RETRY_AFTER,
+            });
         }
         Ok(())
     }

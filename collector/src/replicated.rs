@@ -7,7 +7,7 @@
 //! implementation stores every part of the export or reports failure, and
 //! the export is acknowledged only on success.
 
-use crate::otlp::ExportRequest;
+use crate::otlp::{ExportRequest, SignalKind};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -20,4 +20,12 @@ pub trait ReplicatedLog: Send + Sync + 'static {
     /// error says, in the user's words, why not (the export is refused
     /// with a retryable status).
     fn store(&self, request: ExportRequest) -> Stored<'_>;
+
+    /// Why exports of `signal` are refused before they are read, if they
+    /// are: the log's consumers lag too far behind (the cluster's
+    /// backpressure). The client is asked to retry after a pause.
+    fn refusal(&self, signal: SignalKind) -> Option<String> {
+        let _ = signal;
+        None
+    }
 }

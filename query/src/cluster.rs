@@ -51,6 +51,9 @@ pub struct PartitionState {
     pub split_bytes: u64,
     /// Messages the owner has still to read, as of its last heartbeat.
     pub pending: Option<u64>,
+    /// How far behind the owner reads, in milliseconds, as of its last
+    /// heartbeat: past `cluster.max_indexing_lag`, exports are refused.
+    pub indexing_lag_ms: Option<u64>,
 }
 
 /// The cluster as of `now`.
@@ -76,13 +79,14 @@ pub async fn cluster(store: &Arc<Store>, now: u64) -> Result<Cluster, ReadError>
             let owner = rows
                 .iter()
                 .find(|r| r.status.partitions.contains(&c.partition));
-            let pending = owner.and_then(|r| {
-                r.status
-                    .lag
+            let of_this = |reported: &[(String, u32, u64)]| {
+                reported
                     .iter()
                     .find(|(s, p, _)| lag_signal(s) == c.sink.as_str() && *p == c.partition)
                     .map(|(_, _, n)| *n)
-            });
+            };
+            let pending = owner.and_then(|r| of_this(&r.status.lag));
+            let indexing_lag_ms = owner.and_then(|r| of_this(&r.status.behind_ms));
             PartitionState {
                 signal: signal.to_string(),
                 partition: c.partition,
@@ -91,6 +95,7 @@ pub async fn cluster(store: &Arc<Store>, now: u64) -> Result<Cluster, ReadError>
                 splits: c.splits,
                 split_bytes: c.bytes,
                 pending,
+                indexing_lag_ms,
             }
         })
         .collect();

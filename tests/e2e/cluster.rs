@@ -314,7 +314,9 @@ fn exports_are_refused_with_retry_after_while_the_event_log_is_down() {
 /// Exports of 40 spans (ten traces) sent to `http` one after another until
 /// `stop` or the first failure (as an exporter whose collector died moves
 /// on); returns the traces of the acknowledged exports and of the one that
-/// failed (which may or may not have been stored).
+/// failed (which may or may not have been stored). An export refused with
+/// 429 (backpressure) is sent again, as OTLP exporters do, for up to a
+/// minute.
 fn export_until(
     http: std::net::SocketAddr,
     client: u64,
@@ -326,23 +328,55 @@ fn export_until(
         .unwrap();
     let (mut acknowledged, mut failed) = (Vec::new(), Vec::new());
     let mut seq = 0;
-    while !stop.load(Ordering::Relaxed) {
+    'exports: while !stop.load(Ordering::Relaxed) {
         let first = seq + 1;
         let body = spans_body(client, &mut seq, 40);
-        let sent = http_client
-            .post(format!("http://{http}/v1/traces"))
-            .header("content-type", "application/x-protobuf")
-            .body(body)
-            .send();
-        match sent {
-            Ok(r) if r.status() == 200 => acknowledged.extend(first..=seq),
-            _ => {
-                failed.extend(first..=seq);
-                break;
+        let throttled_since = std::time::Instant::now();
+        loop {
+            let sent = http_client
+                .post(format!("http://{http}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .body(body.clone())
+                .send();
+            match sent {
+                Ok(r) if r.status() == 200 => {
+                    acknowledged.extend(first..=seq);
+                    break;
+                }
+                Ok(r)
+                    if r.status() == 429 && throttled_since.elapsed() < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => {
+                    failed.extend(first..=seq);
+                    break 'exports;
+                }
             }
         }
     }
     (acknowledged, failed)
+}
+
+/// Waits until `weir` holds every trace (client, seq) of `seqs`, then
+/// asserts that it holds those alone, each whole and once.
+fn holds_exactly(weir: &Weir, client: u64, seqs: impl IntoIterator<Item = u64>) {
+    let expected: Vec<String> = seqs
+        .into_iter()
+        .map(|s| hex::encode(fleet::trace_id(client, s)))
+        .collect();
+    let counts = wait_for("every acknowledged trace", Duration::from_secs(120), || {
+        let counts = span_counts(weir);
+        expected
+            .iter()
+            .all(|t| counts.contains_key(t))
+            .then_some(counts)
+    });
+    assert_eq!(counts.len(), expected.len(), "only what was acknowledged");
+    assert!(
+        counts.values().all(|&n| n == 4),
+        "a trace stored twice or in part"
+    );
 }
 
 /// How many spans node `weir` holds of trace (client, seq).
@@ -435,7 +469,10 @@ fn a_node_killed_during_ingest_loses_nothing_and_its_partitions_are_taken_over()
     let (a_acked, a_failed) = to_a;
     let (b_acked, b_failed) = to_b;
     assert!(!a_acked.is_empty() && !a_failed.is_empty());
-    assert!(b_failed.is_empty(), "the survivor refused an export");
+    assert!(
+        b_failed.is_empty(),
+        "the survivor failed an export (or throttled it for a minute)"
+    );
 
     // Every acknowledged trace is found once, whole, through the survivor:
     // the dead node's partitions were taken over and replayed from their
@@ -777,7 +814,8 @@ fn small_splits_are_merged_and_every_trace_is_still_found_once() {
 }
 
 /// Sends one export of ten traces to `weir` until it is acknowledged, as an
-/// exporter retrying on 503 does; returns how many attempts were refused.
+/// exporter retrying on 503 and 429 does; returns how many attempts were
+/// refused.
 fn export_retrying(weir: &Weir, client: u64, seq: &mut u64) -> usize {
     let body = spans_body(client, seq, 40);
     let mut refused = 0;
@@ -786,7 +824,11 @@ fn export_retrying(weir: &Weir, client: u64, seq: &mut u64) -> usize {
         if r.status() == 200 {
             return Some(());
         }
-        assert_eq!(r.status(), 503, "refused with a retryable status");
+        assert!(
+            [429, 503].contains(&r.status().as_u16()),
+            "refused with a retryable status, not {}",
+            r.status()
+        );
         refused += 1;
         None
     });
@@ -821,18 +863,7 @@ fn ingest_continues_through_a_nats_node_crash_and_loses_nothing() {
     for _ in 0..10 {
         export_retrying(&weir, 6, &mut seq);
     }
-    let expected: Vec<String> = (1..=seq)
-        .map(|s| hex::encode(fleet::trace_id(6, s)))
-        .collect();
-    let counts = wait_for("every acknowledged trace", Duration::from_secs(120), || {
-        let counts = span_counts(&weir);
-        expected
-            .iter()
-            .all(|t| counts.contains_key(t))
-            .then_some(counts)
-    });
-    assert_eq!(counts.len(), expected.len(), "each trace once");
-    assert!(counts.values().all(|&n| n == 4));
+    holds_exactly(&weir, 6, 1..=seq);
 }
 
 #[test]
@@ -895,21 +926,90 @@ fn splits_wait_while_the_object_store_is_down_and_upload_after() {
     );
 
     objects.restart();
-    let expected: Vec<String> = (1..=seq)
-        .map(|s| hex::encode(fleet::trace_id(8, s)))
-        .collect();
-    let counts = wait_for(
-        "every trace after the store returned",
-        Duration::from_secs(120),
+    holds_exactly(&weir, 8, 1..=seq);
+    cold.wait_for_trace(&first, 4, 0);
+}
+
+/// The partitions `node` owns, once both of a two-node cluster hold a share.
+fn partitions_of(weir: &Weir, node: &str) -> Vec<u64> {
+    wait_for("both nodes with a share", Duration::from_secs(30), || {
+        let v = weir.get_json("/api/v1/cluster");
+        let nodes = v["nodes"].as_array()?.clone();
+        let share = |n: &serde_json::Value| -> Vec<u64> {
+            n["partitions"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p.as_u64()).collect())
+                .unwrap_or_default()
+        };
+        (nodes.len() == 2 && nodes.iter().all(|n| share(n).len() == 2))
+            .then(|| nodes.iter().find(|n| n["node_id"] == node).map(share))?
+    })
+}
+
+#[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
+fn every_node_refuses_exports_while_a_partition_lags_and_takes_them_once_it_caught_up() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let urls = engines.nats.urls();
+    let slow = Weir::start(&node_config(
+        &name,
+        "node-slow",
+        &db,
+        &urls,
+        &engines.objects,
+    ));
+    let steady = Weir::start(&node_config(
+        &name,
+        "node-steady",
+        &db,
+        &urls,
+        &engines.objects,
+    ));
+    let lagging = partitions_of(&steady, "node-slow");
+    let mut seq = 0;
+    let mut acknowledged = Vec::new();
+    export_ok(&steady, 9, &mut seq, 40);
+    acknowledged.extend(1..=seq);
+
+    // Each batch the slow node indexes takes 1.5 s, past the 1 s default
+    // bound, so its partitions' records wait longer and longer. The steady
+    // node hears of it from the slow node's heartbeat.
+    slow.set_failpoint("cluster::index_batch", "sleep(1500)");
+    let refused = wait_for(
+        "an export to the steady node refused",
+        Duration::from_secs(60),
         || {
-            let counts = span_counts(&weir);
-            expected
-                .iter()
-                .all(|t| counts.contains_key(t))
-                .then_some(counts)
+            let first = seq + 1;
+            let r = post_spans(&steady, 9, &mut seq, 40);
+            if r.status() == 200 {
+                acknowledged.extend(first..=seq);
+                return None;
+            }
+            Some(r)
         },
     );
-    assert_eq!(counts.len(), expected.len());
-    assert!(counts.values().all(|&n| n == 4));
-    cold.wait_for_trace(&first, 4, 0);
+    assert_eq!(refused.status(), 429, "a retryable refusal");
+    assert!(refused.headers().get("retry-after").is_some());
+    let why = refused.text().unwrap();
+    assert!(
+        lagging
+            .iter()
+            .any(|p| why.contains(&format!("spans partition {p} is "))),
+        "names a partition of the slow node ({lagging:?}): {why}"
+    );
+
+    slow.remove_failpoint("cluster::index_batch");
+    wait_for(
+        "exports taken again once the slow node caught up",
+        Duration::from_secs(60),
+        || {
+            let first = seq + 1;
+            let r = post_spans(&steady, 9, &mut seq, 40);
+            (r.status() == 200).then(|| acknowledged.extend(first..=seq))
+        },
+    );
+    // Everything acknowledged is stored once; what was refused, never.
+    holds_exactly(&steady, 9, acknowledged);
 }

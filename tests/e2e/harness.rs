@@ -279,6 +279,30 @@ impl Weir {
         req.send().unwrap()
     }
 
+    /// Sets a failpoint (`PUT /debug/failpoints/{name}`, a `failpoints`
+    /// build) to the `fail` crate's `actions`.
+    pub fn set_failpoint(&self, name: &str, actions: &str) {
+        let r = reqwest::blocking::Client::new()
+            .put(format!("http://{}/debug/failpoints/{name}", self.web))
+            .body(actions.to_string())
+            .send()
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "failpoint {name}: {}",
+            r.text().unwrap()
+        );
+    }
+
+    /// Turns a failpoint off.
+    pub fn remove_failpoint(&self, name: &str) {
+        let r = reqwest::blocking::Client::new()
+            .delete(format!("http://{}/debug/failpoints/{name}", self.web))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// The value of one sample in `/metrics`, 0 if absent.
     pub fn metric(&self, series: &str) -> f64 {
         let text = self.get("/metrics").text().unwrap();

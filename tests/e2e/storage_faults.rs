@@ -134,27 +134,6 @@ fn send_until_refused(weir: &Weir, service: &str, first: u64, spans: u64, told: 
     });
 }
 
-fn set_failpoint(weir: &Weir, name: &str, actions: &str) {
-    let r = reqwest::blocking::Client::new()
-        .put(format!("http://{}/debug/failpoints/{name}", weir.web))
-        .body(actions.to_string())
-        .send()
-        .unwrap();
-    assert!(
-        r.status().is_success(),
-        "failpoint {name}: {}",
-        r.text().unwrap()
-    );
-}
-
-fn remove_failpoint(weir: &Weir, name: &str) {
-    let r = reqwest::blocking::Client::new()
-        .delete(format!("http://{}/debug/failpoints/{name}", weir.web))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 fn readyz(weir: &Weir) -> (u16, String) {
     let r = weir.get("/readyz");
     (r.status().as_u16(), r.text().unwrap())
@@ -169,11 +148,11 @@ fn a_wal_fault_refuses_its_batch_only(failpoint: &str, actions: &str) {
     let mut weir = Weir::start(FAST_COMMITS);
     let mut told = Told::default();
     send(&weir, "walfault", 0..20, SPANS_PER_REQUEST, &mut told);
-    set_failpoint(&weir, failpoint, actions);
+    weir.set_failpoint(failpoint, actions);
     send(&weir, "walfault", 20..40, SPANS_PER_REQUEST, &mut told);
     assert!(!told.refused.is_empty(), "{failpoint} refused something");
     assert!(weir.metric("weir_wal_append_failures_total") >= 1.0);
-    remove_failpoint(&weir, failpoint);
+    weir.remove_failpoint(failpoint);
     send(&weir, "walfault", 40..60, SPANS_PER_REQUEST, &mut told);
     assert_eq!(told.acknowledged.len() + told.refused.len(), 60);
     assert!(
@@ -207,12 +186,12 @@ fn a_failed_segment_rotation_refuses_until_a_new_segment_can_be_made() {
     let mut weir = Weir::start(FAST_COMMITS);
     let mut told = Told::default();
     send(&weir, "rotation", 0..10, SPANS_PER_REQUEST, &mut told);
-    set_failpoint(&weir, "wal::rotate", "return");
-    set_failpoint(&weir, "wal::write", "1*return");
+    weir.set_failpoint("wal::rotate", "return");
+    weir.set_failpoint("wal::write", "1*return");
     send(&weir, "rotation", 10..20, SPANS_PER_REQUEST, &mut told);
     assert_eq!(told.refused, (10..20).collect::<Vec<_>>());
     assert!(readyz(&weir).1.contains("wal:"), "{}", readyz(&weir).1);
-    remove_failpoint(&weir, "wal::rotate");
+    weir.remove_failpoint("wal::rotate");
     send(&weir, "rotation", 20..30, SPANS_PER_REQUEST, &mut told);
     assert_eq!(told.acknowledged.len(), 20);
     assert_exactly_once(&weir, "rotation", &told, SPANS_PER_REQUEST);
@@ -228,7 +207,7 @@ fn a_failing_index_commit_refuses_spans_then_everything_acknowledged_is_indexed_
     let mut told = Told::default();
     send(&weir, "indexfault", 0..10, SPANS_PER_REQUEST, &mut told);
     assert_exactly_once(&weir, "indexfault", &told, SPANS_PER_REQUEST);
-    set_failpoint(&weir, "index::commit", "return");
+    weir.set_failpoint("index::commit", "return");
     // Acknowledged while commits fail: in the WAL, not yet in the index.
     send(&weir, "indexfault", 10..15, SPANS_PER_REQUEST, &mut told);
     send_until_refused(&weir, "indexfault", 1000, SPANS_PER_REQUEST, &mut told);
@@ -245,7 +224,7 @@ fn a_failing_index_commit_refuses_spans_then_everything_acknowledged_is_indexed_
     );
     assert_eq!(logs.status(), 200);
 
-    remove_failpoint(&weir, "index::commit");
+    weir.remove_failpoint("index::commit");
     wait_for("readiness to return", LIMIT, || {
         (readyz(&weir).0 == 200).then_some(())
     });
@@ -273,7 +252,7 @@ fn failing_database_commits_refuse_their_signal_and_lose_no_point_or_count() {
     wait_for("the first point to be committed", LIMIT, || {
         (values(&weir) == [1.0]).then_some(())
     });
-    set_failpoint(&weir, "db::write_metrics", "return");
+    weir.set_failpoint("db::write_metrics", "return");
     assert_eq!(post(2.0), 200, "acknowledged: in the WAL");
     wait_for("metric points to be refused", LIMIT, || {
         (post(-1.0) == 503).then_some(())
@@ -284,7 +263,7 @@ fn failing_database_commits_refuse_their_signal_and_lose_no_point_or_count() {
     // or counted twice once the database works again.
     let mut told = Told::default();
     send(&weir, "rollupfault", 0..5, 1, &mut told);
-    set_failpoint(&weir, "db::merge_rollups", "return");
+    weir.set_failpoint("db::merge_rollups", "return");
     send(&weir, "rollupfault", 5..10, 1, &mut told);
     send_until_refused(&weir, "rollupfault", 100, 1, &mut told);
     assert!(
@@ -293,8 +272,8 @@ fn failing_database_commits_refuse_their_signal_and_lose_no_point_or_count() {
         readyz(&weir).1
     );
 
-    remove_failpoint(&weir, "db::write_metrics");
-    remove_failpoint(&weir, "db::merge_rollups");
+    weir.remove_failpoint("db::write_metrics");
+    weir.remove_failpoint("db::merge_rollups");
     wait_for("readiness to return", LIMIT, || {
         (readyz(&weir).0 == 200).then_some(())
     });

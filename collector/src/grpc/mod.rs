@@ -79,7 +79,7 @@ impl Interceptor for Gatekeeper {
 
 pub(crate) fn to_status(e: IngestError) -> Status {
     let retry = match &e {
-        IngestError::Overloaded(retry) => *retry,
+        IngestError::Overloaded(retry) | IngestError::IndexingBehind { retry, .. } => *retry,
         IngestError::Unavailable(_) => std::time::Duration::from_secs(1),
     };
     // OTLP: UNAVAILABLE with RetryInfo is what exporters retry on.

@@ -17,6 +17,11 @@ pub struct NodeStatus {
     pub leader: bool,
     /// Messages its consumers have still to read: (signal, partition, pending).
     pub lag: Vec<(String, u32, u64)>,
+    /// How far behind its consumers read, in milliseconds: (signal,
+    /// partition, ms). Every node refuses exports while one is past
+    /// `cluster.max_indexing_lag`. Absent in rows of an older weir.
+    #[serde(default)]
+    pub behind_ms: Vec<(String, u32, u64)>,
 }
 
 /// One node's row.

@@ -190,6 +190,7 @@ async fn nodes_heartbeat_and_partitions_report_their_catalog(engine: Engine) {
             partitions,
             leader: id == "a",
             lag: vec![("spans".into(), 0, 12)],
+            behind_ms: vec![("spans".into(), 0, 1_500)],
         },
     };
     t.db.heartbeat(&row("a", 10, vec![0, 1])).await.unwrap();

@@ -24,6 +24,7 @@ pub struct PartitionRow {
     pub orphan: bool,
     pub checkpoint: u64,
     pub pending: String,
+    pub lag: String,
     pub behind: bool,
     pub splits: u64,
     pub size: String,
@@ -40,6 +41,9 @@ struct ClusterPage {
 
 /// Pending messages above which a partition's owner is shown as behind.
 const BEHIND: u64 = 1000;
+/// Indexing lag above which it is, in milliseconds: the default
+/// `cluster.max_indexing_lag`, past which exports are refused.
+const BEHIND_MS: u64 = 1000;
 
 pub async fn page(State(d): State<Dashboard>) -> Response {
     let now = weir_core::now_unix_nanos();
@@ -76,7 +80,11 @@ pub async fn page(State(d): State<Dashboard>) -> Response {
                 .map(|p| PartitionRow {
                     orphan: p.owner.is_none(),
                     owner: p.owner.unwrap_or_else(|| "no live owner".into()),
-                    behind: p.pending.is_some_and(|n| n > BEHIND),
+                    behind: p.pending.is_some_and(|n| n > BEHIND)
+                        || p.indexing_lag_ms.is_some_and(|ms| ms > BEHIND_MS),
+                    lag: p
+                        .indexing_lag_ms
+                        .map_or("—".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
                     pending: p.pending.map_or("—".into(), |n| n.to_string()),
                     signal: p.signal,
                     partition: p.partition,
