@@ -16,6 +16,7 @@
 use crate::backlog::IndexingBacklog;
 use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 use weir_collector::otlp::link_stubs::link_stubs;
@@ -36,6 +37,46 @@ pub const ENCODING: &str = "Weir-Encoding";
 /// zstd's fastest level: most of the ratio for a fraction of the time.
 const ZSTD_LEVEL: i32 = 1;
 
+/// The largest protobuf a message may decompress to: far above any export
+/// weir accepts, so only a damaged size field reaches it.
+const MAX_DECOMPRESSED: usize = 256 << 20;
+
+thread_local! {
+    // One zstd context per (blocking) thread, reused: a context made per
+    // message allocates, and the kernel zeroes, hundreds of kilobytes of
+    // tables and buffers each time.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// `payload` compressed with this thread's context.
+fn compress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with_borrow_mut(|context| {
+        let compressor = match context {
+            Some(c) => c,
+            None => context.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+        };
+        compressor.compress(payload)
+    })
+}
+
+/// A zstd frame decompressed with this thread's context; a frame that does
+/// not record its size (never written by weir) is streamed instead.
+fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    if zstd::bulk::Decompressor::upper_bound(frame).is_none() {
+        return zstd::stream::decode_all(frame);
+    }
+    DECOMPRESSOR.with_borrow_mut(|context| {
+        let decompressor = match context {
+            Some(d) => d,
+            None => context.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(frame, MAX_DECOMPRESSED)
+    })
+}
+
 /// The protobuf of a message as published, whichever encoding it has.
 pub fn payload_of(message: &async_nats::Message) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
     let zstd = message
@@ -44,7 +85,7 @@ pub fn payload_of(message: &async_nats::Message) -> std::io::Result<std::borrow:
         .and_then(|h| h.get(ENCODING))
         .is_some_and(|v| v.as_str() == "zstd");
     Ok(if zstd {
-        std::borrow::Cow::Owned(zstd::stream::decode_all(message.payload.as_ref())?)
+        std::borrow::Cow::Owned(decompress(message.payload.as_ref())?)
     } else {
         std::borrow::Cow::Borrowed(message.payload.as_ref())
     })
@@ -79,7 +120,7 @@ fn prepare(request: ExportRequest, partitions: u32) -> std::io::Result<Vec<Outgo
                 // whatever the compressor does.
                 id: message_id(partition, link_stubs, &payload),
                 link_stubs,
-                compressed: zstd::bulk::compress(&payload, ZSTD_LEVEL)?,
+                compressed: compress(&payload)?,
             })
         })
         .collect()
@@ -361,6 +402,16 @@ mod tests {
             }
         }
         assert_eq!(spans, 400);
+    }
+
+    #[test]
+    fn frames_read_back_with_a_reused_context_or_streamed() {
+        let data = b"spans ".repeat(1000);
+        assert_eq!(decompress(&compress(&data).unwrap()).unwrap(), data);
+        let streamed = zstd::stream::encode_all(&data[..], 1).unwrap();
+        assert_eq!(decompress(&streamed).unwrap(), data);
+        // The context is reused: a second frame on the same thread reads.
+        assert_eq!(decompress(&compress(b"x").unwrap()).unwrap(), b"x");
     }
 
     #[test]
