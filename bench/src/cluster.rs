@@ -162,12 +162,17 @@ fn node_config(
     cluster_extra: &str,
 ) -> Result<std::path::PathBuf> {
     let urls: Vec<String> = engines.nats.split(',').map(|u| format!("{u:?}")).collect();
+    let lag = match args.cluster_max_indexing_lag.as_str() {
+        "" => String::new(),
+        bound => format!("max_indexing_lag = {bound:?}\n"),
+    };
     let text = format!(
-        "[database]\nurl = {db:?}\n[ingest]\ncommit_interval = {:?}\n[cluster]\n{cluster_extra}node_id = {node:?}\nnats_urls = [{}]\npartitions = 16\n\
+        "[database]\nurl = {db:?}\n[ingest]\ncommit_interval = {:?}\n[cluster]\n{cluster_extra}{lag}node_id = {node:?}\nnats_urls = [{}]\npartitions = {}\n\
          [cluster.stream]\nname = {stream:?}\nreplicas = {}\nmax_bytes = 1073741824\n\
          [cluster.object_store]\nurl = \"s3://{}/{stream}\"\nendpoint = {:?}\n",
         args.cluster_commit_interval,
         urls.join(", "),
+        args.cluster_partitions,
         if urls.len() >= 3 { 3 } else { 1 },
         engines.bucket,
         engines.s3_endpoint,

@@ -115,6 +115,13 @@ struct Args {
     /// partition seals a split), e.g. `1s` (weir's default) or `5s`.
     #[arg(long, default_value = "1s")]
     cluster_commit_interval: String,
+    /// With --cluster: the cluster's partition count.
+    #[arg(long, default_value_t = 16)]
+    cluster_partitions: u32,
+    /// With --cluster: the nodes' `cluster.max_indexing_lag` (backpressure
+    /// bound); empty: weir's default. An older binary must know the key.
+    #[arg(long, default_value = "")]
+    cluster_max_indexing_lag: String,
 }
 
 #[derive(Debug, Default, Clone)]
