@@ -37,13 +37,6 @@ const MERGES_PER_TICK: usize = 4;
 /// Pause before an upload or commit is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The core NATS subject on which nodes say they committed a split, so the
-/// others' caches look at the catalog at once instead of at their next
-/// poll. Outside the stream's subjects: nothing of it is stored.
-pub fn catalog_subject(stream: &str) -> String {
-    format!("weir-catalog.{stream}")
-}
-
 /// The subject of a signal's partition.
 pub fn subject(stream: &str, signal: SignalKind, partition: Partition) -> String {
     format!("{stream}.{}.{partition}", signal.as_str())
@@ -354,15 +347,6 @@ async fn commit(
     ctx.telemetry
         .splits_committed
         .fetch_add(1, Ordering::Relaxed);
-    if record.is_some()
-        && let Err(e) = ctx
-            .jetstream
-            .client()
-            .publish(catalog_subject(&ctx.stream), bytes::Bytes::new())
-            .await
-    {
-        tracing::debug!(error = %e, "cannot tell the other nodes of a new split; they find it at their next poll");
-    }
     if let (Some(record), Some(split), Some(cache)) = (&record, &sealed, &ctx.cache)
         && let Err(e) = cache.insert(record, &split.bytes).await
     {

@@ -172,12 +172,7 @@ impl Node {
                 leading,
                 stopped.clone(),
             )),
-            tokio::spawn(keep_cache(
-                cache,
-                publisher.jetstream().client().clone(),
-                crate::indexer::catalog_subject(&cluster.stream.name),
-                stopped.clone(),
-            )),
+            tokio::spawn(keep_cache(cache, stopped.clone())),
             tokio::spawn(keep_heartbeat(indexing.clone(), stopped.clone())),
             tokio::spawn(enforce_split_retention(
                 store.db.clone(),
@@ -433,41 +428,15 @@ async fn stop_partition(running: Running, indexing: &Indexing, partition: Partit
     indexing.telemetry.forget(partition);
 }
 
-/// Brings the split cache in line with the catalog until stopped: as soon
-/// as a node says it committed a split (`subject`, core NATS), and every
-/// [`CACHE_SYNC`] whatever was missed (a notice is a hint, not the record).
-async fn keep_cache(
-    cache: Arc<SplitCache>,
-    client: async_nats::Client,
-    subject: String,
-    mut stop: watch::Receiver<bool>,
-) {
-    use futures::{FutureExt, StreamExt};
-    let mut notices = match client.subscribe(subject).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot hear of new splits; the cache polls the catalog only");
-            None
-        }
-    };
+/// Polls the catalog into the split cache until stopped.
+async fn keep_cache(cache: Arc<SplitCache>, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = cache.sync().await {
             tracing::warn!(error = %e, "cannot bring the split cache up to date; trying again");
         }
-        let notice = async {
-            match notices.as_mut() {
-                Some(n) => {
-                    n.next().await;
-                    // One sync covers every notice that arrived meanwhile.
-                    while let Some(Some(_)) = n.next().now_or_never() {}
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(CACHE_SYNC) => {}
-            _ = notice => {}
         }
     }
 }
