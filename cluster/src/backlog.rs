@@ -24,8 +24,8 @@ use weir_collector::otlp::SignalKind;
 use weir_collector::otlp::partition::Partition;
 use weir_store::db::NodeRow;
 
-/// Rows older than this say nothing of now (heartbeats come every
-/// [`crate::node::HEARTBEAT`]).
+/// Rows older than this say nothing of now (nodes write theirs every
+/// 500 ms).
 pub(crate) const FRESH: Duration = Duration::from_secs(3);
 
 /// A signal's name (`SignalKind::as_str`) and a partition.

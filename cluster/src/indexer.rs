@@ -185,6 +185,12 @@ pub async fn run(
                 Some(position) => checkpoint = position,
                 None => return Ok(()),
             }
+            purge_through(
+                &stream,
+                &subject(&ctx.stream, signal, partition),
+                checkpoint,
+            )
+            .await;
             builder = Some(new_builder(&ctx, signal, partition, checkpoint));
             deadline = None;
         }
@@ -409,6 +415,19 @@ async fn upload(
         documents: split.documents,
         filter: split.filter.clone(),
     })
+}
+
+/// Drops a partition's messages at or below its committed checkpoint from
+/// the stream: the catalog holds them now, and a takeover replays from the
+/// checkpoint. Without this the stream keeps every message until
+/// `max_age`, and once it reaches `max_bytes` refuses every export until
+/// old ones expire. JetStream's duplicate window outlives the purge, so a
+/// retried export is still dropped. A failure is harmless (the next
+/// commit's purge covers it).
+async fn purge_through(stream: &async_nats::jetstream::stream::Stream, subject: &str, seq: u64) {
+    if let Err(e) = stream.purge().filter(subject).sequence(seq + 1).await {
+        tracing::debug!(subject, seq, error = %e, "cannot purge committed messages; the next commit tries again");
+    }
 }
 
 /// How long ago JetStream stored a message, from its Unix nanoseconds.

@@ -9,8 +9,8 @@ use prost::Message;
 use std::time::{Duration, Instant};
 use weir_cluster::publish::{ConnectError, PublishError, Publisher, StreamSettings};
 use weir_collector::fixtures::fleet;
-use weir_collector::otlp::ExportRequest;
 use weir_collector::otlp::partition::of_trace;
+use weir_collector::otlp::{ExportRequest, SignalKind};
 use weir_testkit::NatsCluster;
 
 const PARTITIONS: u32 = 8;
@@ -144,6 +144,34 @@ async fn exports_land_by_partition_once_each_through_a_node_crash() {
         }
     }
     assert_eq!(spans, 800, "both exports' spans, each stored once");
+}
+
+/// The indexers purge each partition's messages once a split holds them;
+/// an exporter's retry of an export whose messages are gone must still be
+/// dropped as a duplicate, or it would be indexed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_export_is_dropped_even_after_its_messages_were_purged() {
+    let cluster = NatsCluster::start(3);
+    let publisher = publisher(&cluster).await;
+    let mut seq = 0;
+    let export = ExportRequest::Traces(fleet::spans(3, &mut seq, 400));
+    let stored = publish_retrying(&publisher, &export).await;
+    let mut stream = publisher.jetstream().get_stream("WEIR").await.unwrap();
+    for part in &stored {
+        stream
+            .purge()
+            .filter(publisher.subject(SignalKind::Traces, part.partition))
+            .sequence(part.sequence + 1)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, 0, "all purged");
+    let again = publish_retrying(&publisher, &export).await;
+    assert!(
+        again.iter().all(|s| s.duplicate),
+        "JetStream's duplicate window outlives the purge: {again:?}"
+    );
+    assert_eq!(stream.info().await.unwrap().state.messages, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -817,7 +817,12 @@ fn small_splits_are_merged_and_every_trace_is_still_found_once() {
 /// exporter retrying on 503 and 429 does; returns how many attempts were
 /// refused.
 fn export_retrying(weir: &Weir, client: u64, seq: &mut u64) -> usize {
-    let body = spans_body(client, seq, 40);
+    export_n_retrying(weir, client, seq, 40)
+}
+
+/// [`export_retrying`] of `n` spans.
+fn export_n_retrying(weir: &Weir, client: u64, seq: &mut u64, n: usize) -> usize {
+    let body = spans_body(client, seq, n);
     let mut refused = 0;
     wait_for("an export acknowledged", Duration::from_secs(90), || {
         let r = weir.post_otlp("/v1/traces", "application/x-protobuf", &[], body.clone());
@@ -1012,4 +1017,37 @@ fn every_node_refuses_exports_while_a_partition_lags_and_takes_them_once_it_caug
     );
     // Everything acknowledged is stored once; what was refused, never.
     holds_exactly(&steady, 9, acknowledged);
+}
+
+#[test]
+fn committed_messages_leave_the_stream_so_a_small_stream_never_fills() {
+    let engines = engines();
+    let db = PgServer::shared().create_database();
+    let name = cluster_name();
+    let weir = Weir::start(
+        &node_config(
+            &name,
+            "thrifty",
+            &db,
+            &engines.nats.urls(),
+            &engines.objects,
+        )
+        .replace("max_bytes = 268435456", "max_bytes = 262144"),
+    );
+    // 100 exports of 400 spans, several times the stream's 256 KiB even
+    // compressed: were committed messages kept until max_age, the stream
+    // would refuse every export once full.
+    let mut seq = 0;
+    for _ in 0..100 {
+        export_n_retrying(&weir, 4, &mut seq, 400);
+    }
+    // Each trace of four spans has one invocation: 10,000, counted once.
+    wait_for(
+        "all 10,000 invocations counted",
+        Duration::from_secs(120),
+        || (invocations(&weir) == 10_000).then_some(()),
+    );
+    for s in [1, 5_000, 10_000] {
+        weir.wait_for_trace(&hex::encode(fleet::trace_id(4, s)), 4, 0);
+    }
 }
