@@ -72,17 +72,13 @@ impl IndexingBacklog {
     /// measurement kept, a partition refused for its lag would get no new
     /// batch to say it caught up.)
     pub fn caught_up(&self, signal: SignalKind, partition: Partition) {
-        self.own
-            .lock()
-            .insert((signal.as_str(), partition), Duration::ZERO);
+        self.read(signal, partition, Duration::ZERO);
     }
 
     /// An indexing loop of this node waits for storage (object store,
     /// catalog), not for CPU: its backlog does not refuse exports.
     pub fn waiting_for_storage(&self, signal: SignalKind, partition: Partition) {
-        self.own
-            .lock()
-            .insert((signal.as_str(), partition), Duration::ZERO);
+        self.read(signal, partition, Duration::ZERO);
     }
 
     /// An indexing loop of this node ended (the partition was given up).

@@ -61,9 +61,10 @@ pub async fn run(
         .get_stream(&ctx.stream)
         .await
         .map_err(|e| consume(e.to_string()))?;
+    let filter_subject = subject(&ctx.stream, signal, partition);
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: subject(&ctx.stream, signal, partition),
+            filter_subject: filter_subject.clone(),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: checkpoint + 1,
             },
@@ -185,12 +186,7 @@ pub async fn run(
                 Some(position) => checkpoint = position,
                 None => return Ok(()),
             }
-            purge_through(
-                &stream,
-                &subject(&ctx.stream, signal, partition),
-                checkpoint,
-            )
-            .await;
+            purge_through(&stream, &filter_subject, checkpoint).await;
             builder = Some(new_builder(&ctx, signal, partition, checkpoint));
             deadline = None;
         }

@@ -29,7 +29,7 @@ use weir_store::{Store, StoreError};
 const REBALANCE: Duration = Duration::from_secs(2);
 /// How often a node records its heartbeat and reads the others': how soon
 /// every node knows that a partition's indexing lags.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
+const HEARTBEAT: Duration = Duration::from_millis(500);
 /// How often the split cache asks the catalog for new splits.
 const CACHE_SYNC: Duration = Duration::from_millis(500);
 
