@@ -12,7 +12,11 @@
 //! Each owner measures its own partitions on every batch it reads (the age
 //! of the oldest message in it: how long the partition's records wait to be
 //! indexed; zero once a batch that left nothing unread is indexed) and
-//! tells the others through its heartbeat row; every node folds in the others'
+//! tells the others through its heartbeat row. The loop's last stretch of
+//! storing what it indexed (sealing, upload, catalog, merges) is not
+//! counted ([`waited_for_indexing`]): it is paid once per commit interval
+//! whatever the load, and on a slow machine alone it passed the bound under
+//! a trickle of exports. Every node folds in the others'
 //! rows. A partition whose owner waits for the object store or the catalog
 //! counts as not behind: JetStream holds that backlog, and exports go on
 //! being acknowledged until the stream's limits refuse them.
@@ -133,6 +137,24 @@ impl IndexingBacklog {
     }
 }
 
+/// When an indexing loop last stopped reading to store what it indexed
+/// (Unix nanos).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pause {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+}
+
+/// How long a message JetStream stored at `published` has waited, at
+/// `now`, for a loop that keeps up to index it: its age less the part of
+/// it the loop spent in its last `pause`. A loop that falls behind still
+/// shows it, as its batches' oldest messages grow older than any one pause.
+pub(crate) fn waited_for_indexing(published: u64, now: u64, pause: Pause) -> Duration {
+    let age = now.saturating_sub(published);
+    let overlap = pause.to.min(now).saturating_sub(pause.from.max(published));
+    Duration::from_nanos(age - overlap.min(age))
+}
+
 /// What the other nodes' fresh heartbeats say of the partitions they own;
 /// a partition two rows claim (a handover) is taken from the newer row.
 fn reported_elsewhere(me: &str, rows: &[NodeRow], now: u64) -> BTreeMap<Key, Duration> {
@@ -181,6 +203,44 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    #[test]
+    fn the_loops_last_pause_is_not_counted_as_waiting() {
+        let pause = Pause {
+            from: 10 * SECOND,
+            to: 12 * SECOND,
+        };
+        let ms = |d: Duration| d.as_millis();
+        // Stored during the pause, read 100 ms after it: 100 ms.
+        assert_eq!(
+            ms(waited_for_indexing(
+                11 * SECOND,
+                12 * SECOND + SECOND / 10,
+                pause
+            )),
+            100
+        );
+        // Stored before the pause: the time before and after it counts.
+        assert_eq!(
+            ms(waited_for_indexing(9 * SECOND, 13 * SECOND, pause)),
+            2000
+        );
+        // Stored after the pause: its whole age.
+        assert_eq!(
+            ms(waited_for_indexing(12 * SECOND, 14 * SECOND, pause)),
+            2000
+        );
+        // No pause yet.
+        assert_eq!(
+            ms(waited_for_indexing(SECOND, 3 * SECOND, Pause::default())),
+            2000
+        );
+        // A clock that stepped back says nothing is waiting.
+        assert_eq!(
+            waited_for_indexing(5 * SECOND, 4 * SECOND, pause),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! replays from the checkpoint. A split uploaded but never recorded is
 //! garbage nobody reads.
 
+use crate::backlog::{Pause, waited_for_indexing};
 use crate::indexing::{Indexing, IndexingError};
 use crate::split_builder::{SealedSplit, SplitBuilder};
 use async_nats::jetstream::consumer;
@@ -86,6 +87,7 @@ pub async fn run(
     let mut builder = Some(new_builder(&ctx, signal, partition, checkpoint));
     let mut deadline: Option<Instant> = None;
     let mut last_merge = Instant::now();
+    let mut last_pause = Pause::default();
     tracing::info!(
         signal = signal.as_str(),
         partition,
@@ -133,8 +135,9 @@ pub async fn run(
                 caught_up = info.pending == 0 && batch.len() < BATCH;
             }
             if let Some(info) = batch.first().and_then(|m| m.info().ok()) {
-                let oldest = age(info.published.unix_timestamp_nanos());
-                ctx.backlog.read(signal, partition, oldest);
+                let published = u64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(0);
+                let waited = waited_for_indexing(published, now_unix_nanos(), last_pause);
+                ctx.backlog.read(signal, partition, waited);
             }
             let entries: Vec<Entry> = batch
                 .into_iter()
@@ -162,6 +165,8 @@ pub async fn run(
             }
             deadline.get_or_insert_with(|| Instant::now() + ctx.commit_interval);
         }
+        let pause_from = now_unix_nanos();
+        let mut paused = false;
         let current = builder.as_ref().expect("a builder");
         let due = deadline.is_some_and(|d| Instant::now() >= d)
             || current.records >= ctx.max_split_records;
@@ -189,9 +194,11 @@ pub async fn run(
             purge_through(&stream, &filter_subject, checkpoint).await;
             builder = Some(new_builder(&ctx, signal, partition, checkpoint));
             deadline = None;
+            paused = true;
         }
         if next_merge.is_some_and(|at| Instant::now() >= at) {
             last_merge = Instant::now();
+            paused = true;
             // A few merges per tick, so a backlog of small splits clears
             // without starving the partition's indexing.
             for _ in 0..MERGES_PER_TICK {
@@ -204,6 +211,12 @@ pub async fn run(
                     }
                 }
             }
+        }
+        if paused {
+            last_pause = Pause {
+                from: pause_from,
+                to: now_unix_nanos(),
+            };
         }
     }
 }
@@ -424,12 +437,6 @@ async fn purge_through(stream: &async_nats::jetstream::stream::Stream, subject: 
     if let Err(e) = stream.purge().filter(subject).sequence(seq + 1).await {
         tracing::debug!(subject, seq, error = %e, "cannot purge committed messages; the next commit tries again");
     }
-}
-
-/// How long ago JetStream stored a message, from its Unix nanoseconds.
-fn age(published_nanos: i128) -> Duration {
-    let published = u64::try_from(published_nanos).unwrap_or(0);
-    Duration::from_nanos(now_unix_nanos().saturating_sub(published))
 }
 
 /// Waits before a retry; true when told to stop meanwhile.
