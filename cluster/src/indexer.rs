@@ -169,7 +169,8 @@ pub async fn run(
         let mut paused = false;
         let current = builder.as_ref().expect("a builder");
         let due = deadline.is_some_and(|d| Instant::now() >= d)
-            || current.records >= ctx.max_split_records;
+            || current.records >= ctx.max_split_records
+            || current.full();
         if due && current.last_position > checkpoint {
             let b = builder.take().expect("a builder");
             let mut acc = accumulator.take().expect("an accumulator");
@@ -296,7 +297,7 @@ async fn commit(
     let seq_to = builder.last_position;
     let (points, sealed) = tokio::task::spawn_blocking(move || {
         let mut builder = builder;
-        let sealed = builder.seal(now_unix_nanos());
+        let sealed = builder.seal();
         let points = std::mem::take(&mut builder.points);
         builder.discard();
         (points, sealed)

@@ -1,23 +1,22 @@
 //! One partition's records on their way into a split: converted as the
 //! single node converts them, indexed into a tantivy index of their own
-//! (the same documents as the embedded mode, [`SignalIndex`]), and fed to
+//! (the same documents as the embedded mode, [`SplitWriter`]), and fed to
 //! the health accumulator. Everything here is CPU work for blocking threads.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use weir_collector::otlp::convert::convert;
 use weir_collector::otlp::{ExportRequest, SignalKind};
 use weir_core::MetricPoint;
 use weir_core::accumulator::HealthAccumulator;
 use weir_store::StoreError;
 use weir_store::index::term_filter::TermSet;
-use weir_store::index::{self, Signal, SignalIndex, WriterBudget};
+use weir_store::index::{self, Signal, SplitWriter, WriterBudget};
 
 /// The records of one partition since its last commit.
 pub struct SplitBuilder {
     signal: SignalKind,
     /// The split's own index (spans and logs), in `dir`.
-    index: Option<Arc<SignalIndex>>,
+    index: Option<SplitWriter>,
     dir: PathBuf,
     budget: WriterBudget,
     /// Metric points (metrics partitions are written to the database).
@@ -76,8 +75,7 @@ impl SplitBuilder {
                 }
                 self.records += converted.spans.len() as u64;
                 converted.spans.iter().for_each(|s| self.terms.add_span(s));
-                self.index(Signal::Spans)?
-                    .add_spans(&converted.spans, now)?;
+                self.index(Signal::Spans)?.add_spans(&converted.spans)?;
             }
             SignalKind::Logs => {
                 if let Some(acc) = rollups {
@@ -85,7 +83,7 @@ impl SplitBuilder {
                 }
                 self.records += converted.logs.len() as u64;
                 converted.logs.iter().for_each(|l| self.terms.add_log(l));
-                self.index(Signal::Logs)?.add_logs(&converted.logs, now)?;
+                self.index(Signal::Logs)?.add_logs(&converted.logs)?;
             }
             SignalKind::Metrics => {
                 if let Some(acc) = rollups {
@@ -114,37 +112,35 @@ impl SplitBuilder {
         self.last_position = position;
     }
 
-    fn index(&mut self, signal: Signal) -> Result<&SignalIndex, StoreError> {
+    fn index(&mut self, signal: Signal) -> Result<&mut SplitWriter, StoreError> {
         if self.index.is_none() {
-            self.index = Some(Arc::new(SignalIndex::open(&self.dir, signal, self.budget)?));
+            self.index = Some(SplitWriter::create(&self.dir, signal)?);
         }
-        Ok(self.index.as_deref().expect("just opened"))
+        Ok(self.index.as_mut().expect("just created"))
     }
 
-    /// Commits the index covering `position` and bundles it; `None` when
-    /// the records held no documents (metrics, or empty exports).
-    pub fn seal(&mut self, now: u64) -> Result<Option<SealedSplit>, StoreError> {
+    /// Whether the split should be sealed before its commit interval ends:
+    /// its in-memory index reached the writer budget.
+    pub fn full(&self) -> bool {
+        self.index
+            .as_ref()
+            .is_some_and(|w| w.memory() >= self.budget.heap_bytes)
+    }
+
+    /// Writes the index covering everything added and bundles it; `None`
+    /// when the records held no documents (metrics, or empty exports).
+    pub fn seal(&mut self) -> Result<Option<SealedSplit>, StoreError> {
         let Some(index) = self.index.take() else {
             return Ok(None);
         };
-        index.commit(self.last_position, now)?;
-        let documents = index.num_docs();
-        let partitions = index.seal()?;
-        drop(index);
-        let [(dir, payload)] = partitions.as_slice() else {
-            return Err(StoreError::CorruptRecord(format!(
-                "a split builder holds {} index partitions instead of one",
-                partitions.len()
-            )));
-        };
-        if documents == 0 {
+        let Some(finished) = index.finish(self.last_position)? else {
             return Ok(None);
-        }
+        };
         Ok(Some(SealedSplit {
-            bytes: index::split::bundle(dir)?,
-            time_min: payload.min_time,
-            time_max: payload.max_time,
-            documents,
+            bytes: index::split::bundle(&self.dir)?,
+            time_min: finished.payload.min_time,
+            time_max: finished.payload.max_time,
+            documents: finished.documents,
             filter: self.terms.filter(),
         }))
     }

@@ -12,6 +12,7 @@ mod partition;
 pub mod query_limits;
 mod schema;
 pub mod split;
+mod split_writer;
 pub mod stored;
 mod string_paths;
 pub mod term_filter;
@@ -19,6 +20,7 @@ mod upgrade;
 
 pub use partition::{CommitPayload, day_of};
 pub use schema::Fields;
+pub use split_writer::{FinishedSplit, SplitWriter};
 pub use string_paths::MAX_STRING_PATHS;
 
 use crate::StoreError;

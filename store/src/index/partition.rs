@@ -61,6 +61,17 @@ pub fn string_paths_in(payload: Option<&str>) -> PersistedPaths {
         .unwrap_or_default()
 }
 
+/// How every weir index stores its documents.
+pub fn index_settings() -> IndexSettings {
+    IndexSettings {
+        // Span documents are repetitive JSON: zstd stores them in a fraction
+        // of the space lz4 needs.
+        docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+        docstore_blocksize: 64 * 1024,
+        ..IndexSettings::default()
+    }
+}
+
 /// An open partition: its index and a reader reloaded after each commit.
 pub struct Partition {
     /// Ingest day, `YYYYMMDD` (UTC).
@@ -97,16 +108,9 @@ impl Partition {
             Index::open_in_dir(path)?
         } else {
             super::upgrade::mark_current(path)?;
-            let settings = IndexSettings {
-                // Span documents are repetitive JSON: zstd stores them in a fraction
-                // of the space lz4 needs.
-                docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
-                docstore_blocksize: 64 * 1024,
-                ..IndexSettings::default()
-            };
             Index::builder()
                 .schema(schema.clone())
-                .settings(settings)
+                .settings(index_settings())
                 .create_in_dir(path)?
         };
         let payload = durable_payload(&index)?;
