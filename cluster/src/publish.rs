@@ -12,15 +12,24 @@
 //! holds: a retry never indexes a record twice. Two different exports never
 //! share an id; the same records sent twice within the window are the same
 //! records.
+//!
+//! Spans are cut from the protobuf the client sent (collector's
+//! `otlp::wire_split`), so a retry of the same bytes makes the same parts.
+//! The ids of parts encoded again (an export sent as JSON, or one that
+//! validation trimmed) follow prost's encoding instead: the same records
+//! retried once as protobuf and once as JSON, or across a weir upgrade
+//! that changed the split, are not recognised as the same.
 
 use crate::backlog::IndexingBacklog;
 use async_nats::jetstream::context::CreateStreamErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use bytes::Bytes;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 use weir_collector::otlp::link_stubs::link_stubs;
 use weir_collector::otlp::partition::{self, Partition};
+use weir_collector::otlp::wire_split;
 use weir_collector::otlp::{ExportRequest, SignalKind};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -100,14 +109,32 @@ struct Outgoing {
 }
 
 /// Splits, encodes and compresses an export: CPU work for a blocking thread.
-fn prepare(request: ExportRequest, partitions: u32) -> std::io::Result<Vec<Outgoing>> {
+/// Spans are cut from `sent`, the client's own protobuf, when there is one.
+fn prepare(
+    request: ExportRequest,
+    sent: Option<Bytes>,
+    partitions: u32,
+) -> std::io::Result<Vec<Outgoing>> {
     let stubs = match &request {
         ExportRequest::Traces(r) => link_stubs(r, partitions),
         _ => Vec::new(),
     };
-    partition::split(request, partitions)
+    let parts = match (&request, sent) {
+        (ExportRequest::Traces(_), Some(sent)) => match wire_split::split_traces(&sent, partitions)
+        {
+            Ok(parts) => parts,
+            // The receiver decoded these bytes, so this cannot happen; the
+            // decoded export is still there to split the slower way.
+            Err(e) => {
+                tracing::warn!(error = %e, "splitting the export as sent failed; encoding it again");
+                encoded_parts(request, partitions)
+            }
+        },
+        _ => encoded_parts(request, partitions),
+    };
+    parts
         .into_iter()
-        .map(|(p, part)| (p, part.encode(), false))
+        .map(|(p, payload)| (p, payload, false))
         .chain(
             stubs
                 .into_iter()
@@ -123,6 +150,14 @@ fn prepare(request: ExportRequest, partitions: u32) -> std::io::Result<Vec<Outgo
                 compressed: compress(&payload)?,
             })
         })
+        .collect()
+}
+
+/// The export split by partition from its decoded form, each part encoded.
+fn encoded_parts(request: ExportRequest, partitions: u32) -> Vec<(Partition, Vec<u8>)> {
+    partition::split(request, partitions)
+        .into_iter()
+        .map(|(p, part)| (p, part.encode()))
         .collect()
 }
 
@@ -280,9 +315,19 @@ impl Publisher {
 
     /// Publishes a validated export; returns once every part is stored.
     pub async fn publish(&self, request: ExportRequest) -> Result<Vec<Stored>, PublishError> {
+        self.publish_as_sent(request, None).await
+    }
+
+    /// [`Publisher::publish`] of an export decoded from `sent`, the
+    /// client's protobuf, all of which validation kept.
+    pub async fn publish_as_sent(
+        &self,
+        request: ExportRequest,
+        sent: Option<Bytes>,
+    ) -> Result<Vec<Stored>, PublishError> {
         let signal = request.signal();
         let partitions = self.partitions;
-        let parts = tokio::task::spawn_blocking(move || prepare(request, partitions))
+        let parts = tokio::task::spawn_blocking(move || prepare(request, sent, partitions))
             .await
             .map_err(|e| PublishError::Unavailable(format!("preparing the export stopped: {e}")))?
             .map_err(|e| PublishError::Unavailable(format!("cannot compress the export: {e}")))?;
@@ -320,9 +365,13 @@ impl Publisher {
 }
 
 impl weir_collector::replicated::ReplicatedLog for Publisher {
-    fn store(&self, request: ExportRequest) -> weir_collector::replicated::Stored<'_> {
+    fn store(
+        &self,
+        request: ExportRequest,
+        sent: Option<Bytes>,
+    ) -> weir_collector::replicated::Stored<'_> {
         Box::pin(async move {
-            self.publish(request)
+            self.publish_as_sent(request, sent)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -376,8 +425,8 @@ mod tests {
         let mut seq = 0;
         let request = ExportRequest::Traces(fleet::spans(1, &mut seq, 400));
         let whole = request.encoded_len();
-        let parts = prepare(request.clone(), 4).unwrap();
-        let again = prepare(request, 4).unwrap();
+        let parts = prepare(request.clone(), None, 4).unwrap();
+        let again = prepare(request, None, 4).unwrap();
         assert_eq!(
             parts.iter().map(|p| &p.id).collect::<Vec<_>>(),
             again.iter().map(|p| &p.id).collect::<Vec<_>>(),
@@ -402,6 +451,56 @@ mod tests {
             }
         }
         assert_eq!(spans, 400);
+    }
+
+    fn decoded_parts(
+        parts: Vec<Outgoing>,
+    ) -> Vec<(
+        Partition,
+        bool,
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    )> {
+        parts
+            .into_iter()
+            .map(|part| {
+                let m = message(part.compressed, &[(ENCODING, "zstd")]);
+                let payload = payload_of(&m).unwrap();
+                match ExportRequest::decode_protobuf(SignalKind::Traces, &payload).unwrap() {
+                    ExportRequest::Traces(r) => (part.partition, part.link_stubs, r),
+                    _ => unreachable!("traces stay traces"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_cut_from_the_senders_bytes_hold_what_encoded_parts_hold() {
+        use weir_collector::fixtures::fleet;
+        let mut seq = 0;
+        let request = ExportRequest::Traces(fleet::spans(3, &mut seq, 300));
+        let sent = Bytes::from(request.encode());
+        let cut = prepare(request.clone(), Some(sent.clone()), 16).unwrap();
+        let ids: Vec<_> = cut.iter().map(|p| p.id.clone()).collect();
+        let again: Vec<_> = prepare(request.clone(), Some(sent), 16)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, again, "a retry of the same bytes has the same ids");
+        let encoded = prepare(request, None, 16).unwrap();
+        assert!(cut.len() > 1, "spread over partitions");
+        assert_eq!(decoded_parts(cut), decoded_parts(encoded));
+    }
+
+    #[test]
+    fn bytes_that_do_not_split_fall_back_to_the_decoded_export() {
+        use weir_collector::fixtures::fleet;
+        let mut seq = 0;
+        let request = ExportRequest::Traces(fleet::spans(1, &mut seq, 50));
+        let damaged = Bytes::from_static(&[0x0a, 0x7f, 0x01]);
+        let parts = prepare(request.clone(), Some(damaged), 4).unwrap();
+        let encoded = prepare(request, None, 4).unwrap();
+        assert_eq!(decoded_parts(parts), decoded_parts(encoded));
     }
 
     #[test]

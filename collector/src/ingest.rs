@@ -369,7 +369,9 @@ impl Ingest {
         if self.closed.load(Ordering::Acquire) {
             return Err(IngestError::Unavailable("shutting down".into()));
         }
-        let bytes = sent.map_or_else(|| request.encoded_len(), |b| b.len()) as u64;
+        let bytes = sent
+            .as_ref()
+            .map_or_else(|| request.encoded_len(), |b| b.len()) as u64;
         let pending = self
             .telemetry
             .pending_bytes
@@ -377,7 +379,8 @@ impl Ingest {
         let stored = if pending + bytes > 2 * self.max_pending_bytes && pending > 0 {
             Err(None)
         } else {
-            log.store(request).await.map_err(Some)
+            let sent = sent.filter(|_| rejections.total() == 0);
+            log.store(request, sent).await.map_err(Some)
         };
         self.telemetry
             .pending_bytes

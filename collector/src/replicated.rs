@@ -8,6 +8,7 @@
 //! the export is acknowledged only on success.
 
 use crate::otlp::{ExportRequest, SignalKind};
+use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -18,8 +19,10 @@ pub type Stored<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + '
 pub trait ReplicatedLog: Send + Sync + 'static {
     /// Stores a validated export; `Ok` only when all of it is durable. The
     /// error says, in the user's words, why not (the export is refused
-    /// with a retryable status).
-    fn store(&self, request: ExportRequest) -> Stored<'_>;
+    /// with a retryable status). `sent` is the protobuf exactly as the
+    /// client sent it, when validation kept all of it: an implementation
+    /// may cut its parts from those bytes instead of encoding `request`.
+    fn store(&self, request: ExportRequest, sent: Option<Bytes>) -> Stored<'_>;
 
     /// Why exports of `signal` are refused before they are read, if they
     /// are: the log's consumers lag too far behind (the cluster's

@@ -8,6 +8,7 @@ pub mod link_stubs;
 pub mod partition;
 pub mod response;
 pub mod validate;
+pub mod wire_split;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
