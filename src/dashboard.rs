@@ -11,7 +11,21 @@ use weir_ui::alerts_view::{
 
 pub struct EngineView(pub Arc<Alerting>);
 
+impl weir_query::status::FiringAlerts for EngineView {
+    fn firing(&self) -> Vec<weir_core::status::FiringAlert> {
+        self.0
+            .active()
+            .iter()
+            .filter_map(|a| a.as_firing())
+            .collect()
+    }
+}
+
 impl AlertsView for EngineView {
+    fn firing(&self) -> Vec<weir_core::status::FiringAlert> {
+        weir_query::status::FiringAlerts::firing(self)
+    }
+
     fn rules(&self) -> Vec<RuleRow> {
         let engine = self.0.engine();
         let status = engine.status();

@@ -129,11 +129,12 @@ pub async fn run_until(
 
     let read_auth = weir_query::ReadAuth::new(config.auth.read_tokens.clone());
     let read_auth_enabled = read_auth.enabled();
-    let protected = weir_query::router(store.clone())
+    let engine_view = Arc::new(crate::dashboard::EngineView(alerting.clone()));
+    let protected = weir_query::router(store.clone(), engine_view.clone())
         .merge(weir_alerts::api::router(alerting.clone(), rule_loader))
         .merge(weir_ui::router(weir_ui::Dashboard {
             store: store.clone(),
-            alerts: Arc::new(crate::dashboard::EngineView(alerting.clone())),
+            alerts: engine_view,
             endpoints: weir_ui::Endpoints {
                 otlp_grpc: config.listen.otlp_grpc.to_string(),
                 otlp_http: config.listen.otlp_http.to_string(),

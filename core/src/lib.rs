@@ -20,6 +20,7 @@ mod attributes;
 mod component;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
+pub mod human;
 mod ids;
 mod log;
 mod metric;
@@ -27,6 +28,7 @@ pub mod pipeline;
 pub mod rollup;
 pub mod series;
 mod span;
+pub mod status;
 mod time;
 pub mod topology;
 

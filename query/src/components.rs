@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use weir_core::HealthRollup;
 use weir_core::pipeline::minute_of;
+use weir_core::status::{FiringAlert, Status};
 use weir_store::Store;
 
 const MINUTE: u64 = 60_000_000_000;
@@ -77,11 +78,15 @@ pub struct ComponentHealth {
     pub records: u64,
     /// When it last sent anything, Unix nanoseconds.
     pub last_seen_unix_nano: u64,
+    /// Its status now (the last few minutes and the alerts firing on it,
+    /// whatever the window), and why.
+    pub status: Status,
 }
 
 impl ComponentHealth {
-    /// A component's figures from its rollup merged over the window.
-    pub fn of(component: String, r: &HealthRollup) -> Self {
+    /// A component's figures from its rollup merged over the window, and
+    /// its status now.
+    pub fn of(component: String, r: &HealthRollup, status: Status) -> Self {
         ComponentHealth {
             component,
             invocations: r.invocations,
@@ -96,19 +101,41 @@ impl ComponentHealth {
             max_lag: Lag::of(r),
             records: r.records,
             last_seen_unix_nano: r.last_seen,
+            status,
         }
     }
 }
 
-/// Every component's health over minutes `[from, to)`.
-pub async fn components(store: &Arc<Store>, from: u64, to: u64) -> Result<Components, ReadError> {
-    let health = store.db.component_health(from, to).await?;
+/// Every component's health over minutes `[from, to)`, each with its
+/// status at `now`; a component an alert fires on is listed even when the
+/// window holds nothing of it.
+pub async fn components(
+    store: &Arc<Store>,
+    from: u64,
+    to: u64,
+    firing: &[FiringAlert],
+    now: u64,
+) -> Result<Components, ReadError> {
+    let mut health = store.db.component_health(from, to).await?;
+    let known = health
+        .iter()
+        .map(|(c, r)| (c.clone(), r.last_seen))
+        .collect();
+    let mut statuses = crate::status::statuses(store, &known, firing, now).await?;
+    for alert in firing {
+        health.entry(alert.component.clone()).or_default();
+    }
     Ok(Components {
         from_unix_nano: from,
         to_unix_nano: to,
         components: health
             .into_iter()
-            .map(|(c, r)| ComponentHealth::of(c, &r))
+            .map(|(c, r)| {
+                let status = statuses.remove(&c).unwrap_or_else(|| {
+                    weir_core::status::assess(&BTreeMap::new(), r.last_seen, &[], now)
+                });
+                ComponentHealth::of(c, &r, status)
+            })
             .collect(),
     })
 }
@@ -161,7 +188,8 @@ mod tests {
                 }
             ]
         );
-        let c = ComponentHealth::of("c".into(), &HealthRollup::default());
+        let status = weir_core::status::assess(&BTreeMap::new(), 0, &[], 0);
+        let c = ComponentHealth::of("c".into(), &HealthRollup::default(), status);
         assert_eq!((c.error_rate, c.max_lag.len()), (None, 0));
     }
 }

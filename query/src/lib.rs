@@ -36,6 +36,7 @@ pub mod correlate;
 mod error;
 pub mod metrics;
 pub mod search;
+pub mod status;
 pub mod topology;
 pub mod trace;
 

@@ -6,6 +6,7 @@ use crate::components::Lag;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use weir_core::status::{FiringAlert, Status};
 use weir_core::{Edge, EdgeRollup, HealthRollup, NodeKind};
 use weir_store::Store;
 
@@ -44,6 +45,8 @@ pub struct NodeHealth {
     pub error_rate: Option<f64>,
     /// Lag peaks, one per unit seen.
     pub max_lag: Vec<Lag>,
+    /// Its status now, and why: what colours the node.
+    pub status: Status,
 }
 
 /// One end of an edge.
@@ -105,23 +108,43 @@ pub async fn edges(store: &Arc<Store>, from: u64, to: u64) -> Result<Vec<EdgeTra
     Ok(edges.iter().map(|(e, t)| EdgeTraffic::of(e, t)).collect())
 }
 
-/// The pipeline graph over minutes `[from, to)`.
-pub async fn topology(store: &Arc<Store>, from: u64, to: u64) -> Result<Topology, ReadError> {
+/// The pipeline graph over minutes `[from, to)`, components with their
+/// status at `now`.
+pub async fn topology(
+    store: &Arc<Store>,
+    from: u64,
+    to: u64,
+    firing: &[FiringAlert],
+    now: u64,
+) -> Result<Topology, ReadError> {
     let edges = edges(store, from, to).await?;
     let health = store.db.component_health(from, to).await?;
+    let known = health
+        .iter()
+        .map(|(c, r)| (c.clone(), r.last_seen))
+        .collect();
+    let statuses = crate::status::statuses(store, &known, firing, now).await?;
     Ok(Topology {
         from_unix_nano: from,
         to_unix_nano: to,
-        nodes: nodes(&health, &edges),
+        nodes: nodes(&health, &statuses, &edges),
         edges,
     })
 }
 
 /// Components with rollups carry their health; every other endpoint of an
 /// edge is a bare node.
-fn nodes(health: &BTreeMap<String, HealthRollup>, edges: &[EdgeTraffic]) -> Vec<Node> {
+fn nodes(
+    health: &BTreeMap<String, HealthRollup>,
+    statuses: &BTreeMap<String, Status>,
+    edges: &[EdgeTraffic],
+) -> Vec<Node> {
     let mut nodes: BTreeMap<(NodeKind, &str), Node> = BTreeMap::new();
     for (name, h) in health {
+        let status = statuses
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| weir_core::status::assess(&BTreeMap::new(), h.last_seen, &[], 0));
         nodes.insert(
             (NodeKind::Component, name),
             Node {
@@ -131,6 +154,7 @@ fn nodes(health: &BTreeMap<String, HealthRollup>, edges: &[EdgeTraffic]) -> Vec<
                     invocations: h.invocations,
                     error_rate: h.error_rate(),
                     max_lag: Lag::of(h),
+                    status,
                 }),
             },
         );
@@ -166,7 +190,7 @@ mod tests {
         assert_eq!(edges[0].error_rate, Some(0.25));
         assert_eq!(edges[0].delivery_lag_p99_ms, None);
         let health = BTreeMap::from([("zz-consumer".to_string(), HealthRollup::default())]);
-        let nodes = nodes(&health, &edges);
+        let nodes = nodes(&health, &BTreeMap::new(), &edges);
         let names: Vec<(&str, bool)> = nodes
             .iter()
             .map(|n| (n.name.as_str(), n.health.is_some()))

@@ -61,7 +61,10 @@ fn keys(v: &Value) -> Vec<&str> {
 
 async fn api() -> (Fixture, Router) {
     let f = fixture::stored().await;
-    let app = weir_query::router(f.store.clone());
+    let app = weir_query::router(
+        f.store.clone(),
+        std::sync::Arc::new(weir_query::status::NoFiring),
+    );
     (f, app)
 }
 
@@ -273,9 +276,16 @@ async fn components_report_their_health_over_the_window() {
             "p50_ms",
             "p95_ms",
             "p99_ms",
-            "records"
+            "records",
+            "status"
         ]
     );
+    assert_eq!(
+        orders["status"],
+        json!({"level": "failing", "reasons": ["error rate 50 % in the last 5 min"]}),
+        "the fixture's records are seconds old: the status reads them"
+    );
+    assert_eq!(c[0]["status"]["level"], "healthy");
     assert_eq!(
         (orders["invocations"].clone(), orders["errors"].clone()),
         (json!(2), json!(1))
@@ -309,8 +319,10 @@ async fn the_topology_has_bare_stream_nodes_and_edges_with_traffic() {
         v["nodes"],
         json!([
             {"kind": "component", "name": "fulfilment", "invocations": 1, "error_rate": 0.0,
-             "max_lag": [{"value": 1500.0, "unit": "ms"}]},
-            {"kind": "component", "name": "orders", "invocations": 2, "error_rate": 0.5, "max_lag": []},
+             "max_lag": [{"value": 1500.0, "unit": "ms"}],
+             "status": {"level": "healthy", "reasons": ["1 invocation, error rate 0 % in the last 5 min"]}},
+            {"kind": "component", "name": "orders", "invocations": 2, "error_rate": 0.5, "max_lag": [],
+             "status": {"level": "failing", "reasons": ["error rate 50 % in the last 5 min"]}},
             {"kind": "stream", "name": "order-events"},
         ])
     );
@@ -399,7 +411,11 @@ async fn metrics_come_raw_or_as_series_per_step() {
 async fn with_read_tokens_the_api_wants_a_bearer_header_or_the_cookie() {
     let (f, _) = api().await;
     let auth = ReadAuth::new(vec!["r3ad".into()]);
-    let app = weir_query::router(f.store.clone()).layer(axum::middleware::from_fn_with_state(
+    let app = weir_query::router(
+        f.store.clone(),
+        std::sync::Arc::new(weir_query::status::NoFiring),
+    )
+    .layer(axum::middleware::from_fn_with_state(
         auth,
         weir_query::require_read_token,
     ));

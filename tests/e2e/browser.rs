@@ -130,6 +130,15 @@ impl Browser {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })));
     }
 
+    /// Runs `script` (a function body) in the page and returns its value.
+    pub fn eval(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
     /// The visible text of the page.
     pub fn text(&self) -> String {
         let body = self.find("body");

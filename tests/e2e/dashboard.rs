@@ -25,13 +25,7 @@ const RULES: &str = r#"groups:
 
 #[test]
 fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
-    let weir = Weir::start(&format!(
-        "[alerts]\nrule_files = [{:?}]",
-        rules.display().to_string()
-    ));
+    let weir = Weir::start_with_rules(RULES);
     let mut sim = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["simulate", "--endpoint", &format!("http://{}", weir.grpc)])
         .args(["--scenario", "all", "--rate", "5", "--duration", "120s"])

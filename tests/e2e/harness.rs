@@ -69,6 +69,20 @@ impl Weir {
         weir
     }
 
+    /// Starts weir with a fresh data directory and one rule file holding
+    /// `rules`, evaluated from the start.
+    pub fn start_with_rules(rules: &str) -> Weir {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join("rules.yaml");
+        std::fs::write(&file, rules).unwrap();
+        let mut weir = Weir::start_at(
+            &temp.path().join("data"),
+            &format!("[alerts]\nrule_files = [{:?}]", file.display().to_string()),
+        );
+        weir._temp = Some(temp);
+        weir
+    }
+
     /// Starts weir on `data_dir` (kept after exit) with `extra` config.
     pub fn start_at(data_dir: &Path, extra: &str) -> Weir {
         Weir::start_with_files_in(data_dir, &data_dir.with_extension(""), extra)

@@ -21,4 +21,5 @@ mod sdk_roundtrip;
 mod security;
 mod simulator;
 mod spec_examples;
+mod status;
 mod storage_faults;

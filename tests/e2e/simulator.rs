@@ -179,13 +179,7 @@ const FAULT_RULES: &str = r#"groups:
 
 #[test]
 fn each_fault_trips_its_alert_kind_and_then_resolves() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, FAULT_RULES).unwrap();
-    let weir = Weir::start(&format!(
-        "[alerts]\nrule_files = [{:?}]",
-        rules.display().to_string()
-    ));
+    let weir = Weir::start_with_rules(FAULT_RULES);
     // One scenario per fault, so each alert has one cause.
     let runs = [
         ("api", "errors@5s+20s"),

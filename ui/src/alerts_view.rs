@@ -101,6 +101,8 @@ pub struct ReceiverRow {
 
 /// Alert state for the dashboard.
 pub trait AlertsView: Send + Sync {
+    /// The alerts firing now, as components' status reads them.
+    fn firing(&self) -> Vec<weir_core::status::FiringAlert>;
     /// Every rule.
     fn rules(&self) -> Vec<RuleRow>;
     /// Pending and firing alerts.
@@ -127,6 +129,9 @@ pub trait AlertsView: Send + Sync {
 pub struct NoAlerts;
 
 impl AlertsView for NoAlerts {
+    fn firing(&self) -> Vec<weir_core::status::FiringAlert> {
+        Vec::new()
+    }
     fn rules(&self) -> Vec<RuleRow> {
         Vec::new()
     }

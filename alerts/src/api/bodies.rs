@@ -335,6 +335,7 @@ mod tests {
                 annotations: LabelSet::new(),
                 silenced: true,
                 silenced_by: vec!["s1".into()],
+                threshold: None,
             };
             let before = json!({ "alerts": [alert.clone()] });
             same(

@@ -59,6 +59,28 @@ pub struct ActiveAlert {
     pub silenced: bool,
     /// The silences that do.
     pub silenced_by: Vec<String>,
+    /// The rule's comparison (none for `absent`).
+    #[serde(skip)]
+    pub threshold: Option<crate::rules::Threshold>,
+}
+
+impl ActiveAlert {
+    /// The alert as a component's status reads it; `None` unless firing.
+    pub fn as_firing(&self) -> Option<weir_core::status::FiringAlert> {
+        if !matches!(self.state, AlertState::Firing { .. }) {
+            return None;
+        }
+        Some(weir_core::status::FiringAlert {
+            alertname: self.alertname.clone(),
+            component: self.component.clone(),
+            kind: self.labels.get("kind").cloned().unwrap_or_default(),
+            partition: self.partition.clone(),
+            value: self.value,
+            op: self.threshold.map(|t| t.op.as_str().to_string()),
+            threshold: self.threshold.map(|t| t.value),
+            severity: self.labels.get("severity").cloned(),
+        })
+    }
 }
 
 /// The last reload, for `/api/v1/rules`.
@@ -191,6 +213,7 @@ impl Engine {
                     labels,
                     silenced: !silenced_by.is_empty(),
                     silenced_by,
+                    threshold: rule.kind.threshold(),
                 })
             })
             .collect();

@@ -136,6 +136,18 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operator as written in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+
     /// Whether `value op threshold` holds.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
         match self {

@@ -84,6 +84,17 @@ impl RuleKind {
     pub fn as_str(&self) -> &'static str {
         self.as_kind().name()
     }
+
+    /// The comparison its alerts fire on; `absent` has none.
+    pub fn threshold(&self) -> Option<Threshold> {
+        match self {
+            RuleKind::Lag(k) => Some(k.threshold),
+            RuleKind::ErrorRate(k) => Some(k.0.threshold),
+            RuleKind::ColdStartRate(k) => Some(k.0.threshold),
+            RuleKind::Metric(k) => Some(k.threshold),
+            RuleKind::Absent(_) => None,
+        }
+    }
 }
 
 /// `op` and `threshold`, which every kind but `absent` needs.

@@ -4,6 +4,7 @@
 mod params;
 
 use crate::error::ApiError;
+use crate::status::FiringAlerts;
 use crate::{cluster, components, correlate, metrics, search, topology, trace};
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -12,8 +13,22 @@ use params::{ApiQuery, RangeParams, SearchParams, WindowParams};
 use std::sync::Arc;
 use weir_store::Store;
 
-/// The query API, over `store`.
-pub fn router(store: Arc<Store>) -> Router {
+/// What the handlers read: the store, and the alerts firing now for the
+/// components' status.
+#[derive(Clone)]
+struct Reads {
+    store: Arc<Store>,
+    alerts: Arc<dyn FiringAlerts>,
+}
+
+impl axum::extract::FromRef<Reads> for Arc<Store> {
+    fn from_ref(reads: &Reads) -> Arc<Store> {
+        reads.store.clone()
+    }
+}
+
+/// The query API, over `store`, with `alerts` for the components' status.
+pub fn router(store: Arc<Store>, alerts: Arc<dyn FiringAlerts>) -> Router {
     Router::new()
         .route("/api/v1/search", get(search))
         .route("/api/v1/traces/{trace_id}", get(trace))
@@ -22,7 +37,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v1/correlate/{id}", get(correlate))
         .route("/api/v1/topology", get(topology))
         .route("/api/v1/cluster", get(cluster))
-        .with_state(store)
+        .with_state(Reads { store, alerts })
 }
 
 async fn search(
@@ -63,11 +78,15 @@ async fn cluster(State(store): State<Arc<Store>>) -> Result<Json<cluster::Cluste
 }
 
 async fn components(
-    State(store): State<Arc<Store>>,
+    State(reads): State<Reads>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<components::Components>, ApiError> {
-    let (from, to) = p.bounds(weir_core::now_unix_nanos())?;
-    Ok(Json(components::components(&store, from, to).await?))
+    let now = weir_core::now_unix_nanos();
+    let (from, to) = p.bounds(now)?;
+    let firing = reads.alerts.firing();
+    Ok(Json(
+        components::components(&reads.store, from, to, &firing, now).await?,
+    ))
 }
 
 async fn correlate(
@@ -86,9 +105,13 @@ async fn correlate(
 }
 
 async fn topology(
-    State(store): State<Arc<Store>>,
+    State(reads): State<Reads>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<topology::Topology>, ApiError> {
-    let (from, to) = p.bounds(weir_core::now_unix_nanos())?;
-    Ok(Json(topology::topology(&store, from, to).await?))
+    let now = weir_core::now_unix_nanos();
+    let (from, to) = p.bounds(now)?;
+    let firing = reads.alerts.firing();
+    Ok(Json(
+        topology::topology(&reads.store, from, to, &firing, now).await?,
+    ))
 }

@@ -40,6 +40,17 @@ impl Health {
         }
     }
 
+    /// The colour of a component's status.
+    pub fn of_status(level: weir_core::status::Level) -> Health {
+        use weir_core::status::Level;
+        match level {
+            Level::NoData => Health::Unknown,
+            Level::Healthy => Health::Ok,
+            Level::Degraded => Health::Warn,
+            Level::Stalled | Level::Failing => Health::Bad,
+        }
+    }
+
     /// The health implied by an error rate and a time lag.
     pub fn of(error_rate: Option<f64>, lag_ms: Option<f64>) -> Health {
         let by_errors = match error_rate {
@@ -227,13 +238,14 @@ pub fn pipeline_graph(nodes: &[Node], edges: &[Edge]) -> String {
             escape(&truncate(&n.name, 24)),
             x + 12.0,
             y + 30.0,
-            escape(&n.detail)
+            escape(&truncate(&n.detail, 30))
         );
         let title = format!(
-            "<title>{} ({}, {})</title>",
+            "<title>{} ({}, {}): {}</title>",
             escape(&n.name),
             if n.component { "component" } else { "stream" },
-            n.health.words()
+            n.health.words(),
+            escape(&n.detail)
         );
         if n.component {
             let _ = write!(

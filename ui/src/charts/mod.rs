@@ -23,20 +23,7 @@ pub fn escape(text: &str) -> String {
 
 /// A compact number: 1234 → "1.2k", 0.1234 → "0.123".
 pub fn compact(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e9 {
-        format!("{:.1}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else if a >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    }
+    weir_core::human::count(v)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::overview::{FiringLine, firing, lag_text};
 use super::{problem, render, window, window_options};
 use crate::Dashboard;
-use crate::charts::graph::{Health, urlencode};
+use crate::charts::graph::urlencode;
 use crate::charts::lines::{Series, line_chart};
 use crate::format::{ago, clock, millis, percent};
 use askama::Template;
@@ -53,6 +53,7 @@ struct ComponentPage {
     href: String,
     status: &'static str,
     status_words: &'static str,
+    status_reasons: Vec<String>,
     windows: Vec<(&'static str, bool)>,
     firing: Vec<FiringLine>,
     totals: Totals,
@@ -218,12 +219,26 @@ pub async fn page(
         now + MINUTE,
     )
     .await;
-    let health = Health::of(total.error_rate(), total.max_lag_ms);
+    let known = [(name.clone(), total.last_seen)].into();
+    let firing_now: Vec<_> = d
+        .alerts
+        .firing()
+        .into_iter()
+        .filter(|a| a.component == name)
+        .collect();
+    let status = match weir_query::status::statuses(&d.store, &known, &firing_now, now).await {
+        Ok(mut s) => s.remove(&name),
+        Err(e) => return super::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let level = status
+        .as_ref()
+        .map_or(weir_core::status::Level::NoData, |s| s.level);
     render(&ComponentPage {
         nav: "overview",
         href: urlencode(&name),
-        status: health.class(),
-        status_words: health.words(),
+        status: level.class(),
+        status_words: level.words(),
+        status_reasons: status.map(|s| s.reasons).unwrap_or_default(),
         windows: window_options(&window_text),
         firing: firing(&d, Some(&name)),
         totals: Totals {

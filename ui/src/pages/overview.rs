@@ -31,11 +31,46 @@ pub struct FiringLine {
     pub silenced: bool,
 }
 
+/// The firing alerts of one alertname.
+pub struct FiringGroup {
+    pub name: String,
+    pub alerts: Vec<FiringLine>,
+    /// The components it fires on, for the closed group's one line.
+    pub components: String,
+}
+
+/// Firing alerts grouped by alertname, in first-seen order.
+pub fn grouped(firing: Vec<FiringLine>) -> Vec<FiringGroup> {
+    let mut groups: Vec<FiringGroup> = Vec::new();
+    for line in firing {
+        match groups.iter_mut().find(|g| g.name == line.name) {
+            Some(g) => g.alerts.push(line),
+            None => groups.push(FiringGroup {
+                name: line.name.clone(),
+                alerts: vec![line],
+                components: String::new(),
+            }),
+        }
+    }
+    for g in &mut groups {
+        let mut names: Vec<&str> = g.alerts.iter().map(|a| a.component.as_str()).collect();
+        names.dedup();
+        let shown = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+        g.components = if names.len() > 3 {
+            format!("{shown} and {} more", names.len() - 3)
+        } else {
+            shown
+        };
+    }
+    groups
+}
+
 pub struct ComponentLine {
     pub name: String,
     pub href: String,
     pub status: &'static str,
     pub status_words: &'static str,
+    pub status_reason: String,
     pub invocations: u64,
     pub spark: String,
     pub error_rate: String,
@@ -51,7 +86,8 @@ struct Overview {
     nav: &'static str,
     window: String,
     windows: Vec<(&'static str, bool)>,
-    firing: Vec<FiringLine>,
+    firing_count: usize,
+    firing: Vec<FiringGroup>,
     graph: String,
     components: Vec<ComponentLine>,
     endpoints: Endpoints,
@@ -110,6 +146,19 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         .await
         .unwrap_or_default();
 
+    let known = minutes
+        .iter()
+        .map(|(name, m)| {
+            let seen = m.values().map(|r| r.last_seen).max().unwrap_or(0);
+            (name.clone(), seen)
+        })
+        .collect();
+    let statuses =
+        match weir_query::status::statuses(&d.store, &known, &d.alerts.firing(), now).await {
+            Ok(s) => s,
+            Err(e) => return super::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+
     let buckets = ((to - from) / MINUTE).clamp(1, 60);
     let bucket = ((to - from) / buckets).max(MINUTE);
     let mut components = Vec::new();
@@ -123,22 +172,34 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
             let i = ((minute.saturating_sub(from)) / bucket).min(buckets - 1) as usize;
             spark[i] += r.invocations as f64;
         }
-        let health = Health::of(total.error_rate(), total.max_lag_ms);
+        let status = statuses.get(name);
+        let level = status.map_or(weir_core::status::Level::NoData, |s| s.level);
+        let health = Health::of_status(level);
+        let reason = status
+            .and_then(|s| s.reasons.first())
+            .cloned()
+            .unwrap_or_default();
         nodes.push(Node {
             name: name.clone(),
             component: true,
             health,
-            detail: format!(
-                "{} inv · {} err",
-                crate::charts::compact(total.invocations as f64),
-                percent(total.error_rate())
-            ),
+            // The node shows the measure that coloured it.
+            detail: if level > weir_core::status::Level::Healthy {
+                reason.clone()
+            } else {
+                format!(
+                    "{} inv · {} err",
+                    crate::charts::compact(total.invocations as f64),
+                    percent(total.error_rate())
+                )
+            },
         });
         components.push(ComponentLine {
             name: name.clone(),
             href: urlencode(name),
-            status: health.class(),
-            status_words: health.words(),
+            status: level.class(),
+            status_words: level.words(),
+            status_reason: status.map(|s| s.reasons.join("; ")).unwrap_or_default(),
             invocations: total.invocations,
             spark: sparkline(
                 &spark,
@@ -179,11 +240,13 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
             health: Health::of(edge.error_rate, edge.delivery_lag_p99_ms),
         });
     }
+    let firing_lines = firing(&d, None);
     render(&Overview {
         nav: "overview",
         windows: window_options(&window_text),
         window: window_text,
-        firing: firing(&d, None),
+        firing_count: firing_lines.len(),
+        firing: grouped(firing_lines),
         graph: pipeline_graph(&nodes, &graph_edges),
         components,
         endpoints: d.endpoints.clone(),
