@@ -11,6 +11,22 @@ use weir_ui::alerts_view::{
 
 pub struct EngineView(pub Arc<Alerting>);
 
+impl EngineView {
+    /// The unit of each rule's values, by `group/alert`.
+    fn units(&self) -> std::collections::HashMap<String, weir_core::human::Unit> {
+        self.0
+            .engine()
+            .groups()
+            .iter()
+            .flat_map(|g| {
+                g.rules
+                    .iter()
+                    .map(|r| (format!("{}/{}", g.name, r.alert), r.value_unit()))
+            })
+            .collect()
+    }
+}
+
 impl weir_query::status::FiringAlerts for EngineView {
     fn firing(&self) -> Vec<weir_core::status::FiringAlert> {
         self.0
@@ -54,6 +70,7 @@ impl AlertsView for EngineView {
                         last_evaluation: s.last_evaluation,
                         evaluation_ms: s.duration_ms,
                         error: s.error,
+                        definition: r.definition().text,
                     }
                 })
             })
@@ -61,6 +78,7 @@ impl AlertsView for EngineView {
     }
 
     fn active(&self) -> Vec<AlertRow> {
+        let units = self.units();
         self.0
             .active()
             .into_iter()
@@ -77,6 +95,7 @@ impl AlertsView for EngineView {
                     state: state.into(),
                     since,
                     value: a.value,
+                    unit: units.get(&a.rule).copied().unwrap_or_default(),
                     summary: a
                         .annotations
                         .get("summary")
@@ -141,6 +160,7 @@ impl AlertsView for EngineView {
 
     fn history(&self, limit: usize) -> BoxFuture<'_, Vec<HistoryRow>> {
         Box::pin(async move {
+            let units = self.units();
             self.0
                 .db()
                 .alert_history(limit)
@@ -148,6 +168,7 @@ impl AlertsView for EngineView {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| HistoryRow {
+                    unit: units.get(&c.rule).copied().unwrap_or_default(),
                     rule: c.rule,
                     component: if c.partition.is_empty() {
                         c.component

@@ -3,7 +3,7 @@
 //! API's status reasons and alert values read the same.
 
 /// What a number measures, for [`value`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Unit {
     /// Milliseconds.
     Millis,
@@ -12,6 +12,7 @@ pub enum Unit {
     /// Records (messages, items) waiting.
     Records,
     /// A number without a unit.
+    #[default]
     Plain,
 }
 

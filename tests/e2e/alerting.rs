@@ -82,6 +82,24 @@ fn an_error_burst_fires_and_the_firing_alert_survives_a_crash() {
     assert_eq!(rule["state"], "firing");
     assert!(rule["last_evaluation_unix_nano"].as_u64().unwrap() > 0);
     assert!(rule["last_error"].is_null());
+    let d = &rule["definition"];
+    assert_eq!(
+        (
+            d["op"].clone(),
+            d["threshold"].clone(),
+            d["window_s"].clone()
+        ),
+        (
+            serde_json::json!(">"),
+            serde_json::json!(0.4),
+            serde_json::json!(300.0)
+        ),
+        "{d}"
+    );
+    assert_eq!(d["component"], "orders");
+    assert_eq!(d["unit"], "ratio");
+    assert_eq!(d["labels"]["severity"], "page");
+    assert_eq!(d["text"], "error rate of orders > 40 % over 5m");
 
     // The API shows the state as evaluated; the crash must come after it is
     // stored (history is written in the same transaction).

@@ -177,6 +177,31 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     browser.open(&format!("{web}/alerts"));
     let text = browser.text();
     assert!(text.contains("ErrorRateHigh") && text.contains("firing"));
+    assert!(
+        text.contains("error rate of orders-* > 10 % over 5m"),
+        "each rule's definition is shown: {text}"
+    );
+    // The firing alert's value reads as a percentage, not a raw ratio.
+    let value = browser
+        .eval(
+            "const row = [...document.querySelectorAll('tbody tr')]
+               .find(r => r.innerText.includes('orders-go') && r.innerText.includes('ErrorRateHigh'));
+             return row ? row.cells[4].innerText : null;",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(value.ends_with(" %"), "a rate as a percentage: {value:?}");
+    let chart = browser
+        .eval(
+            "return document.querySelector('a[href^=\"/components/orders-go?window=\"]') !== null",
+        )
+        .as_bool();
+    assert_eq!(
+        chart,
+        Some(true),
+        "the alert links to its component's chart"
+    );
     browser.type_into(r#"input[name="value"]"#, "orders-go");
     browser.type_into(r#"input[name="created_by"]"#, "e2e");
     browser.type_into(r#"input[name="comment"]"#, "looking into it");

@@ -27,6 +27,8 @@ pub struct RuleRow {
     pub evaluation_ms: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// What it says, in words.
+    pub definition: String,
 }
 
 /// One pending or firing alert.
@@ -44,6 +46,8 @@ pub struct AlertRow {
     pub since: u64,
     /// The value compared.
     pub value: Option<f64>,
+    /// What the value measures.
+    pub unit: weir_core::human::Unit,
     /// The rendered summary annotation.
     pub summary: String,
     /// Whether a silence mutes it.
@@ -82,6 +86,8 @@ pub struct HistoryRow {
     pub at: u64,
     /// The value then.
     pub value: Option<f64>,
+    /// What it measures.
+    pub unit: weir_core::human::Unit,
 }
 
 /// One receiver's delivery record.

@@ -40,6 +40,8 @@ pub struct GroupBody {
 /// One rule of a group.
 #[derive(Serialize)]
 pub struct RuleBody {
+    /// What the rule says: its settings and, in words, `text`.
+    pub definition: crate::rules::Definition,
     pub evaluation_ms: f64,
     pub firing: usize,
     pub kind: &'static str,

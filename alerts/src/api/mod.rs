@@ -67,6 +67,7 @@ async fn rules(State(api): State<Api>) -> Json<RulesBody> {
                         "inactive"
                     };
                     RuleBody {
+                        definition: r.definition(),
                         evaluation_ms: s.duration_ms,
                         firing,
                         kind: r.kind.as_str(),

@@ -101,6 +101,21 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
+    /// The word used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Max => "max",
+            Aggregate::Min => "min",
+            Aggregate::Avg => "avg",
+            Aggregate::Sum => "sum",
+            Aggregate::Count => "count",
+            Aggregate::Rate => "rate",
+            Aggregate::P50 => "p50",
+            Aggregate::P95 => "p95",
+            Aggregate::P99 => "p99",
+        }
+    }
+
     /// The series aggregation it stands for.
     pub fn series(self) -> weir_core::series::Aggregate {
         use weir_core::series::Aggregate as S;

@@ -8,6 +8,7 @@
 
 mod absent;
 mod cold_start_rate;
+mod definition;
 mod error_rate;
 mod file;
 mod lag;
@@ -17,6 +18,7 @@ pub mod window;
 
 pub use absent::Absent;
 pub use cold_start_rate::ColdStartRate;
+pub use definition::Definition;
 pub use error_rate::ErrorRate;
 pub use file::{Aggregate, Op, RuleDuration};
 pub use lag::Lag;

@@ -20,6 +20,8 @@ pub struct Params {
 }
 
 pub struct ActiveLine {
+    /// The component's page over a window that shows when it started.
+    pub chart_href: String,
     pub state: String,
     pub silenced: bool,
     pub name: String,
@@ -37,6 +39,7 @@ pub struct RuleLine {
     pub kind: String,
     pub state: String,
     pub firing: usize,
+    pub definition: String,
     pub last: String,
     pub took: String,
     pub error: Option<String>,
@@ -81,8 +84,20 @@ struct AlertsPage {
     receivers: Vec<ReceiverLine>,
 }
 
-fn value(v: Option<f64>) -> String {
-    v.map(crate::charts::compact).unwrap_or_else(|| "—".into())
+fn value(v: Option<f64>, unit: weir_core::human::Unit) -> String {
+    v.map(|v| weir_core::human::value(v, unit))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The smallest of the windows the pages offer that reaches back to
+/// `since` with a margin before it, so the chart shows the alert's start.
+fn window_reaching(since: u64, now: u64) -> &'static str {
+    let back = now.saturating_sub(since) + 5 * 60_000_000_000;
+    super::WINDOWS
+        .iter()
+        .copied()
+        .find(|w| weir_core::parse_duration(w).is_ok_and(|d| d.as_nanos() as u64 >= back))
+        .unwrap_or(super::WINDOWS[super::WINDOWS.len() - 1])
 }
 
 pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Response {
@@ -92,6 +107,11 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         .active()
         .into_iter()
         .map(|a| ActiveLine {
+            chart_href: format!(
+                "/components/{}?window={}",
+                urlencode(&a.component),
+                window_reaching(a.since, now)
+            ),
             state: a.state,
             silenced: a.silenced,
             name: a.name,
@@ -99,7 +119,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
             component: a.component,
             partition: a.partition,
             summary: a.summary,
-            value: value(a.value),
+            value: value(a.value, a.unit),
             since: format!("{} ({})", timestamp(a.since), ago(a.since, now)),
         })
         .collect();
@@ -113,6 +133,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
             kind: r.kind,
             state: r.state,
             firing: r.firing,
+            definition: r.definition,
             last: ago(r.last_evaluation, now),
             took: format!("{:.1} ms", r.evaluation_ms),
             error: r.error,
@@ -141,7 +162,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
             rule: h.rule,
             component: h.component,
             transition: h.transition,
-            value: value(h.value),
+            value: value(h.value, h.unit),
         })
         .collect();
     let receivers = d
@@ -167,6 +188,18 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         history,
         receivers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_reaching;
+
+    #[test]
+    fn an_alerts_chart_window_reaches_back_past_its_start() {
+        let now = 1_000 * 60_000_000_000;
+        assert_eq!(window_reaching(now - 60_000_000_000, now), "15m");
+        assert_eq!(window_reaching(now - 20 * 60_000_000_000, now), "1h");
+    }
 }
 
 #[derive(Deserialize)]
