@@ -238,6 +238,42 @@ pub fn check_toml(text: &str) -> Result<WeirConfig, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A configuration error in one line per problem, in the words of the
+/// file: the key as written (`listen.webb`, not figment's
+/// `default.listen.webb`), where it came from, and what would be right.
+pub fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .map(|s| format!(" in {s}"))
+                .unwrap_or_default();
+            match &e.kind {
+                figment::error::Kind::UnknownField(_, expected) => format!(
+                    "unknown key {key}{source}; the keys there are {}",
+                    expected.join(", ")
+                ),
+                figment::error::Kind::MissingField(field) => {
+                    let at = if key.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{key}.")
+                    };
+                    format!("missing key {at}{field}{source}")
+                }
+                kind if key.is_empty() => format!("{kind}{source}"),
+                kind => format!("{key}{source}: {kind}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Loads the configuration: defaults ← `file` (when given) ← `WEIR_*` ← `overrides`.
 pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, Box<figment::Error>> {
     let mut figment = Figment::from(Serialized::defaults(Defaults::builtin()));
@@ -259,6 +295,22 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<WeirConfig, Box<f
 #[allow(clippy::result_large_err)] // figment::Jail dictates the closure's error type
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_reads_as_written_with_the_keys_that_exist() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("weir.toml", "[listen]\nwebb = \"127.0.0.1:1\"\n")?;
+            let e = load(Some(Path::new("weir.toml")), Figment::new()).unwrap_err();
+            let text = describe(&e);
+            assert!(text.starts_with("unknown key listen.webb in "), "{text}");
+            assert!(
+                text.ends_with("the keys there are otlp_grpc, otlp_http, web"),
+                "{text}"
+            );
+            assert!(!text.contains("default."), "{text}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn env_keys_map_to_sections() {

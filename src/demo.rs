@@ -144,7 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             target: Target {
                 endpoint: format!("http://{}", args.otlp_grpc),
                 protocol: Protocol::Grpc,
-                token: None,
+                headers: Vec::new(),
             },
             scenarios: weir_sim::scenarios::NAMES.map(String::from).to_vec(),
             rate: args.rate,

@@ -134,8 +134,13 @@ impl ServeArgs {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,sqlx=warn"));
+    // Colour codes only for a person at a terminal: in files and pipes they
+    // are noise, and NO_COLOR (no-color.org) turns them off anywhere.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -143,7 +148,16 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    // One line that names the value and the fix, not anyhow's "Caused by:"
+    // list over several lines.
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Rules {
         command: RulesCommand::Check { files },
@@ -163,7 +177,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = config::load(args.config.as_deref(), args.overrides())
-                .context("invalid configuration")?;
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {}", config::describe(&e)))?;
             runtime.block_on(serve::run(config))
         }
         Command::Demo(args) => runtime.block_on(demo::run(args)),

@@ -257,10 +257,19 @@ fn load_rule_groups(patterns: &[String]) -> anyhow::Result<Vec<weir_alerts::rule
     let mut paths = Vec::new();
     for pattern in patterns {
         if pattern.contains(['*', '?', '[']) {
+            let before = paths.len();
             for entry in glob::glob(pattern)
                 .with_context(|| format!("alerts.rule_files: bad glob `{pattern}`"))?
             {
                 paths.push(entry.with_context(|| format!("alerts.rule_files: `{pattern}`"))?);
+            }
+            if paths.len() == before {
+                // Prometheus loads nothing silently here; a typo in a path
+                // would then look like a quiet pipeline.
+                tracing::warn!(
+                    pattern = %pattern,
+                    "alerts.rule_files: `{pattern}` matches no file; no rules load from it"
+                );
             }
         } else {
             paths.push(std::path::PathBuf::from(pattern));

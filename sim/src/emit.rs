@@ -29,6 +29,8 @@ pub enum Protocol {
     Grpc,
     /// OTLP/HTTP with protobuf bodies (port 4318).
     Http,
+    /// OTLP/HTTP with JSON bodies (port 4318).
+    HttpJson,
 }
 
 /// Where and how to send.
@@ -38,8 +40,9 @@ pub struct Target {
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
-    /// Sent as `Authorization: Bearer <token>` when set.
-    pub token: Option<String>,
+    /// Headers sent with every export (`authorization: Bearer <token>`,
+    /// and whatever `OTEL_EXPORTER_OTLP_HEADERS` names).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Why the exporters could not be built or flushed.
@@ -100,19 +103,18 @@ fn resource(component: &'static str) -> Resource {
 }
 
 fn headers(target: &Target) -> HashMap<String, String> {
-    target
-        .token
-        .iter()
-        .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
-        .collect()
+    target.headers.iter().cloned().collect()
 }
 
 fn metadata(target: &Target) -> tonic::metadata::MetadataMap {
     let mut map = tonic::metadata::MetadataMap::new();
-    if let Some(t) = &target.token
-        && let Ok(v) = format!("Bearer {t}").parse()
-    {
-        map.insert("authorization", v);
+    for (k, v) in &target.headers {
+        if let (Ok(k), Ok(v)) = (
+            k.parse::<tonic::metadata::MetadataKey<_>>(),
+            v.parse::<tonic::metadata::MetadataValue<_>>(),
+        ) {
+            map.insert(k, v);
+        }
     }
     map
 }
@@ -127,8 +129,13 @@ macro_rules! exporter {
                 .with_compression(Compression::Gzip)
                 .with_metadata(metadata(target))
                 .build(),
-            Protocol::Http => $builder
+            Protocol::Http | Protocol::HttpJson => $builder
                 .with_http()
+                .with_protocol(if target.protocol == Protocol::HttpJson {
+                    opentelemetry_otlp::Protocol::HttpJson
+                } else {
+                    opentelemetry_otlp::Protocol::HttpBinary
+                })
                 .with_endpoint(format!(
                     "{}{}",
                     target.endpoint.trim_end_matches('/'),

@@ -12,9 +12,11 @@
 pub mod emit;
 pub mod faults;
 pub mod plan;
+pub mod probe;
 pub mod run;
 pub mod scenarios;
 
 pub use emit::{Protocol, Target};
 pub use faults::{Fault, FaultKind, Schedule};
+pub use probe::{ProbeError, probe};
 pub use run::{SimConfig, Summary, run};

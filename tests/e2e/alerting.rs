@@ -141,3 +141,21 @@ fn broken_rule_files_stop_the_start_with_line_numbers() {
     assert!(err.contains("broken.yaml:6:"), "{err}");
     assert!(err.contains("eror_rate"), "{err}");
 }
+
+#[test]
+fn a_rule_glob_that_matches_nothing_is_a_warning_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("rules.d/*.yaml").display().to_string();
+    let weir = Weir::start(&format!("[alerts]\nrule_files = [{pattern:?}]"));
+    let log = wait_for("the warning", Duration::from_secs(30), || {
+        let log = weir.log();
+        log.contains("matches no file").then_some(log)
+    });
+    let line = log.lines().find(|l| l.contains("matches no file")).unwrap();
+    assert!(line.contains(&pattern), "{line}");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no colour codes in a log file: {line}"
+    );
+}

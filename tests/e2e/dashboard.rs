@@ -28,6 +28,7 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     let weir = Weir::start_with_rules(RULES);
     let mut sim = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["simulate", "--endpoint", &format!("http://{}", weir.grpc)])
+        .args(["--protocol", "grpc"])
         .args(["--scenario", "all", "--rate", "5", "--duration", "120s"])
         .args(["--fault", "errors@0s"])
         .stdout(Stdio::null())

@@ -8,12 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn simulate(weir: &Weir, args: &[&str]) -> Child {
-    simulate_to(&format!("http://{}", weir.grpc), args)
-}
-
-fn simulate_to(endpoint: &str, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["simulate", "--endpoint", endpoint])
+        .args(["simulate", "--endpoint", &format!("http://{}", weir.grpc)])
+        .args(["--protocol", "grpc"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -343,4 +340,101 @@ fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
     let logs = logs.join().unwrap();
     assert!(!logs.contains("ExportError"), "{logs}");
     assert!(logs.contains("stopped cleanly"), "{logs}");
+}
+
+/// `weir simulate` with only the environment a function would have.
+fn simulate_with_env(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.arg("simulate").args(args).env("NO_COLOR", "1");
+    for name in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let out = cmd.output().expect("weir simulate runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a mistake is reported at once, not after the run"
+    );
+    out
+}
+
+#[test]
+fn simulate_reads_the_otlp_variables_and_names_the_fix_for_a_wrong_protocol() {
+    let weir = Weir::start("[auth]\ningest_tokens = [\"s3cret\"]");
+    let http = format!("http://{}", weir.http);
+    let grpc = format!("http://{}", weir.grpc);
+    let run = ["--scenario", "api", "--rate", "5", "--duration", "2s"];
+
+    // Only the standard variables, as the dashboard's empty state says:
+    // the endpoint, http/protobuf by default, the token in the headers.
+    let out = simulate_with_env(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20s3cret",
+            ),
+        ],
+        &run,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the simulated spans", Duration::from_secs(60), || {
+        (invocations(&weir, "api-gateway") > 0).then_some(())
+    });
+
+    let one_line = |out: &std::process::Output| {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let last = err.lines().last().unwrap_or_default().to_string();
+        assert!(!err.contains('\u{1b}'), "no colour codes in a pipe: {err}");
+        assert!(
+            !err.contains("Unimplemented") || err.lines().count() <= 2,
+            "one line, not one per batch: {err}"
+        );
+        last
+    };
+    let wrong = simulate_with_env(
+        &[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cret",
+        )],
+        &[
+            &["--endpoint", http.as_str(), "--protocol", "grpc"],
+            &run[..],
+        ]
+        .concat(),
+    );
+    let line = one_line(&wrong);
+    assert!(
+        line.contains("answered as OTLP/HTTP") && line.contains("pass --protocol http"),
+        "{line}"
+    );
+    let wrong = simulate_with_env(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+        &run,
+    );
+    let line = one_line(&wrong);
+    assert!(line.contains("pass --protocol grpc"), "{line}");
+    let refused = simulate_with_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str())], &run);
+    let line = one_line(&refused);
+    assert!(line.contains("pass --token"), "{line}");
+    let no_scheme = simulate_with_env(
+        &[],
+        &[&["--endpoint", &weir.http.to_string()], &run[..]].concat(),
+    );
+    let line = one_line(&no_scheme);
+    assert!(line.contains("has no scheme; write http://"), "{line}");
 }

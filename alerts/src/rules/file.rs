@@ -31,7 +31,13 @@ pub(super) enum KindName {
 #[serde(deny_unknown_fields, expecting = "struct Rule")]
 pub(super) struct RuleEntry {
     pub alert: String,
-    pub kind: KindName,
+    /// Optional here so that a Prometheus rule (`expr:`, no `kind:`) gets
+    /// a message about PromQL rather than "missing field".
+    #[serde(default)]
+    pub kind: Option<KindName>,
+    /// A Prometheus rule's PromQL expression: read only to refuse it clearly.
+    #[serde(default)]
+    pub expr: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     pub component: Option<Glob>,
     #[serde(default)]

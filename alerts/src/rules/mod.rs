@@ -60,7 +60,21 @@ pub enum RuleKind {
 impl RuleKind {
     /// The kind's checks; `None` when it reported problems.
     fn parse(entry: &RuleEntry, problems: &mut Vec<String>) -> Option<Self> {
-        Some(match entry.kind {
+        if entry.expr.is_some() {
+            problems.push(format!(
+                "rule `{}`: PromQL expressions (`expr:`) are not supported; use kind: metric with metric:, aggregate:, op: and threshold:",
+                entry.alert
+            ));
+            return None;
+        }
+        let Some(kind) = entry.kind else {
+            problems.push(format!(
+                "rule `{}` needs `kind:` (lag, error_rate, cold_start_rate, metric or absent)",
+                entry.alert
+            ));
+            return None;
+        };
+        Some(match kind {
             KindName::Lag => RuleKind::Lag(Lag::parse(entry, problems)?),
             KindName::ErrorRate => RuleKind::ErrorRate(ErrorRate::parse(entry, problems)?),
             KindName::ColdStartRate => {
