@@ -154,6 +154,7 @@ pub async fn run_until(
         )
         .merge(weir_ui::public_router(read_auth_enabled))
         .merge(protected)
+        .fallback(not_found)
         // Forms and JSON bodies of the API are small; a declared
         // Content-Length above this gets 413 before anything is read.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
@@ -393,4 +394,29 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// An unknown route: JSON under `/api/` (as the API's other errors, and
+/// what a client parses), a short page elsewhere.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path.starts_with("/api/") {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": format!("no route {method} {path}; the API's routes are listed in the README")
+            })),
+        )
+            .into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::response::Html(format!(
+                "<!doctype html><title>Not found</title><p>Nothing at <code>{}</code>. <a href=\"/\">Overview</a></p>",
+                path.replace('&', "&amp;").replace('<', "&lt;")
+            )),
+        )
+            .into_response()
+    }
 }

@@ -44,6 +44,7 @@ pub use rollup::{DurationSketch, EdgeRollup, HealthRollup};
 pub use span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 pub use time::{
     TimeError, UnixNanos, is_plausible_timestamp, now_unix_nanos, parse_duration, parse_time,
+    parse_time_at,
 };
 pub use topology::{Edge, NodeKind};
 

@@ -8,8 +8,10 @@ pub type UnixNanos = u64;
 /// Why a user-typed time or duration could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
-    /// Neither RFC 3339 nor Unix nanoseconds.
-    #[error("`{0}` is not a time: use RFC 3339 (2026-01-02T15:04:05Z) or Unix nanoseconds")]
+    /// Neither RFC 3339, Unix nanoseconds nor relative to now.
+    #[error(
+        "`{0}` is not a time: use now, now-1h, RFC 3339 (2026-01-02T15:04:05Z) or Unix nanoseconds"
+    )]
     BadTime(String),
     /// Not a duration like `15m`.
     #[error("`{0}` is not a duration: use a number with a unit, like 30s, 15m, 7d")]
@@ -55,9 +57,46 @@ pub fn parse_time(text: &str) -> Result<UnixNanos, TimeError> {
     u64::try_from(since.as_nanos()).map_err(|_| TimeError::BadTime(text.to_string()))
 }
 
+/// [`parse_time`], and times relative to `now` as Grafana writes them:
+/// `now`, `now-1h`, `now-15m`, `now+5m`.
+pub fn parse_time_at(text: &str, now: UnixNanos) -> Result<UnixNanos, TimeError> {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix("now") else {
+        return parse_time(trimmed);
+    };
+    let bad = || TimeError::BadTime(text.to_string());
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(now);
+    }
+    let (sign, amount) = rest.split_at(1);
+    let by = humantime::parse_duration(amount.trim()).map_err(|_| bad())?;
+    let by = u64::try_from(by.as_nanos()).map_err(|_| bad())?;
+    match sign {
+        "-" => Ok(now.saturating_sub(by)),
+        "+" => Ok(now.saturating_add(by)),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_relative_to_now() {
+        let now = 10_000_000_000_000;
+        assert_eq!(parse_time_at("now", now), Ok(now));
+        assert_eq!(parse_time_at(" now-1h ", now), Ok(now - 3_600_000_000_000));
+        assert_eq!(parse_time_at("now+5m", now), Ok(now + 300_000_000_000));
+        assert_eq!(parse_time_at("now-1h30m", now), Ok(now - 5_400_000_000_000));
+        assert!(parse_time_at("now*2", now).is_err());
+        assert!(parse_time_at("now-soon", now).is_err());
+        assert_eq!(
+            parse_time_at("1544712660000000000", now),
+            Ok(1_544_712_660_000_000_000)
+        );
+    }
 
     #[test]
     fn plausible_timestamps() {

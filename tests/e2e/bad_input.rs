@@ -205,6 +205,24 @@ fn api_errors_are_json_with_a_4xx_status() {
     );
     let r = weir.get("/api/v1/traces/0102030405060708090a0b0c0d0e0f10");
     assert_eq!(r.status(), 404);
+    let r = weir.get("/api/v1/no-such-route?x=1");
+    assert_eq!(r.status(), 404, "an unknown API route");
+    let body: serde_json::Value = r.json().expect("an unknown API route answers JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no route GET /api/v1/no-such-route"),
+        "{body}"
+    );
+    let r = weir.get("/api/v1/search?q=*&from=now-1h&to=now");
+    assert_eq!(r.status(), 200, "relative times as Grafana sends them");
+    let r = weir.get("/api/v1/search?q=*&from=now-later");
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text().unwrap().contains("now-1h"),
+        "the error shows the forms"
+    );
     let r = weir.get("/api/v1/search?q=name:(unclosed");
     assert_eq!(r.status(), 400);
     assert!(

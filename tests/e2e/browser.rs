@@ -139,6 +139,50 @@ impl Browser {
         )
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light), through
+    /// chromedriver's DevTools passthrough.
+    pub fn prefer_color_scheme(&self, scheme: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+            })),
+        );
+    }
+
+    /// The lowest contrast ratio (WCAG 2) between the text colour and the
+    /// background colour of the elements matching `css`, and the text of
+    /// the element that has it.
+    pub fn lowest_contrast(&self, css: &str) -> (f64, String) {
+        let v = self.eval(&format!(
+            "const rgb = c => c.match(/[0-9.]+/g).slice(0, 3).map(Number);
+             const lum = c => {{
+               const [r, g, b] = rgb(c).map(v => {{ v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }});
+               return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+             }};
+             const bg = e => {{
+               for (; e; e = e.parentElement) {{
+                 const c = getComputedStyle(e).backgroundColor;
+                 if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c;
+               }}
+               return 'rgb(255, 255, 255)';
+             }};
+             let worst = [99, ''];
+             for (const e of document.querySelectorAll({css:?})) {{
+               const a = lum(getComputedStyle(e).color), b = lum(bg(e));
+               const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+               if (ratio < worst[0]) worst = [ratio, e.innerText];
+             }}
+             return worst;"
+        ));
+        (
+            v[0].as_f64().unwrap_or(0.0),
+            v[1].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
     /// The visible text of the page.
     pub fn text(&self) -> String {
         let body = self.find("body");

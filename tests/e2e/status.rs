@@ -167,4 +167,23 @@ fn a_stalled_component_reads_stalled_while_its_alert_fires_and_healthy_once_it_r
         "a resolved badge has a colour: {badge:?}"
     );
     browser.screenshot("status-resolved-alerts");
+
+    // Light and dark: every badge, link and cell keeps WCAG AA contrast.
+    for scheme in ["light", "dark"] {
+        browser.prefer_color_scheme(scheme);
+        for page in ["/alerts", "/"] {
+            browser.open(&format!("{web}{page}"));
+            let (ratio, text) = browser.lowest_contrast(".status, a, td, th, h1, h2, p");
+            assert!(
+                ratio >= 4.5,
+                "{scheme} {page}: {text:?} has contrast {ratio:.2}"
+            );
+        }
+        browser.screenshot(&format!("status-overview-{scheme}"));
+    }
+    let background = browser.eval("return getComputedStyle(document.body).backgroundColor");
+    assert_eq!(
+        background, "rgb(15, 18, 22)",
+        "dark mode follows the system"
+    );
 }

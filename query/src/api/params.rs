@@ -7,7 +7,7 @@ use crate::metrics::{MetricQuery, MetricsRequest, Step};
 use crate::search::{SearchRequest, SearchSignal};
 use serde::Deserialize;
 use weir_core::series::Aggregate;
-use weir_core::{TraceId, parse_duration, parse_time};
+use weir_core::{TraceId, parse_duration, parse_time_at};
 
 /// Default and largest page sizes of a search.
 const DEFAULT_LIMIT: usize = 100;
@@ -42,7 +42,7 @@ where
 fn time_param(value: Option<&str>, default: u64) -> Result<u64, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(default),
-        Some(v) => Ok(parse_time(v)?),
+        Some(v) => Ok(parse_time_at(v, weir_core::now_unix_nanos())?),
     }
 }
 

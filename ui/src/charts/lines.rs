@@ -43,7 +43,7 @@ pub struct Series {
 
 /// Distinct, colour-blind-safe line colours (Okabe–Ito).
 const COLOURS: [&str; 7] = [
-    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c959f",
 ];
 
 /// A line chart of `series` over [`from`, `to`), with a y axis from zero,
@@ -71,7 +71,7 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series], from: u64, to: u64
         let yy = y(v);
         let _ = write!(
             out,
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"##,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" class="grid"/><text x="{}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"##,
             w - 8.0,
             left - 4.0,
             yy + 3.0,
