@@ -17,6 +17,25 @@ pub struct TreeSpan {
     pub span: Span,
 }
 
+/// A span of another trace that links into this one: a consumer's batch
+/// that took a record this trace produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncomingLink {
+    /// The linking span's trace.
+    pub trace_id: TraceId,
+    /// The linking span.
+    pub span_id: SpanId,
+    /// Its component.
+    pub service: String,
+    /// Its name.
+    pub name: String,
+    /// The span of this trace it links to.
+    pub to_span_id: SpanId,
+}
+
+/// How many linking spans a trace lists.
+const INCOMING_LINKS: usize = 200;
+
 /// One trace: `GET /api/v1/traces/{trace_id}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trace {
@@ -34,6 +53,8 @@ pub struct Trace {
     pub spans: Vec<TreeSpan>,
     /// Its logs, oldest first.
     pub logs: Vec<LogRecord>,
+    /// Spans of other traces that link to its spans, oldest first.
+    pub linked_from: Vec<IncomingLink>,
 }
 
 impl Trace {
@@ -48,7 +69,9 @@ pub async fn trace(store: &Arc<Store>, trace_id: TraceId) -> Result<Trace, ReadE
     let store = store.clone();
     blocking::run(move || {
         let (spans, logs) = store.trace(trace_id)?;
-        Ok(shape(trace_id, spans, logs))
+        let mut trace = shape(trace_id, spans, logs);
+        trace.linked_from = incoming(trace_id, store.spans_linking_to(trace_id, INCOMING_LINKS)?);
+        Ok(trace)
     })
     .await
 }
@@ -68,7 +91,28 @@ fn shape(trace_id: TraceId, spans: Vec<Span>, mut logs: Vec<LogRecord>) -> Trace
         span_count: spans.len(),
         spans,
         logs,
+        linked_from: Vec::new(),
     }
+}
+
+/// The links into `trace_id` that `linking` spans hold, oldest first.
+fn incoming(trace_id: TraceId, mut linking: Vec<Span>) -> Vec<IncomingLink> {
+    linking.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+    linking
+        .iter()
+        .flat_map(|s| {
+            s.links
+                .iter()
+                .filter(|l| l.trace_id == trace_id)
+                .map(move |l| IncomingLink {
+                    trace_id: s.trace_id,
+                    span_id: s.span_id,
+                    service: s.service.clone(),
+                    name: s.name.clone(),
+                    to_span_id: l.span_id,
+                })
+        })
+        .collect()
 }
 
 /// [`assemble`], as [`TreeSpan`]s.

@@ -83,6 +83,7 @@ async fn a_trace_comes_as_a_tree_with_its_logs() {
         keys(&v),
         [
             "end_time_unix_nano",
+            "linked_from",
             "logs",
             "services",
             "span_count",

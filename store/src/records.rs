@@ -229,6 +229,27 @@ impl Store {
         self.trace_of(&hex)
     }
 
+    /// Spans of other traces that link into `trace_id` (a consumer's batch
+    /// span linking to the producer's span), at most `limit`.
+    pub fn spans_linking_to(
+        &self,
+        trace_id: TraceId,
+        limit: usize,
+    ) -> Result<Vec<Span>, StoreError> {
+        let hex = trace_id.to_hex();
+        let _held = self.bring_holding(&hex)?;
+        let q = self.spans.term_query("link_trace_id", &hex)?;
+        let mut out = Vec::new();
+        for hit in self.spans.lookup_holding(q.as_ref(), &[&hex], limit)? {
+            if let StoredRecord::Span(s) = Self::decode_span(&hit)?
+                && s.trace_id != trace_id
+            {
+                out.push(*s);
+            }
+        }
+        Ok(out)
+    }
+
     /// The splits of either signal that may hold `value` at any time
     /// (a trace id: its records, and spans linking to it), brought and held.
     fn bring_holding(&self, value: &str) -> Result<Vec<Option<SplitsHeld>>, StoreError> {

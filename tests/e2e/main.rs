@@ -23,3 +23,4 @@ mod simulator;
 mod spec_examples;
 mod status;
 mod storage_faults;
+mod trace_view;

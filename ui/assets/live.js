@@ -18,3 +18,33 @@
       .catch(function () {});
   }, 10000);
 })();
+
+// The waterfall's folds: ▾ on a span hides the spans under it (the rows
+// that follow with a greater depth), unless JavaScript is off, where every
+// span stays shown.
+(function () {
+  var table = document.querySelector("table[data-waterfall]");
+  if (!table) return;
+  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+  function refresh() {
+    var foldedAt = Infinity;
+    rows.forEach(function (row) {
+      var depth = Number(row.dataset.depth);
+      if (depth > foldedAt) { row.hidden = true; return; }
+      foldedAt = Infinity;
+      row.hidden = false;
+      if (row.dataset.folded === "1") foldedAt = depth;
+    });
+  }
+  rows.forEach(function (row) {
+    var button = row.querySelector("button.fold");
+    if (!button) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var folded = row.dataset.folded !== "1";
+      row.dataset.folded = folded ? "1" : "0";
+      button.setAttribute("aria-expanded", folded ? "false" : "true");
+      refresh();
+    });
+  });
+})();

@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod lines;
+pub mod waterfall;
 
 /// Escapes text for SVG and HTML.
 pub fn escape(text: &str) -> String {

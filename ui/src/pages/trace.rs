@@ -1,5 +1,7 @@
-//! `/traces/{id}`: the waterfall, each span's attributes, events and links,
-//! and the trace's logs.
+//! `/traces/{id}`: the waterfall as Jaeger draws it — one row per span
+//! with its details inline, subtrees that fold, a time ruler, the critical
+//! path marked, a failing span's message on its row, span links as chips
+//! both ways, logs as marks on their span's bar — and the trace's logs.
 
 use super::{problem, render};
 use crate::Dashboard;
@@ -14,6 +16,15 @@ use weir_query::trace::TreeSpan;
 
 pub struct SpanRow {
     pub span_id: String,
+    pub depth: usize,
+    pub has_children: bool,
+    pub critical: bool,
+    /// The status message, or an exception event's type and message.
+    pub error_message: String,
+    /// Logs tied to the span: (position in %, what it says, error).
+    pub log_marks: Vec<(String, String, bool)>,
+    /// Spans of other traces linking here: (trace, span, label).
+    pub linked_from: Vec<(String, String, String)>,
     pub name: String,
     pub kind: &'static str,
     pub service: String,
@@ -48,8 +59,31 @@ struct TracePage {
     short: String,
     duration: String,
     started: String,
+    ruler: Vec<(String, String)>,
     spans: Vec<SpanRow>,
     logs: Vec<LogRow>,
+}
+
+/// Why a span failed, in one line: its status message, else its first
+/// exception event's type and message.
+fn error_message(s: &weir_core::Span) -> String {
+    if !s.status_message.is_empty() {
+        return s.status_message.clone();
+    }
+    s.events
+        .iter()
+        .find(|e| e.name == "exception")
+        .map(|e| {
+            let get = |k: &str| e.attributes.get(k).map(|v| v.to_text()).unwrap_or_default();
+            let (kind, message) = (get("exception.type"), get("exception.message"));
+            match (kind.is_empty(), message.is_empty()) {
+                (false, false) => format!("{kind}: {message}"),
+                (true, false) => message,
+                (false, true) => kind,
+                (true, true) => "exception".into(),
+            }
+        })
+        .unwrap_or_default()
 }
 
 /// Attribute keys whose values are worth following to the correlate view.
@@ -89,21 +123,69 @@ pub fn log_row(l: &LogRecord) -> LogRow {
 
 /// Waterfall rows for spans already ordered parent before child, between
 /// the trace's `start` and `end`.
-fn rows(ordered: &[TreeSpan], start: u64, end: u64) -> Vec<SpanRow> {
+fn rows(trace: &weir_query::trace::Trace, start: u64, end: u64) -> Vec<SpanRow> {
+    let ordered = &trace.spans;
     let total = end.saturating_sub(start).max(1) as f64;
+    let critical = crate::charts::waterfall::critical_path(ordered);
+    let parents = crate::charts::waterfall::parents(ordered);
+    let at = |t: u64| {
+        format!(
+            "{:.2}",
+            (t.saturating_sub(start) as f64 / total * 100.0).min(100.0)
+        )
+    };
     ordered
         .iter()
         .map(|TreeSpan { depth, span: s }| {
             let offset = s.start_time_unix_nano.saturating_sub(start);
             let dur = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
+            let failed = weir_core::pipeline::span_failed(s);
             SpanRow {
+                depth: *depth,
+                has_children: parents.contains(&s.span_id),
+                critical: critical.contains(&s.span_id),
+                error_message: if failed {
+                    error_message(s)
+                } else {
+                    String::new()
+                },
+                log_marks: trace
+                    .logs
+                    .iter()
+                    .filter(|l| l.span_id == Some(s.span_id))
+                    .map(|l| {
+                        (
+                            at(l.time_unix_nano),
+                            format!(
+                                "{} {}: {}",
+                                clock(l.time_unix_nano),
+                                l.severity.as_str(),
+                                l.body.to_text()
+                            ),
+                            matches!(
+                                l.severity,
+                                weir_core::Severity::Error | weir_core::Severity::Fatal
+                            ),
+                        )
+                    })
+                    .collect(),
+                linked_from: trace
+                    .linked_from
+                    .iter()
+                    .filter(|l| l.to_span_id == s.span_id)
+                    .map(|l| {
+                        let hex = l.trace_id.to_hex();
+                        let label = format!("{} {} ({})", l.service, l.name, &hex[..8]);
+                        (hex, l.span_id.to_hex(), label)
+                    })
+                    .collect(),
                 span_id: s.span_id.to_hex(),
                 name: s.name.clone(),
                 kind: s.kind.as_str(),
                 service_href: urlencode(&s.service),
                 service: s.service.clone(),
                 indent: (*depth).min(12),
-                error: s.status == weir_core::StatusCode::Error,
+                error: failed,
                 status: if s.status_message.is_empty() {
                     String::new()
                 } else {
@@ -157,7 +239,8 @@ pub async fn page(State(d): State<Dashboard>, Path(id): Path<String>) -> Respons
         trace_id: hex,
         duration: millis(Some(end.saturating_sub(start) as f64 / 1e6)),
         started: timestamp(start),
-        spans: rows(&trace.spans, start, end),
+        ruler: crate::charts::waterfall::ruler(end.saturating_sub(start)),
+        spans: rows(&trace, start, end),
         logs: trace.logs.iter().map(log_row).collect(),
     })
 }
