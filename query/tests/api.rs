@@ -207,6 +207,7 @@ async fn correlating_an_id_follows_span_links_and_orders_components_by_time() {
         keys(&components[0]),
         [
             "component",
+            "context_spans",
             "first_seen_unix_nano",
             "last_seen_unix_nano",
             "logs",
@@ -232,7 +233,26 @@ async fn correlating_an_id_follows_span_links_and_orders_components_by_time() {
 
     let traces = v["traces"].as_array().unwrap();
     assert_eq!(traces.len(), 2);
-    assert_eq!(keys(&traces[0]), ["linked", "logs", "spans", "trace_id"]);
+    assert_eq!(
+        keys(&traces[0]),
+        [
+            "linked",
+            "logs",
+            "relation",
+            "shared_with",
+            "spans",
+            "trace_id"
+        ]
+    );
+    assert_eq!(traces[0]["relation"], "direct");
+    assert_eq!(
+        traces[1]["relation"], "batch",
+        "the consumer's span links into the order's trace: it took the record"
+    );
+    assert_eq!(
+        components[0]["context_spans"], 1,
+        "the gateway's span is context: it does not carry the id"
+    );
     assert_eq!(
         (traces[0]["trace_id"].clone(), traces[0]["linked"].clone()),
         (json!(ORDER_TRACE.to_hex()), json!(false))

@@ -48,4 +48,4 @@ pub mod split_source;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use local_catalog::LocalCatalog;
-pub use records::{SearchPage, SearchRequest, SearchSignal, Store, StoredRecord};
+pub use records::{Correlation, SearchPage, SearchRequest, SearchSignal, Store, StoredRecord};

@@ -229,6 +229,43 @@ impl Store {
         self.trace_of(&hex)
     }
 
+    /// The traces, newest first, of spans that started in `[from, to]` and
+    /// whose trace id starts with `prefix` (lower-case hex, as the pages
+    /// show short ids), at most `limit`. Every split of the range is read:
+    /// a split's filter knows whole ids only.
+    pub fn traces_with_prefix(
+        &self,
+        prefix: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<TraceId>, StoreError> {
+        let prefix = prefix.to_ascii_lowercase();
+        let _held = self.bring(SplitNeed {
+            sink: Sink::Spans,
+            from,
+            to,
+            values: &[],
+        })?;
+        let q = self.spans.prefix_query("trace_id", &prefix)?;
+        let mut out = Vec::new();
+        // Spans, not traces, are counted against the page: ask for more.
+        for hit in self
+            .spans
+            .search(q.as_ref(), from, to, limit.saturating_mul(20))?
+        {
+            if let StoredRecord::Span(s) = Self::decode_span(&hit)?
+                && !out.contains(&s.trace_id)
+            {
+                out.push(s.trace_id);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Spans of other traces that link into `trace_id` (a consumer's batch
     /// span linking to the producer's span), at most `limit`.
     pub fn spans_linking_to(
@@ -387,13 +424,28 @@ impl Store {
             }
         }
         direct.truncate(CORRELATE_TRACES);
+        // Links are followed out of the spans that carry the id only: a
+        // consumer's batch span links to every record of its batch, and
+        // those are other records, not this one.
+        let matched_spans: std::collections::HashSet<(TraceId, weir_core::SpanId)> = out
+            .matches
+            .iter()
+            .filter_map(|r| match r {
+                StoredRecord::Span(s) => Some((s.trace_id, s.span_id)),
+                StoredRecord::Log(_) => None,
+            })
+            .collect();
         let mut linked = Vec::new();
         for &t in &direct {
             let hex = t.to_hex();
             // Its records and the spans linking to it, wherever stored.
             let _held = self.bring_holding(&hex)?;
             let (spans, logs) = self.trace_of(&hex)?;
-            for link in spans.iter().flat_map(|s| &s.links) {
+            for link in spans
+                .iter()
+                .filter(|s| matched_spans.contains(&(s.trace_id, s.span_id)))
+                .flat_map(|s| &s.links)
+            {
                 if seen.insert(link.trace_id) {
                     linked.push(link.trace_id);
                 }

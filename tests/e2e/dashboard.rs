@@ -156,7 +156,7 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
         browser.url()
     );
     let text = browser.text();
-    assert!(text.contains("Components, in the order they saw it") && text.contains("api-gateway"));
+    assert!(text.contains("Components, in causal order") && text.contains("api-gateway"));
     browser.screenshot("correlate");
 
     // Search: a word from the failures, highlighted, with paging.

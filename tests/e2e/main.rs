@@ -6,6 +6,7 @@ mod alerting;
 mod bad_input;
 mod browser;
 mod cluster;
+mod correlation;
 mod dashboard;
 mod durability;
 mod harness;

@@ -321,9 +321,16 @@ pub(crate) fn assert_correlation(weir: &Weir) {
         .map(|t| t["logs"].as_array().unwrap().len())
         .sum();
     assert!(logs >= 1);
-    // The consumer's batch links to five producer traces; following the link
-    // back from the producer's trace reaches the consumer's trace too.
-    assert!(traces.iter().filter(|t| t["linked"] == true).count() >= 1);
+    // The consumer's batch links to five producer traces: the other four
+    // are other records' and stay out; the record's own producer trace and
+    // the batch's trace (its log carries rec-3) are both direct.
+    assert_eq!(
+        traces.len(),
+        2,
+        "{:?}",
+        traces.iter().map(|t| &t["trace_id"]).collect::<Vec<_>>()
+    );
+    assert!(traces.iter().all(|t| t["relation"] == "direct"));
     // The same answer from any of its ids: the consumer's trace id.
     let consumer_trace = traces
         .iter()

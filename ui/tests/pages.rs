@@ -166,9 +166,10 @@ async fn correlating_shows_the_components_in_order_and_the_linked_trace() {
         &app,
         &format!("/correlate?id={ORDER_ID}"),
         &[
-            "Components, in the order they saw it",
+            "Components, in causal order",
             "2 traces from",
-            r#"<span class="status active">linked</span>"#,
+            r#"<span class="status active">same batch</span>"#,
+            "the invocation that took the record",
             "<mark>place order</mark>",
             "payment declined for o-42",
         ],

@@ -404,6 +404,22 @@ impl SignalIndex {
         )))
     }
 
+    /// Events whose `field` (an exact-match string field, such as
+    /// `trace_id`) starts with `prefix`: a range over the term dictionary.
+    pub fn prefix_query(&self, field: &str, prefix: &str) -> Result<Box<dyn Query>, StoreError> {
+        let field = self
+            .schema
+            .get_field(field)
+            .map_err(|e| StoreError::BadQuery(e.to_string()))?;
+        // Every term with the prefix sorts below the prefix followed by the
+        // largest character.
+        let upper = format!("{prefix}{}", char::MAX);
+        Ok(Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_text(field, prefix)),
+            Bound::Excluded(Term::from_field_text(field, &upper)),
+        )))
+    }
+
     /// Events with `value` as any string attribute or correlation key: in
     /// `key` or under any known string path of `attributes` and `resource`.
     pub fn any_string_value_query(&self, value: &str) -> Box<dyn Query> {

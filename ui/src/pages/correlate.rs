@@ -10,7 +10,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+use weir_query::correlate::Relation;
 use weir_query::search::Record;
 
 #[derive(Deserialize)]
@@ -33,7 +34,10 @@ pub struct TimelineSpan {
 pub struct TimelineTrace {
     pub trace_id: String,
     pub short: String,
-    pub linked: bool,
+    /// `direct`, `batch` or `linked`.
+    pub relation: &'static str,
+    /// What the relation means, in words.
+    pub relation_words: String,
     pub logs: usize,
     pub spans: Vec<TimelineSpan>,
 }
@@ -46,7 +50,11 @@ struct CorrelatePage {
     id_href: String,
     error: Option<String>,
     started: String,
-    components: Vec<(String, String, String)>,
+    resolved: Option<String>,
+    /// `2 spans and 1 log`.
+    direct: String,
+    /// (name, href, first seen, what carried the id, context)
+    components: Vec<(String, String, String, String, String)>,
     traces: Vec<TimelineTrace>,
     logs: Vec<LogRow>,
 }
@@ -59,6 +67,8 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         id: id.clone(),
         error: None,
         started: String::new(),
+        resolved: None,
+        direct: String::new(),
         components: Vec::new(),
         traces: Vec::new(),
         logs: Vec::new(),
@@ -92,19 +102,30 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         .unwrap_or(0);
     let end = all.map(|s| s.end_time_unix_nano).max().unwrap_or(start);
     let total = end.saturating_sub(start).max(1) as f64;
-    let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
     for t in &found.traces {
         // A timeline, not a tree: spans in start order.
         let mut spans: Vec<&weir_core::Span> = t.spans.iter().map(|ts| &ts.span).collect();
         spans.sort_by_key(|s| s.start_time_unix_nano);
-        for s in &spans {
-            let seen = first_seen.entry(s.service.clone()).or_insert(u64::MAX);
-            *seen = (*seen).min(s.start_time_unix_nano);
-        }
         let trace_hex = t.trace_id.to_hex();
+        let (relation, relation_words) = match t.relation {
+            Relation::Direct => ("direct", String::new()),
+            Relation::Batch => (
+                "batch",
+                match t.shared_with {
+                    0 => "the invocation that took the record".to_string(),
+                    1 => "the batch that took the record, with 1 other record".to_string(),
+                    n => format!("the batch that took the record, with {n} other records"),
+                },
+            ),
+            Relation::Linked => (
+                "linked",
+                "linked from a span that carries the id".to_string(),
+            ),
+        };
         page.traces.push(TimelineTrace {
             short: trace_hex[..8].to_string(),
-            linked: t.linked,
+            relation,
+            relation_words,
             logs: t.logs.len(),
             spans: spans
                 .iter()
@@ -128,11 +149,46 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         });
         page.logs.extend(t.logs.iter().map(log_row));
     }
-    let mut order: Vec<(String, u64)> = first_seen.into_iter().collect();
-    order.sort_by_key(|(_, t)| *t);
-    page.components = order
-        .into_iter()
-        .map(|(c, t)| (c.clone(), urlencode(&c), clock(t)))
+    page.resolved = found.resolved_trace_id.map(|t| t.to_hex());
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    page.direct = format!(
+        "{} and {}",
+        plural(
+            found.components.iter().map(|c| c.spans).sum(),
+            "span",
+            "spans"
+        ),
+        plural(found.components.iter().map(|c| c.logs).sum(), "log", "logs")
+    );
+    page.components = found
+        .components
+        .iter()
+        .map(|c| {
+            let carried = match (c.spans, c.logs) {
+                (0, 0) => String::new(),
+                (1, 0) => "1 span carries it".into(),
+                (0, 1) => "1 log carries it".into(),
+                (s, 0) => plural(s, "span", "spans") + " carry it",
+                (0, l) => plural(l, "log", "logs") + " carry it",
+                (s, l) => format!(
+                    "{}, {} carry it",
+                    plural(s, "span", "spans"),
+                    plural(l, "log", "logs")
+                ),
+            };
+            let context = match c.context_spans {
+                0 => String::new(),
+                n => plural(n, "span", "spans") + " of context",
+            };
+            (
+                c.component.clone(),
+                urlencode(&c.component),
+                clock(c.first_seen_unix_nano),
+                carried,
+                context,
+            )
+        })
         .collect();
     page.started = timestamp(start);
     render(&page)
