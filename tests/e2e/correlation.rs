@@ -9,7 +9,6 @@ use crate::harness::{Weir, wait_for};
 use crate::otlp::{span, spans_request};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::Link;
-use prost::Message;
 use std::time::Duration;
 use weir_core::now_unix_nanos;
 
@@ -31,11 +30,7 @@ fn trace(n: u8) -> [u8; 16] {
 }
 
 fn post(weir: &Weir, service: &str, spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) {
-    let body = spans_request(service, spans).encode_to_vec();
-    let status = weir
-        .post_otlp("/v1/traces", "application/x-protobuf", &[], body)
-        .status();
-    assert_eq!(status, 200);
+    weir.export_spans(&spans_request(service, spans));
 }
 
 #[test]

@@ -293,6 +293,18 @@ impl Weir {
         req.send().unwrap()
     }
 
+    /// Exports spans as OTLP/HTTP protobuf; the export must be accepted.
+    pub fn export_spans(
+        &self,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) {
+        let body = prost::Message::encode_to_vec(request);
+        let status = self
+            .post_otlp("/v1/traces", "application/x-protobuf", &[], body)
+            .status();
+        assert_eq!(status, 200, "the export is accepted");
+    }
+
     /// Sets a failpoint (`PUT /debug/failpoints/{name}`, a `failpoints`
     /// build) to the `fail` crate's `actions`.
     pub fn set_failpoint(&self, name: &str, actions: &str) {

@@ -7,16 +7,8 @@ use crate::browser::Browser;
 use crate::harness::{Weir, wait_for};
 use crate::otlp::{span, spans_request, trace_id};
 use opentelemetry_proto::tonic::trace::v1::{Status, span::Link};
-use prost::Message;
 use std::time::Duration;
 use weir_core::now_unix_nanos;
-
-fn post(weir: &Weir, body: Vec<u8>) {
-    let status = weir
-        .post_otlp("/v1/traces", "application/x-protobuf", &[], body)
-        .status();
-    assert_eq!(status, 200);
-}
 
 #[test]
 fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
@@ -45,7 +37,7 @@ fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
         at(3, Some(2), "call bank", 6, 28),
         at(4, Some(1), "publish order", 31, 38),
     ];
-    post(&weir, spans_request("orders", spans).encode_to_vec());
+    weir.export_spans(&spans_request("orders", spans));
     let mut batch = span(consumer, 1, "process batch");
     batch.start_time_unix_nano = t0 + 50 * ms;
     batch.end_time_unix_nano = t0 + 60 * ms;
@@ -54,10 +46,7 @@ fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
         span_id: 5u64.to_be_bytes().to_vec(),
         ..Default::default()
     }];
-    post(
-        &weir,
-        spans_request("order-consumer", vec![batch]).encode_to_vec(),
-    );
+    weir.export_spans(&spans_request("order-consumer", vec![batch]));
     let hex = weir_core::TraceId(order).to_hex();
     weir.wait_for_trace(&hex, 4, 0);
     wait_for("the consumer's span", Duration::from_secs(30), || {
