@@ -156,6 +156,43 @@ impl Store {
         crate::index::stored::decode(&hit.doc).map(|l| StoredRecord::Log(Box::new(l)))
     }
 
+    /// How many events of both signals match `req.query` per bucket of
+    /// `width` nanoseconds from `req.from` (`buckets` of them; `req.to`,
+    /// the cursor and the limit are not read): the hit histogram and, summed,
+    /// the total above a page of results.
+    pub fn search_histogram(
+        &self,
+        req: &SearchRequest,
+        width: u64,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let to = req
+            .from
+            .saturating_add(width.saturating_mul(buckets as u64));
+        let mut counts = vec![0u64; buckets];
+        let mut held = Vec::new();
+        for (index, signal, sink) in [
+            (&self.spans, SearchSignal::Logs, Sink::Spans),
+            (&self.logs, SearchSignal::Spans, Sink::Logs),
+        ] {
+            if req.signal == signal {
+                continue;
+            }
+            held.push(self.bring(SplitNeed {
+                sink,
+                from: req.from,
+                to,
+                values: &[],
+            })?);
+            let query = index.parse_query(&req.query)?;
+            let part = index.histogram(query.as_ref(), req.from, width, buckets)?;
+            for (total, n) in counts.iter_mut().zip(part) {
+                *total += n;
+            }
+        }
+        Ok(counts)
+    }
+
     /// A page of events matching a query, newest first.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, StoreError> {
         let (to, skip_at_to) = match &req.cursor {

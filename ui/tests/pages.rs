@@ -146,16 +146,29 @@ async fn search_highlights_the_words_and_shows_a_bad_query_in_words() {
     shows(
         &app,
         "/search?q=service:orders&signal=spans",
-        &["place order"],
+        &[
+            "place order",
+            // The fixture's orders service sent one span: counted exactly,
+            // and drawn as one bar with a hit among the minutes.
+            "<h2 data-total>1 hit in the last 24h</h2>",
+            r#"<svg class="bars""#,
+        ],
     )
     .await;
     shows(&app, "/search", &["status:error"]).await;
-    shows(
+    let html = shows(
         &app,
         "/search?q=name:(unclosed",
-        &[r#"<p class="error-text" role="alert">"#],
+        &[
+            r#"<p class="error-text" role="alert">"#,
+            "`(` at column 6 is never closed",
+        ],
     )
     .await;
+    assert!(
+        !html.contains("Nothing matched"),
+        "a syntax error is not an empty result"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

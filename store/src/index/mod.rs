@@ -509,6 +509,49 @@ impl SignalIndex {
         Ok(hits)
     }
 
+    /// How many events match `query` in `[from, from + width × buckets)`,
+    /// per bucket of `width` nanoseconds of their start time: the hit
+    /// histogram above search results. Counts are exact.
+    pub fn histogram(
+        &self,
+        query: &dyn Query,
+        from: u64,
+        width: u64,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let to = from.saturating_add(width.saturating_mul(buckets as u64));
+        let range = RangeQuery::new(
+            Bound::Included(Term::from_field_u64(self.fields.start_time, from)),
+            Bound::Excluded(Term::from_field_u64(self.fields.start_time, to)),
+        );
+        let bounded = BooleanQuery::new(vec![
+            (Occur::Must, query.box_clone()),
+            (Occur::Must, Box::new(range)),
+        ]);
+        let partitions: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .iter()
+            .filter(|p| p.payload.read().overlaps(from, to))
+            .cloned()
+            .collect();
+        let collector = tantivy::collector::HistogramCollector::new(
+            "start_time".to_string(),
+            from,
+            width.max(1),
+            buckets,
+        );
+        let mut counts = vec![0u64; buckets];
+        for partition in &partitions {
+            let searcher = partition.reader.searcher();
+            let part = query_limits::run_guarded(|| searcher.search(&bounded, &collector))?;
+            for (total, n) in counts.iter_mut().zip(part) {
+                *total += n;
+            }
+        }
+        Ok(counts)
+    }
+
     fn stored_record(
         &self,
         searcher: &Searcher,

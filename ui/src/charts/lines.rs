@@ -32,6 +32,30 @@ pub fn sparkline(values: &[f64], width: u32, height: u32, label: &str) -> String
     out
 }
 
+/// Counts as bars, one per bucket, each with its count and time in a
+/// tooltip: the hit histogram above search results.
+pub fn bars(counts: &[u64], labels: &[String], width: u32, height: u32, label: &str) -> String {
+    let mut out = format!(
+        r#"<svg class="bars" role="img" aria-label="{}" width="100%" height="{height}" viewBox="0 0 {width} {height}" preserveAspectRatio="none">"#,
+        escape(label)
+    );
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let slot = f64::from(width) / counts.len().max(1) as f64;
+    for (i, n) in counts.iter().enumerate() {
+        let h = (*n as f64 / max * f64::from(height - 1)).max(if *n > 0 { 1.0 } else { 0.0 });
+        let _ = write!(
+            out,
+            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{}: {n}</title></rect>"#,
+            i as f64 * slot + 0.5,
+            f64::from(height) - h,
+            (slot - 1.0).max(0.5),
+            escape(labels.get(i).map_or("", String::as_str))
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// One named series of (Unix nanoseconds, value) points.
 #[derive(Debug, Clone)]
 pub struct Series {

@@ -27,7 +27,8 @@ pub struct Hit {
     pub service: String,
     pub service_href: String,
     pub text: String,
-    pub error: bool,
+    /// A red badge: `error` on a failed span, the severity on an error log.
+    pub badge: Option<&'static str>,
     pub trace_id: Option<String>,
 }
 
@@ -40,8 +41,32 @@ struct SearchPage {
     windows: Vec<(&'static str, bool)>,
     searched: bool,
     error: Option<String>,
+    /// `1,234 hits in the last 15m`.
+    total: String,
+    histogram: String,
     hits: Vec<Hit>,
     next: Option<String>,
+}
+
+/// The histogram's buckets over a window: a minute each up to two hours,
+/// else as wide as 120 bars allow, in whole minutes.
+fn buckets(window: u64) -> (u64, usize) {
+    const MINUTE: u64 = 60_000_000_000;
+    let width = window.div_ceil(120).div_ceil(MINUTE).max(1) * MINUTE;
+    (width, (window.div_ceil(width) + 1) as usize)
+}
+
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The bare words of a query (not `field:value` terms or operators), to
@@ -112,6 +137,8 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         windows: window_options(&window_text),
         searched: p.q.is_some(),
         error: None,
+        total: String::new(),
+        histogram: String::new(),
         hits: Vec::new(),
         next: None,
     };
@@ -127,10 +154,44 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         limit: 50,
         cursor: p.cursor.clone(),
     };
+    let (width, count) = buckets(span);
+    let from = weir_core::pipeline::minute_of(now.saturating_sub(span));
+    let histogram_request = SearchRequest {
+        from,
+        ..request.clone()
+    };
     let result = weir_query::search::search(&d.store, request).await;
     match result {
-        Err(e) => page.error = Some(e.to_string()),
+        Err(e) => {
+            let hint = weir_query::search::unbalanced(&q)
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            page.error = Some(format!("{e}{hint}"));
+        }
         Ok(found) => {
+            if let Ok(counts) =
+                weir_query::search::hits_per_bucket(&d.store, histogram_request, width, count).await
+            {
+                let total: u64 = counts.iter().sum();
+                page.total = format!(
+                    "{} hit{} in the last {window_text}",
+                    thousands(total),
+                    if total == 1 { "" } else { "s" }
+                );
+                let labels: Vec<String> = (0..counts.len() as u64)
+                    .map(|i| crate::format::timestamp(from + i * width))
+                    .collect();
+                page.histogram = crate::charts::lines::bars(
+                    &counts,
+                    &labels,
+                    600,
+                    48,
+                    &format!(
+                        "hits per {} over the last {window_text}",
+                        crate::format::millis(Some(width as f64 / 1e6))
+                    ),
+                );
+            }
             let words = words(&q);
             page.hits = found
                 .hits
@@ -148,7 +209,7 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
                             s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) as f64
                                 / 1e6
                         ),
-                        error: s.status == weir_core::StatusCode::Error,
+                        badge: (s.status == weir_core::StatusCode::Error).then_some("error"),
                         trace_id: Some(s.trace_id.to_hex()),
                     },
                     Record::Log(l) => Hit {
@@ -156,15 +217,17 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
                         signal: "log",
                         service_href: urlencode(&l.service),
                         service: l.service.clone(),
-                        text: format!(
-                            "<span class=\"muted\">{}</span> {}",
-                            l.severity.as_str(),
+                        // An error log's severity is its badge, said once.
+                        text: if error_log(&l) {
                             highlight(&l.body.to_text(), &words)
-                        ),
-                        error: matches!(
-                            l.severity,
-                            weir_core::Severity::Error | weir_core::Severity::Fatal
-                        ),
+                        } else {
+                            format!(
+                                "<span class=\"muted\">{}</span> {}",
+                                l.severity.as_str(),
+                                highlight(&l.body.to_text(), &words)
+                            )
+                        },
+                        badge: error_log(&l).then_some(l.severity.as_str()),
                         trace_id: l.trace_id.map(|t| t.to_hex()),
                     },
                 })
@@ -183,9 +246,26 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
     render(&page)
 }
 
+fn error_log(l: &weir_core::LogRecord) -> bool {
+    matches!(
+        l.severity,
+        weir_core::Severity::Error | weir_core::Severity::Fatal
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histograms_have_minute_buckets_up_to_two_hours() {
+        const MINUTE: u64 = 60_000_000_000;
+        assert_eq!(buckets(15 * MINUTE), (MINUTE, 16));
+        assert_eq!(buckets(120 * MINUTE), (MINUTE, 121));
+        assert_eq!(buckets(24 * 60 * MINUTE), (12 * MINUTE, 121));
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
 
     #[test]
     fn highlights_bare_words_only_and_escapes() {
