@@ -130,6 +130,44 @@ impl Browser {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })));
     }
 
+    /// Moves the pointer over the first element matching `css`, `dx` pixels
+    /// right of its centre, through WebDriver's input actions.
+    pub fn hover(&self, css: &str, dx: i64) {
+        let id = self.find(css);
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": dx, "y": 0}
+                ]
+            }]})),
+        );
+    }
+
+    /// Drags across the first element matching `css` from `from_dx` to
+    /// `to_dx` pixels right of its centre, and waits for the page that
+    /// leads to.
+    pub fn drag_across(&self, css: &str, from_dx: i64, to_dx: i64) {
+        let old_body = self.find("body");
+        let id = self.find(css);
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": from_dx, "y": 0},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerMove", "duration": 200, "origin": {ELEMENT: id}, "x": to_dx, "y": 0},
+                    {"type": "pointerUp", "button": 0}
+                ]
+            }]})),
+        );
+        self.wait_for_navigation(&old_body);
+    }
+
     /// Runs `script` (a function body) in the page and returns its value.
     pub fn eval(&self, script: &str) -> Value {
         self.call(

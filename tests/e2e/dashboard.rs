@@ -88,10 +88,10 @@ fn every_page_shows_what_a_person_checks_and_a_failing_trace_is_two_clicks_away(
     browser.resize(1280, 900);
 
     // Two clicks: a failing component, then one of its failing traces.
-    browser.click(r#"td > a[href="/components/orders-go"]"#);
+    browser.click(r#"td > a[href="/components/orders-go?window=15m"]"#);
     assert!(
-        browser.url().ends_with("/components/orders-go"),
-        "{}",
+        browser.url().ends_with("/components/orders-go?window=15m"),
+        "the overview's window is carried: {}",
         browser.url()
     );
     let text = browser.text();

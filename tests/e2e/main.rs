@@ -5,6 +5,7 @@
 mod alerting;
 mod bad_input;
 mod browser;
+mod charts;
 mod cluster;
 mod correlation;
 mod dashboard;

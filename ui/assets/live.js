@@ -13,7 +13,10 @@
       .then(function (html) {
         if (!html) return;
         var next = new DOMParser().parseFromString(html, "text/html").querySelector("main");
-        if (next) main.innerHTML = next.innerHTML;
+        if (next) {
+          main.innerHTML = next.innerHTML;
+          if (window.weirDrawCharts) window.weirDrawCharts(main);
+        }
       })
       .catch(function () {});
   }, 10000);

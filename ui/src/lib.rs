@@ -77,6 +77,9 @@ pub fn public_router(read_tokens_set: bool) -> Router {
     Router::new()
         .route("/ui/style.css", get(assets::style))
         .route("/ui/live.js", get(assets::script))
+        .route("/ui/charts.js", get(assets::charts))
+        .route("/ui/vendor/uplot.js", get(assets::uplot))
+        .route("/ui/vendor/uplot.css", get(assets::uplot_css))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .with_state(read_tokens_set)
 }

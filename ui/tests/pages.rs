@@ -112,7 +112,7 @@ async fn a_component_page_links_its_errors_and_cold_starts_to_their_traces() {
             "card declined",
             "Recent cold starts",
             &trace_link,
-            r#"<figure class="chart">"#,
+            r#"<figure class="chart" data-chart="#,
             "50.0%",
         ],
     )

@@ -1,7 +1,8 @@
 //! Sparklines and time-series line charts.
 
-use super::{compact, escape};
+use super::escape;
 use std::fmt::Write;
+use weir_core::human::{self, Unit};
 
 /// A tiny line of `values` (oldest first), `width`×`height` pixels, with a
 /// text alternative for screen readers.
@@ -70,47 +71,166 @@ const COLOURS: [&str; 7] = [
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c959f",
 ];
 
-/// A line chart of `series` over [`from`, `to`), with a y axis from zero,
-/// a title, a legend and time ticks.
-pub fn line_chart(title: &str, unit: &str, series: &[Series], from: u64, to: u64) -> String {
-    let (w, h, left, bottom, top) = (640.0, 200.0, 48.0, 22.0, 8.0);
-    let plot_w = w - left - 8.0;
+/// A round step near `raw`: 1, 2 or 5 times a power of ten.
+fn round_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let decade = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|s| *s >= raw * 0.999)
+        .unwrap_or(10.0 * decade)
+}
+
+/// Round steps for a duration axis, in milliseconds: what a person counts
+/// in (1, 2, 5 … ms; 1, 2, 5, 10, 15, 30 s; 1, 2, 5, 10, 15, 30 min; hours).
+fn round_duration_step(raw_ms: f64) -> f64 {
+    const STEPS: [f64; 14] = [
+        1_000.0,
+        2_000.0,
+        5_000.0,
+        10_000.0,
+        15_000.0,
+        30_000.0,
+        60_000.0,
+        120_000.0,
+        300_000.0,
+        600_000.0,
+        900_000.0,
+        1_800_000.0,
+        3_600_000.0,
+        7_200_000.0,
+    ];
+    if raw_ms < 1_000.0 {
+        return round_step(raw_ms);
+    }
+    STEPS
+        .into_iter()
+        .find(|s| *s >= raw_ms)
+        .unwrap_or_else(|| (raw_ms / 3_600_000.0).ceil() * 3_600_000.0)
+}
+
+/// The y axis of values up to `max`: a round step and its tick count, with
+/// the top tick at or above `max`.
+pub fn y_ticks(max: f64, unit: Unit) -> (f64, usize) {
+    let raw = (max / 4.0).max(f64::EPSILON);
+    let step = match unit {
+        Unit::Millis => round_duration_step(raw),
+        // Counts step by whole numbers.
+        Unit::Plain | Unit::Records => round_step(raw).max(1.0),
+        Unit::Ratio => round_step(raw),
+    };
+    let ticks = ((max / step).ceil() as usize).max(1);
+    (step, ticks)
+}
+
+/// Round steps for a time axis, in nanoseconds.
+fn time_step(span_ns: u64) -> u64 {
+    const MINUTE: u64 = 60_000_000_000;
+    let raw = span_ns / 5;
+    [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440]
+        .into_iter()
+        .map(|m| m * MINUTE)
+        .find(|s| *s >= raw)
+        .unwrap_or(1440 * MINUTE)
+}
+
+/// The chart's data for the browser (uPlot's aligned arrays): x in Unix
+/// seconds, one value array per series with nulls where it has no point.
+fn chart_data(series: &[Series], unit: Unit) -> String {
+    let mut xs: Vec<u64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let columns: Vec<Vec<Option<f64>>> = series
+        .iter()
+        .map(|s| {
+            let at: std::collections::HashMap<u64, f64> = s.points.iter().copied().collect();
+            xs.iter().map(|x| at.get(x).copied()).collect()
+        })
+        .collect();
+    serde_json::json!({
+        "unit": match unit {
+            Unit::Millis => "ms",
+            Unit::Ratio => "ratio",
+            Unit::Records => "records",
+            Unit::Plain => "number",
+        },
+        "x": xs.iter().map(|x| x / 1_000_000_000).collect::<Vec<_>>(),
+        "series": series
+            .iter()
+            .zip(columns)
+            .enumerate()
+            .map(|(i, (s, values))| serde_json::json!({
+                "name": s.name,
+                "colour": COLOURS[i % COLOURS.len()],
+                "values": values,
+            }))
+            .collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// A line chart of `series` over [`from`, `to`), with a y axis from zero in
+/// round steps of `unit`, a title, a legend and round time ticks. The figure
+/// carries its data (`data-chart`) for the interactive chart the script
+/// draws over it; the SVG is what a browser without JavaScript shows.
+pub fn line_chart(title: &str, unit: Unit, series: &[Series], from: u64, to: u64) -> String {
+    let (w, h, left, bottom, top, right) = (640.0, 210.0, 70.0, 26.0, 10.0, 14.0);
+    let plot_w = w - left - right;
     let plot_h = h - bottom - top;
     let max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0_f64, f64::max);
-    let max = if max <= 0.0 { 1.0 } else { max * 1.1 };
+    let (step, ticks) = y_ticks(if max > 0.0 { max } else { 1.0 }, unit);
+    let top_value = step * ticks as f64;
     let span = to.saturating_sub(from).max(1) as f64;
     let x = |t: u64| left + (t.saturating_sub(from) as f64 / span) * plot_w;
-    let y = |v: f64| top + plot_h - (v / max) * plot_h;
+    let y = |v: f64| top + plot_h - (v / top_value) * plot_h;
     let mut out = format!(
-        r#"<figure class="chart"><figcaption>{}</figcaption><svg role="img" aria-label="{} chart" viewBox="0 0 {w} {h}" preserveAspectRatio="xMidYMid meet">"#,
+        r#"<figure class="chart" data-chart="{}" data-from="{}" data-to="{}"><figcaption>{}</figcaption><svg role="img" aria-label="{} chart" viewBox="0 0 {w} {h}" preserveAspectRatio="xMidYMid meet">"#,
+        escape(&chart_data(series, unit)),
+        from / 1_000_000_000,
+        to / 1_000_000_000,
         escape(title),
         escape(title)
     );
-    // Axes and y ticks.
-    for i in 0..=4 {
-        let v = max * f64::from(i) / 4.0;
+    for i in 0..=ticks {
+        let v = step * i as f64;
         let yy = y(v);
         let _ = write!(
             out,
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" class="grid"/><text x="{}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"##,
-            w - 8.0,
-            left - 4.0,
-            yy + 3.0,
-            escape(&format!("{}{}", compact(v), if i == 4 { unit } else { "" }))
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" class="grid"/><text x="{}" y="{:.1}" text-anchor="end" font-size="13">{}</text>"##,
+            w - right,
+            left - 6.0,
+            yy + 4.0,
+            if v == 0.0 {
+                "0".to_string()
+            } else {
+                escape(&human::value(v, unit))
+            }
         );
     }
-    for i in 0..=4 {
-        let t = from + (span * f64::from(i) / 4.0) as u64;
-        let label = time_of_day(t);
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="10">{label}</text>"#,
-            x(t),
-            h - 6.0
-        );
+    let t_step = time_step(to.saturating_sub(from));
+    let mut t = from.div_ceil(t_step) * t_step;
+    while t < to {
+        let xx = x(t);
+        // A label whose text would run past the plot's right edge is left out.
+        if xx + 20.0 <= w - 2.0 {
+            let _ = write!(
+                out,
+                r#"<line x1="{xx:.1}" x2="{xx:.1}" y1="{top}" y2="{:.1}" class="grid"/><text x="{xx:.1}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+                top + plot_h,
+                h - 7.0,
+                time_of_day(t)
+            );
+        }
+        t += t_step;
     }
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -177,11 +297,24 @@ mod tests {
             name: "p99".into(),
             points: vec![(0, 1.0), (60_000_000_000, 2.0)],
         };
-        let svg = line_chart("Duration", " ms", &[s], 0, 120_000_000_000);
+        let svg = line_chart("Duration", Unit::Millis, &[s], 0, 120_000_000_000);
         assert!(svg.contains("<polyline"));
         assert!(svg.contains("p99"));
         assert!(svg.contains("00:01"));
-        let empty = line_chart("Lag", " ms", &[], 0, 1);
+        assert!(svg.contains(">2.0 ms<"), "round ticks in the unit: {svg}");
+        assert!(svg.contains("data-chart=\""));
+        let empty = line_chart("Lag", Unit::Millis, &[], 0, 1);
         assert!(empty.contains("No data in this window."));
+    }
+
+    #[test]
+    fn ticks_are_round_in_the_units_people_count_in() {
+        assert_eq!(y_ticks(74.8, Unit::Plain), (20.0, 4));
+        assert_eq!(y_ticks(3.0, Unit::Plain), (1.0, 3));
+        // 100.8k ms of lag: ticks every 30 s up to 2 min.
+        assert_eq!(y_ticks(100_800.0, Unit::Millis), (30_000.0, 4));
+        assert_eq!(y_ticks(850.0, Unit::Millis), (500.0, 2));
+        assert_eq!(human::value(120_000.0, Unit::Millis), "2.0 min");
+        assert_eq!(time_step(3_600_000_000_000), 15 * 60_000_000_000);
     }
 }

@@ -2,7 +2,7 @@
 //! errors and cold starts, each linking to its trace.
 
 use super::overview::{FiringLine, firing, lag_text};
-use super::{problem, render, window, window_options};
+use super::{problem, render, window_options};
 use crate::Dashboard;
 use crate::charts::graph::urlencode;
 use crate::charts::lines::{Series, line_chart};
@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use weir_core::human::Unit;
 use weir_core::now_unix_nanos as now_nanos;
 use weir_core::pipeline::{LagUnit, minute_of};
 use weir_core::{HealthRollup, StatusCode as SpanStatus};
@@ -23,6 +24,8 @@ const MINUTE: u64 = 60_000_000_000;
 #[derive(Deserialize)]
 pub struct Params {
     pub window: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 pub struct Totals {
@@ -55,6 +58,7 @@ struct ComponentPage {
     status_words: &'static str,
     status_reasons: Vec<String>,
     windows: Vec<(&'static str, bool)>,
+    range: super::Range,
     firing: Vec<FiringLine>,
     totals: Totals,
     charts: Vec<String>,
@@ -120,13 +124,19 @@ pub async fn page(
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    let (window_text, span) = match window(p.window.as_deref(), "1h") {
-        Ok(w) => w,
+    let now = now_nanos();
+    let range = match super::range(
+        p.window.as_deref(),
+        p.from.as_deref(),
+        p.to.as_deref(),
+        "1h",
+        now,
+    ) {
+        Ok(r) => r,
         Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
     };
-    let now = now_nanos();
-    let from = minute_of(now.saturating_sub(span));
-    let to = minute_of(now) + MINUTE;
+    let from = minute_of(range.from);
+    let to = minute_of(range.to.saturating_sub(1)) + MINUTE;
     let minutes: BTreeMap<u64, HealthRollup> =
         match weir_query::components::minutes(&d.store, Some(&name), from, to).await {
             Ok(mut m) => m.remove(&name).unwrap_or_default(),
@@ -146,7 +156,7 @@ pub async fn page(
     let mut charts = vec![
         line_chart(
             "Invocations, errors and cold starts per minute",
-            "",
+            Unit::Plain,
             &[
                 series("invocations", &|r| Some(r.invocations as f64)),
                 series("errors", &|r| Some(r.errors as f64)),
@@ -157,7 +167,7 @@ pub async fn page(
         ),
         line_chart(
             "Duration per minute",
-            " ms",
+            Unit::Millis,
             &[
                 series("p50", &|r| r.duration_ms.quantile(0.5)),
                 series("p95", &|r| r.duration_ms.quantile(0.95)),
@@ -168,7 +178,7 @@ pub async fn page(
         ),
         line_chart(
             "Cold versus warm: invocation p50 and cold-start init p50",
-            " ms",
+            Unit::Millis,
             &[
                 series("warm p50", &|r| r.warm_duration_ms.quantile(0.5)),
                 series("cold p50", &|r| r.cold_duration_ms.quantile(0.5)),
@@ -181,8 +191,12 @@ pub async fn page(
     // Lag per partition, from the per-minute peaks the rollups keep: reading
     // raw lag points would cost time in proportion to how often they arrive.
     for (unit, title, suffix) in [
-        (LagUnit::Ms, "Lag per partition (age)", " ms"),
-        (LagUnit::Records, "Lag per partition (records)", " records"),
+        (LagUnit::Ms, "Lag per partition (age)", Unit::Millis),
+        (
+            LagUnit::Records,
+            "Lag per partition (records)",
+            Unit::Records,
+        ),
     ] {
         let mut lag_series: BTreeMap<&str, Vec<(u64, f64)>> = BTreeMap::new();
         for (minute, r) in &minutes {
@@ -239,7 +253,8 @@ pub async fn page(
         status: level.class(),
         status_words: level.words(),
         status_reasons: status.map(|s| s.reasons).unwrap_or_default(),
-        windows: window_options(&window_text),
+        windows: window_options(range.window.as_deref().unwrap_or("")),
+        range,
         firing: firing(&d, Some(&name)),
         totals: Totals {
             invocations: total.invocations,

@@ -45,6 +45,81 @@ pub fn window_options(chosen: &str) -> Vec<(&'static str, bool)> {
     WINDOWS.iter().map(|w| (*w, *w == chosen)).collect()
 }
 
+/// The time range a page shows: a preset window ending now, or a custom
+/// `from`/`to` (RFC 3339, Unix nanoseconds, `now-1h`), as a chart's zoom
+/// sets it.
+pub struct Range {
+    /// Start, Unix nanoseconds.
+    pub from: u64,
+    /// End, Unix nanoseconds.
+    pub to: u64,
+    /// The preset, when it is one.
+    pub window: Option<String>,
+    /// The custom range as typed, for the picker's fields.
+    pub from_text: String,
+    /// The custom end as typed.
+    pub to_text: String,
+    /// `last 15m`, or `2026-12-04 10:00:00 UTC to 2026-12-04 10:30:00 UTC`.
+    pub label: String,
+    /// The query string that shows the same range on another page.
+    pub query: String,
+}
+
+/// The range of a page's `window`, `from` and `to` parameters at `now`:
+/// `from` wins over `window`; `to` defaults to now.
+pub fn range(
+    window_param: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    default: &'static str,
+    now: u64,
+) -> Result<Range, String> {
+    let given = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(from_text) = given(from) {
+        let to_text = given(to).unwrap_or_else(|| "now".into());
+        let parse = |name: &str, text: &str| {
+            weir_core::parse_time_at(text, now).map_err(|e| format!("{name}: {e}"))
+        };
+        let (start, end) = (parse("from", &from_text)?, parse("to", &to_text)?);
+        if start >= end {
+            return Err(format!("from={from_text:?} is not before to={to_text:?}"));
+        }
+        let label = format!(
+            "{} to {}",
+            crate::format::timestamp(start),
+            crate::format::timestamp(end)
+        );
+        let query = format!(
+            "from={}&to={}",
+            crate::charts::graph::urlencode(&from_text),
+            crate::charts::graph::urlencode(&to_text)
+        );
+        return Ok(Range {
+            from: start,
+            to: end,
+            window: None,
+            from_text,
+            to_text,
+            label,
+            query,
+        });
+    }
+    let (text, span) = window(window_param, default)?;
+    Ok(Range {
+        from: now.saturating_sub(span),
+        to: now,
+        label: format!("last {text}"),
+        query: format!("window={}", crate::charts::graph::urlencode(&text)),
+        window: Some(text),
+        from_text: String::new(),
+        to_text: String::new(),
+    })
+}
+
 /// A window parameter, checked; `default` when absent.
 pub fn window(param: Option<&str>, default: &'static str) -> Result<(String, u64), String> {
     let text = param
