@@ -25,6 +25,11 @@ pub async fn run_until(
     if let Some(cluster) = &config.cluster {
         cluster.validate(&config.database.url)?;
     }
+    // The ports first: a port another weir holds (often the same one, on
+    // the same data directory) stops this one before it opens anything.
+    let grpc_listener = bind(config.listen.otlp_grpc, "listen.otlp_grpc", "--otlp-grpc").await?;
+    let http_listener = bind(config.listen.otlp_http, "listen.otlp_http", "--otlp-http").await?;
+    let web_listener = bind(config.listen.web, "listen.web", "--web").await?;
     let data_dir = config.data_dir.clone();
     let mut store_config = StoreConfig::new(&data_dir, config.database.clone());
     store_config.span_index_heap_bytes = config.ingest.span_index_heap_mib << 20;
@@ -98,10 +103,6 @@ pub async fn run_until(
 
     let auth = IngestAuth::new(config.auth.ingest_tokens.clone());
     let max_body = config.ingest.max_body_bytes;
-
-    let grpc_listener = bind(config.listen.otlp_grpc, "listen.otlp_grpc").await?;
-    let http_listener = bind(config.listen.otlp_http, "listen.otlp_http").await?;
-    let web_listener = bind(config.listen.web, "listen.web").await?;
 
     let (traces, logs, metrics) =
         weir_collector::grpc::services(ingest.clone(), auth.clone(), max_body);
@@ -374,10 +375,15 @@ async fn fold_rollups(db: weir_store::db::Database, mut stop: watch::Receiver<bo
     }
 }
 
-async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({key}): is another process using it?"))
+async fn bind(addr: std::net::SocketAddr, key: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "another process is listening there".to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {why}; choose another address with {flag} or {key} in weir.toml")
+    })
 }
 
 /// Ctrl-C or SIGTERM.

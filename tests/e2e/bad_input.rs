@@ -281,3 +281,34 @@ fn malformed_grpc_messages_get_invalid_argument_and_the_server_goes_on() {
     );
     weir.wait_for_trace(&hex::encode(trace_id(9)), 1, 0);
 }
+
+#[test]
+fn a_taken_port_is_one_line_naming_the_flag_before_anything_is_opened() {
+    let running = Weir::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let err = crate::harness::serve_refuses(
+        dir.path(),
+        &format!(
+            "[listen]\nweb = \"{}\"\notlp_grpc = \"127.0.0.1:0\"\notlp_http = \"127.0.0.1:0\"\n",
+            running.web
+        ),
+    );
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("error: cannot listen on {}", running.web)),
+        "{err}"
+    );
+    assert!(line.contains("another process is listening there"), "{err}");
+    assert!(
+        line.contains("--web"),
+        "names the flag that moves it: {err}"
+    );
+    assert!(
+        !err.contains("storage open") && !err.contains("retention"),
+        "nothing was opened before the port was: {err}"
+    );
+    assert!(
+        !dir.path().join("data").join("weir.db").exists(),
+        "no database made"
+    );
+}

@@ -121,6 +121,19 @@ fn a_stalled_component_reads_stalled_while_its_alert_fires_and_healthy_once_it_r
         "firing alerts are grouped by name with a count"
     );
     browser.screenshot("status-stalled-overview");
+    // Keyboard: Tab reaches the graph's node and then the table's links.
+    let focusable = browser
+        .eval(
+            "const a = document.querySelector('svg.graph a'); a.focus();
+             return document.activeElement === a && a.getAttribute('href');",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        focusable, "/components/search-indexer",
+        "a graph node takes focus"
+    );
     browser.open(&format!("{web}/components/search-indexer"));
     let page = browser.text();
     assert!(page.contains("search-indexer stalled"), "{page}");
