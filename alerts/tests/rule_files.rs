@@ -19,6 +19,10 @@ fn expected(name: &str) -> Option<&'static [&'static str]> {
         "kind_missing" => Some(&[
             r#"r.yaml:4: rule `A` needs `kind:` (lag, error_rate, cold_start_rate, metric or absent)"#,
         ]),
+        "two_bad_rules" => Some(&[
+            r#"r.yaml:11: groups[0].rules[0]: unknown field `fore`, expected one of `alert`, `kind`, `expr`, `component`, `metric`, `aggregate`, `window`, `op`, `threshold`, `min_invocations`, `for`, `keep_firing_for`, `labels`, `annotations`"#,
+            r#"r.yaml:12: groups[0].rules[1]: unknown field `fore`, expected one of `alert`, `kind`, `expr`, `component`, `metric`, `aggregate`, `window`, `op`, `threshold`, `min_invocations`, `for`, `keep_firing_for`, `labels`, `annotations`"#,
+        ]),
         "prometheus_expr" => Some(&[
             r#"r.yaml:4: rule `A`: PromQL expressions (`expr:`) are not supported; use kind: metric with metric:, aggregate:, op: and threshold:"#,
         ]),

@@ -235,6 +235,43 @@ fn rule_line(text: &str, alert: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// The shape errors of the rules after the first one the parser stopped
+/// at, so a file's every broken rule is reported at once. Each rule is read
+/// on its own from the parsed YAML, which keeps no positions: its errors
+/// are placed at its `alert:` line.
+fn other_shape_errors(text: &str, file: &str, first: &str) -> Vec<RuleError> {
+    let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(groups) = value.get("groups").and_then(|g| g.as_sequence()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let Some(rules) = group.get("rules").and_then(|r| r.as_sequence()) else {
+            continue;
+        };
+        for (r, rule) in rules.iter().enumerate() {
+            let path = format!("groups[{g}].rules[{r}]");
+            if first.starts_with(&path) {
+                continue;
+            }
+            if let Err(e) = <RuleEntry as serde::Deserialize>::deserialize(rule.clone()) {
+                let alert = rule
+                    .get("alert")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or_default();
+                out.push(RuleError {
+                    file: file.to_string(),
+                    line: rule_line(text, alert),
+                    message: format!("{path}: {e}"),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Parses and checks a rule file. `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<RuleFile, Vec<RuleError>> {
     let parsed: FileEntry = serde_yaml_ng::from_str(text).map_err(|e| {
@@ -246,11 +283,14 @@ pub fn parse(text: &str, file: &str) -> Result<RuleFile, Vec<RuleError>> {
             .next()
             .unwrap_or(&message)
             .to_string();
-        vec![RuleError {
+        let others = other_shape_errors(text, file, &message);
+        let mut errors = vec![RuleError {
             file: file.to_string(),
             line,
             message,
-        }]
+        }];
+        errors.extend(others);
+        errors
     })?;
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -10,6 +10,7 @@ pub fn cases() -> Vec<(&'static str, String)> {
         ("unknown_kind", r("kind: lag", "kind: lagg")),
         ("kind_number", r("kind: lag", "kind: 5")),
         ("kind_missing", r("        kind: lag\n", "")),
+        ("two_bad_rules", format!("{}      - alert: B\n        kind: lag\n        window: 5m\n        op: \">\"\n        threshold: 1\n        fore: 1m\n", r("for: 2m", "fore: 2m"))),
         ("prometheus_expr", r("        kind: lag\n", "        expr: rate(errors_total[5m]) > 1\n")),
         ("alert_missing", r("      - alert: A\n        kind: lag", "      - kind: lag")),
         ("window_missing", r("        window: 5m\n", "")),
