@@ -194,6 +194,24 @@ fn a_stalled_component_reads_stalled_while_its_alert_fires_and_healthy_once_it_r
         }
         browser.screenshot(&format!("status-overview-{scheme}"));
     }
+    // At phone width no page is wider than the phone (tables and the graph
+    // scroll inside their own boxes).
+    browser.resize(390, 844);
+    for page in [
+        "/",
+        "/components/search-indexer",
+        "/alerts",
+        "/search?q=*",
+        "/correlate?id=x",
+    ] {
+        browser.open(&format!("{web}{page}"));
+        let overflow = browser
+            .eval("return document.documentElement.scrollWidth - window.innerWidth")
+            .as_i64()
+            .unwrap();
+        assert!(overflow <= 0, "{page} is {overflow} px wider than a phone");
+    }
+    browser.screenshot("status-overview-phone-dark");
     let background = browser.eval("return getComputedStyle(document.body).backgroundColor");
     assert_eq!(
         background, "rgb(15, 18, 22)",
