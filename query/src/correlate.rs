@@ -55,7 +55,8 @@ pub enum Relation {
     /// It holds records that carry the id.
     Direct,
     /// A span of it links into a direct trace: the invocation (often a
-    /// batch) that consumed the record. Only its linking spans are kept.
+    /// batch) that consumed the record. Only its linking spans and the
+    /// spans under them are kept.
     Batch,
     /// A span that carries the id links to it. Only the spans linked to
     /// are kept.
@@ -167,7 +168,11 @@ fn assemble(id: String, found: weir_store::Correlation) -> Correlation {
             Relation::Batch => links_into_direct(s),
             Relation::Linked => link_targets.contains(&(trace_id, s.span_id)),
         };
-        let spans: Vec<weir_core::Span> = t.spans.into_iter().filter(|s| keep(s)).collect();
+        let spans: Vec<weir_core::Span> = if relation == Relation::Batch {
+            with_descendants(t.spans, keep)
+        } else {
+            t.spans.into_iter().filter(|s| keep(s)).collect()
+        };
         let kept: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
         // (Logs of this trace only, so its span ids suffice.)
         let logs: Vec<LogRecord> = t
@@ -236,6 +241,37 @@ fn assemble(id: String, found: weir_store::Correlation) -> Correlation {
         components,
         traces,
     }
+}
+
+/// The spans `keep` admits and every span under them: a batch's linking
+/// span and the work it did with the records (the writes it made), which
+/// is what happened to the record next.
+fn with_descendants(
+    spans: Vec<weir_core::Span>,
+    keep: impl Fn(&weir_core::Span) -> bool,
+) -> Vec<weir_core::Span> {
+    let mut kept: HashSet<SpanId> = spans
+        .iter()
+        .filter(|s| keep(s))
+        .map(|s| s.span_id)
+        .collect();
+    // Parents may come after their children in storage order: repeat until
+    // nothing more joins (depth passes at most).
+    loop {
+        let before = kept.len();
+        for s in &spans {
+            if s.parent_span_id.is_some_and(|p| kept.contains(&p)) {
+                kept.insert(s.span_id);
+            }
+        }
+        if kept.len() == before {
+            break;
+        }
+    }
+    spans
+        .into_iter()
+        .filter(|s| kept.contains(&s.span_id))
+        .collect()
 }
 
 /// (earlier component, later component) pairs the spans prove: a parent's

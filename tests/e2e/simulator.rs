@@ -294,10 +294,12 @@ fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
         .take(20)
         .map_while(Result::ok)
         .find(|l| l.contains("dashboard"));
-    assert!(
-        printed.as_deref().is_some_and(|l| l.contains(&url)),
-        "{printed:?}"
-    );
+    if !printed.as_deref().is_some_and(|l| l.contains(&url)) {
+        let _ = demo.kill();
+        let _ = demo.wait();
+        let log = logs.join().unwrap_or_default();
+        panic!("no dashboard line ({printed:?}); the demo printed on stderr:\n{log}");
+    }
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| -> Option<Value> {
         client
