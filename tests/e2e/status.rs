@@ -131,8 +131,8 @@ fn a_stalled_component_reads_stalled_while_its_alert_fires_and_healthy_once_it_r
         .unwrap_or_default()
         .to_string();
     assert_eq!(
-        focusable, "/components/search-indexer",
-        "a graph node takes focus"
+        focusable, "/components/search-indexer?window=15m",
+        "a graph node takes focus, and its link keeps the overview's window"
     );
     browser.open(&format!("{web}/components/search-indexer"));
     let page = browser.text();

@@ -86,14 +86,30 @@ async fn the_overview_draws_the_pipeline_and_lists_every_component() {
         "/",
         &[
             r#"<svg class="graph""#,
-            r#"<a href="/components/orders">"#,
-            r#"<a href="/components/fulfilment">"#,
+            // Links carry the overview's range to the component pages.
+            r#"<a href="/components/orders?window=15m">"#,
+            r#"<a href="/components/fulfilment?window=15m">"#,
             "order-events",
             r#"<svg class="spark""#,
         ],
     )
     .await;
     assert!(html.contains("node stream"), "the stream is drawn as one");
+    shows(
+        &app,
+        "/?from=now-2h&to=now",
+        &[
+            r#"<a href="/components/orders?from=now-2h&amp;to=now">"#,
+            r#"<input name="from" value="now-2h""#,
+        ],
+    )
+    .await;
+    let page = get(&app, "/?from=now&to=now-1h", None).await;
+    assert_eq!(
+        page.status,
+        StatusCode::BAD_REQUEST,
+        "a range that ends before it starts"
+    );
     let page = get(&app, "/?window=forever", None).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.html.contains("is not a duration"), "{}", page.html);

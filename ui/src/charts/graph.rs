@@ -180,7 +180,9 @@ pub fn layout(nodes: &[Node], edges: &[Edge]) -> BTreeMap<String, (usize, f64)> 
 }
 
 /// The graph as SVG; each component links to its page.
-pub fn pipeline_graph(nodes: &[Node], edges: &[Edge]) -> String {
+/// `query` (such as `window=15m`) goes on every component's link, so the
+/// page it opens shows the same range.
+pub fn pipeline_graph(nodes: &[Node], edges: &[Edge], query: &str) -> String {
     if nodes.is_empty() {
         return String::new();
     }
@@ -250,8 +252,9 @@ pub fn pipeline_graph(nodes: &[Node], edges: &[Edge]) -> String {
         if n.component {
             let _ = write!(
                 out,
-                r#"<a href="/components/{}"><g class="node {}">{title}{shape}{label}</g></a>"#,
+                r#"<a href="/components/{}?{}"><g class="node {}">{title}{shape}{label}</g></a>"#,
                 escape(&urlencode(&n.name)),
+                escape(query),
                 n.health.class()
             );
         } else {
@@ -330,8 +333,8 @@ mod tests {
         assert_eq!(at["counter"].0, 2);
         assert_eq!(at["fn"].0, 1);
         assert_ne!(at["api"].1, at["web"].1, "two pipelines, two bands");
-        let svg = pipeline_graph(&nodes, &edges);
-        assert!(svg.contains(r#"href="/components/counter""#));
+        let svg = pipeline_graph(&nodes, &edges, "window=15m");
+        assert!(svg.contains(r#"href="/components/counter?window=15m""#));
         assert!(svg.contains("clicks (stream, healthy)"));
     }
 

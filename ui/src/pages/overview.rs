@@ -1,6 +1,6 @@
 //! `/`: firing alerts, the pipeline graph and every component's health.
 
-use super::{render, window, window_options};
+use super::{render, window_options};
 use crate::charts::graph::{Edge, Health, Node, pipeline_graph, urlencode};
 use crate::charts::lines::sparkline;
 use crate::format::{ago, lag, millis, percent, timestamp};
@@ -19,6 +19,8 @@ const MINUTE: u64 = 60_000_000_000;
 #[derive(Deserialize)]
 pub struct Params {
     window: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 pub struct FiringLine {
@@ -84,8 +86,8 @@ pub struct ComponentLine {
 #[template(path = "overview.html")]
 struct Overview {
     nav: &'static str,
-    window: String,
     windows: Vec<(&'static str, bool)>,
+    range: super::Range,
     firing_count: usize,
     firing: Vec<FiringGroup>,
     graph: String,
@@ -130,13 +132,19 @@ pub fn lag_text(r: &HealthRollup) -> String {
 }
 
 pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Response {
-    let (window_text, span) = match window(p.window.as_deref(), "15m") {
-        Ok(w) => w,
+    let now = now_nanos();
+    let range = match super::range(
+        p.window.as_deref(),
+        p.from.as_deref(),
+        p.to.as_deref(),
+        "15m",
+        now,
+    ) {
+        Ok(r) => r,
         Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
     };
-    let now = now_nanos();
-    let from = minute_of(now.saturating_sub(span));
-    let to = minute_of(now) + MINUTE;
+    let from = minute_of(range.from);
+    let to = minute_of(range.to.saturating_sub(1)) + MINUTE;
     let minutes = match weir_query::components::minutes(&d.store, None, from, to).await {
         Ok(m) => m,
         Err(e) => return super::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, e),
@@ -241,13 +249,14 @@ pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Respon
         });
     }
     let firing_lines = firing(&d, None);
+    let graph = pipeline_graph(&nodes, &graph_edges, &range.query);
     render(&Overview {
         nav: "overview",
-        windows: window_options(&window_text),
-        window: window_text,
+        windows: window_options(range.window.as_deref().unwrap_or("")),
+        range,
         firing_count: firing_lines.len(),
         firing: grouped(firing_lines),
-        graph: pipeline_graph(&nodes, &graph_edges),
+        graph,
         components,
         endpoints: d.endpoints.clone(),
     })
