@@ -11,7 +11,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use weir_core::human::Unit;
 use weir_core::now_unix_nanos as now_nanos;
@@ -21,12 +20,8 @@ use weir_query::search::{Record, SearchRequest, SearchSignal};
 
 const MINUTE: u64 = 60_000_000_000;
 
-#[derive(Deserialize)]
-pub struct Params {
-    pub window: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
+/// The page's range parameters.
+pub type Params = super::RangeParams;
 
 pub struct Totals {
     pub invocations: u64,
@@ -125,15 +120,9 @@ pub async fn page(
     Query(p): Query<Params>,
 ) -> Response {
     let now = now_nanos();
-    let range = match super::range(
-        p.window.as_deref(),
-        p.from.as_deref(),
-        p.to.as_deref(),
-        "1h",
-        now,
-    ) {
+    let range = match p.resolve("1h", now) {
         Ok(r) => r,
-        Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
+        Err(page) => return *page,
     };
     let from = minute_of(range.from);
     let to = minute_of(range.to.saturating_sub(1)) + MINUTE;

@@ -65,6 +65,32 @@ pub struct Range {
     pub query: String,
 }
 
+/// A page's `window`, `from` and `to` parameters.
+#[derive(serde::Deserialize)]
+pub struct RangeParams {
+    /// A preset, `15m`.
+    pub window: Option<String>,
+    /// A custom start.
+    pub from: Option<String>,
+    /// A custom end.
+    pub to: Option<String>,
+}
+
+impl RangeParams {
+    /// The range they name at `now` (`default` window without any), or
+    /// the error page that says what is wrong with them.
+    pub fn resolve(&self, default: &'static str, now: u64) -> Result<Range, Box<Response>> {
+        range(
+            self.window.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            default,
+            now,
+        )
+        .map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, e)))
+    }
+}
+
 /// The range of a page's `window`, `from` and `to` parameters at `now`:
 /// `from` wins over `window`; `to` defaults to now.
 pub fn range(

@@ -8,7 +8,6 @@ use crate::{Dashboard, Endpoints};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use weir_core::HealthRollup;
 use weir_core::now_unix_nanos as now_nanos;
@@ -16,12 +15,8 @@ use weir_core::pipeline::minute_of;
 
 const MINUTE: u64 = 60_000_000_000;
 
-#[derive(Deserialize)]
-pub struct Params {
-    window: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
+/// The page's range parameters.
+pub type Params = super::RangeParams;
 
 pub struct FiringLine {
     pub name: String,
@@ -133,15 +128,9 @@ pub fn lag_text(r: &HealthRollup) -> String {
 
 pub async fn page(State(d): State<Dashboard>, Query(p): Query<Params>) -> Response {
     let now = now_nanos();
-    let range = match super::range(
-        p.window.as_deref(),
-        p.from.as_deref(),
-        p.to.as_deref(),
-        "15m",
-        now,
-    ) {
+    let range = match p.resolve("15m", now) {
         Ok(r) => r,
-        Err(e) => return super::problem(axum::http::StatusCode::BAD_REQUEST, e),
+        Err(page) => return *page,
     };
     let from = minute_of(range.from);
     let to = minute_of(range.to.saturating_sub(1)) + MINUTE;
