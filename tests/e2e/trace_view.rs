@@ -48,7 +48,16 @@ fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
     }];
     weir.export_spans(&spans_request("order-consumer", vec![batch]));
     let hex = weir_core::TraceId(order).to_hex();
-    weir.wait_for_trace(&hex, 4, 0);
+    // The bank call logs its refusal.
+    let log = format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"orders"}}}}]}},"scopeLogs":[{{"logRecords":[{{"timeUnixNano":"{}","severityNumber":17,"severityText":"ERROR","traceId":"{hex}","spanId":"0000000000000004","body":{{"stringValue":"bank says no"}}}}]}}]}}]}}"#,
+        t0 + 20 * ms
+    );
+    let status = weir
+        .post_otlp("/v1/logs", "application/json", &[], log.into_bytes())
+        .status();
+    assert_eq!(status, 200);
+    weir.wait_for_trace(&hex, 4, 1);
     wait_for("the consumer's span", Duration::from_secs(30), || {
         let v = weir.get_json(&format!("/api/v1/traces/{hex}"));
         (v["linked_from"].as_array()?.len() == 1).then_some(())
@@ -58,16 +67,30 @@ fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
     let browser = Browser::start();
     browser.open(&format!("{web}/traces/{hex}"));
     assert_eq!(
-        browser.count("table[data-waterfall] tbody tr"),
+        browser.count("table[data-waterfall] tbody tr[id^=span-]"),
         4,
         "one row per span"
+    );
+    assert_eq!(
+        browser.count("table[data-waterfall] tbody tr.log-row"),
+        1,
+        "the bank's log on its own line under its span"
+    );
+    let log_line = browser
+        .eval("return document.querySelector('tr.log-row').previousElementSibling.id + ' ' + document.querySelector('tr.log-row .log-line').innerText")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        log_line.starts_with("span-0000000000000004 ") && log_line.contains("error: bank says no"),
+        "right after the span it belongs to: {log_line}"
     );
     let visible = |b: &Browser| {
         b.eval("return [...document.querySelectorAll('table[data-waterfall] tbody tr')].filter(r => !r.hidden).length")
             .as_u64()
             .unwrap()
     };
-    assert_eq!(visible(&browser), 4);
+    assert_eq!(visible(&browser), 5, "four spans and one log line");
     let failing = browser
         .eval("return document.querySelector('tr[id=\"span-0000000000000003\"] .span-error').innerText")
         .as_str()
@@ -89,7 +112,11 @@ fn a_trace_reads_one_row_per_span_folds_and_shows_why_a_span_failed() {
 
     // Fold the failing span's subtree, then the root's.
     browser.eval("document.querySelector('tr[id=\"span-0000000000000003\"] button.fold').click(); return null");
-    assert_eq!(visible(&browser), 3, "the bank call is folded away");
+    assert_eq!(
+        visible(&browser),
+        3,
+        "the bank call and its log are folded away"
+    );
     browser.eval("document.querySelector('tr[id=\"span-0000000000000002\"] button.fold').click(); return null");
     assert_eq!(visible(&browser), 1, "only the root is left");
     browser.eval("document.querySelector('tr[id=\"span-0000000000000002\"] button.fold').click(); return null");

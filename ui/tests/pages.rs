@@ -223,7 +223,7 @@ async fn a_trace_page_has_the_waterfall_and_the_logs() {
         &app,
         &format!("/traces/{}", ORDER_TRACE.to_hex()),
         &[
-            "2 spans · 1 logs",
+            "2 spans · 1 log ·",
             r#"<div class="span-bar error""#,
             "POST /orders",
             "Logs of this trace",
