@@ -127,7 +127,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.rate
     );
     println!("  dashboard  http://{}/", args.web);
-    println!("  alerts     http://{}/api/v1/alerts", args.web);
+    println!("  alerts     http://{}/alerts", args.web);
     println!(
         "  OTLP       grpc {}  http {}",
         args.otlp_grpc, args.otlp_http

@@ -300,6 +300,11 @@ fn the_demo_serves_loads_its_rules_and_feeds_every_pipeline() {
         let log = logs.join().unwrap_or_default();
         panic!("no dashboard line ({printed:?}); the demo printed on stderr:\n{log}");
     }
+    let alerts = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(
+        alerts.contains(&format!("http://{web}/alerts")),
+        "the alerts line links the alerts page, not the JSON API: {alerts:?}"
+    );
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| -> Option<Value> {
         client
