@@ -134,14 +134,19 @@ impl Browser {
     /// right of its centre, through WebDriver's input actions.
     pub fn hover(&self, css: &str, dx: i64) {
         let id = self.find(css);
+        self.pointer(json!([
+            {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": dx, "y": 0}
+        ]));
+    }
+
+    /// Runs a mouse's input `actions` (WebDriver's pointer action list).
+    fn pointer(&self, actions: Value) {
         self.call(
             reqwest::Method::POST,
             "/actions",
             Some(json!({"actions": [{
                 "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [
-                    {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": dx, "y": 0}
-                ]
+                "actions": actions
             }]})),
         );
     }
@@ -152,19 +157,12 @@ impl Browser {
     pub fn drag_across(&self, css: &str, from_dx: i64, to_dx: i64) {
         let old_body = self.find("body");
         let id = self.find(css);
-        self.call(
-            reqwest::Method::POST,
-            "/actions",
-            Some(json!({"actions": [{
-                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [
-                    {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": from_dx, "y": 0},
-                    {"type": "pointerDown", "button": 0},
-                    {"type": "pointerMove", "duration": 200, "origin": {ELEMENT: id}, "x": to_dx, "y": 0},
-                    {"type": "pointerUp", "button": 0}
-                ]
-            }]})),
-        );
+        self.pointer(json!([
+            {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": from_dx, "y": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "duration": 200, "origin": {ELEMENT: id}, "x": to_dx, "y": 0},
+            {"type": "pointerUp", "button": 0}
+        ]));
         self.wait_for_navigation(&old_body);
     }
 

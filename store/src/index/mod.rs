@@ -472,21 +472,8 @@ impl SignalIndex {
         to: u64,
         limit: usize,
     ) -> Result<Vec<StoredHit>, StoreError> {
-        let range = RangeQuery::new(
-            Bound::Included(Term::from_field_u64(self.fields.start_time, from)),
-            Bound::Included(Term::from_field_u64(self.fields.start_time, to)),
-        );
-        let bounded = BooleanQuery::new(vec![
-            (Occur::Must, query.box_clone()),
-            (Occur::Must, Box::new(range)),
-        ]);
-        let partitions: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .iter()
-            .filter(|p| p.payload.read().overlaps(from, to) && p.may_hold_any(values))
-            .cloned()
-            .collect();
+        let bounded = self.started_in(query, Bound::Included(from), Bound::Included(to));
+        let partitions = self.overlapping(from, to, values);
         let limit = limit.max(1);
         let mut hits: Vec<StoredHit> = Vec::new();
         for partition in partitions.iter().rev() {
@@ -509,6 +496,27 @@ impl SignalIndex {
         Ok(hits)
     }
 
+    /// `query` restricted to events that started within the bounds.
+    fn started_in(&self, query: &dyn Query, from: Bound<u64>, to: Bound<u64>) -> BooleanQuery {
+        let term = |t: u64| Term::from_field_u64(self.fields.start_time, t);
+        let range = RangeQuery::new(from.map(term), to.map(term));
+        BooleanQuery::new(vec![
+            (Occur::Must, query.box_clone()),
+            (Occur::Must, Box::new(range)),
+        ])
+    }
+
+    /// The partitions whose events overlap `[from, to]` and whose filter
+    /// does not rule out all of `values` (none: every one).
+    fn overlapping(&self, from: u64, to: u64, values: &[&str]) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .iter()
+            .filter(|p| p.payload.read().overlaps(from, to) && p.may_hold_any(values))
+            .cloned()
+            .collect()
+    }
+
     /// How many events match `query` in `[from, from + width × buckets)`,
     /// per bucket of `width` nanoseconds of their start time: the hit
     /// histogram above search results. Counts are exact.
@@ -520,21 +528,8 @@ impl SignalIndex {
         buckets: usize,
     ) -> Result<Vec<u64>, StoreError> {
         let to = from.saturating_add(width.saturating_mul(buckets as u64));
-        let range = RangeQuery::new(
-            Bound::Included(Term::from_field_u64(self.fields.start_time, from)),
-            Bound::Excluded(Term::from_field_u64(self.fields.start_time, to)),
-        );
-        let bounded = BooleanQuery::new(vec![
-            (Occur::Must, query.box_clone()),
-            (Occur::Must, Box::new(range)),
-        ]);
-        let partitions: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .iter()
-            .filter(|p| p.payload.read().overlaps(from, to))
-            .cloned()
-            .collect();
+        let bounded = self.started_in(query, Bound::Included(from), Bound::Excluded(to));
+        let partitions = self.overlapping(from, to, &[]);
         let collector = tantivy::collector::HistogramCollector::new(
             "start_time".to_string(),
             from,
