@@ -75,9 +75,12 @@ fn a_stalled_component_reads_stalled_while_its_alert_fires_and_healthy_once_it_r
 
     // No invocation for the rule's window: the alert fires, and every view
     // says stalled and why.
+    // `absent` reads per-minute rollups: it fires once the minute that
+    // holds the last invocation is over, up to a minute and its window
+    // from now.
     let stalled = wait_for(
         "ConsumerStalled to fire and the status to say so",
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         || status_in_api(&weir).filter(|s| s["level"] == "stalled"),
     );
     let reason = stalled["reasons"][0].as_str().unwrap().to_string();
